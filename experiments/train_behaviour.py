@@ -1,0 +1,171 @@
+"""Train the SAC behaviour policies of orl's locomotion datasets (D4RL protocol), resumably.
+
+D4RL's behaviour policies were SAC agents (rlkit); orl trains them with stable-baselines3 SAC
+on Gymnasium's MuJoCo v5 environments, with RL-Zoo's SAC settings for these tasks (defaults,
+``learning_starts=10000``). See ``shared/references/offline.md`` section 5 and the datasets docs.
+
+Every ``--ckpt-every`` environment steps (default 10k) the run
+
+1. evaluates the current policy for ``--eval-episodes`` episodes, deterministic (mean action)
+   and stochastic (tanh-Gaussian samples, the way datasets are collected), and appends a row to
+   ``evals.csv`` (and TensorBoard);
+2. stores the actor as a small numpy file ``snapshots/step_XXXXXXX.npz`` (the medium-replay
+   snapshot sequence and the medium/expert candidates are chosen from these);
+3. writes a full checkpoint (model + optimiser state in ``ckpt/model.zip``, the replay buffer
+   in ``ckpt/replay_buffer.pkl``, the step in ``ckpt/state.json``), each file atomically.
+
+Killed at any moment, the same command resumes from the last checkpoint. If the replay buffer
+is gone but the model is there, training resumes from the model with an empty buffer that is
+refilled for ``learning_starts`` steps before updates restart; if everything is gone, it starts
+over. Run one process per core::
+
+    nice -n 10 python experiments/train_behaviour.py --env Hopper-v5 &
+    nice -n 10 python experiments/train_behaviour.py --env Walker2d-v5 &
+
+Outputs go to ``$ORL_DATA_DIR/behaviour/<env>/seed<seed>/`` (``ORL_DATA_DIR`` defaults to ``~/.orl``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from orl.utils.atomic import atomic_path, write_json  # noqa: E402
+
+EVAL_FIELDS = ["step", "wall_s", "det_mean", "det_std", "stoch_mean", "stoch_std", "env_steps_per_s"]
+
+
+def data_root() -> Path:
+    return Path(os.environ.get("ORL_DATA_DIR", Path.home() / ".orl")).expanduser()
+
+
+def actor_arrays(model) -> dict[str, np.ndarray]:
+    """The SB3 SAC actor as plain float32 arrays (what orl's numpy tanh-Gaussian policy reads)."""
+    sd = model.actor.state_dict()
+    keys = ["latent_pi.0.weight", "latent_pi.0.bias", "latent_pi.2.weight", "latent_pi.2.bias",
+            "mu.weight", "mu.bias", "log_std.weight", "log_std.bias"]
+    return {k.replace(".", "_"): sd[k].detach().cpu().numpy().astype(np.float32) for k in keys}
+
+
+def evaluate(model, env_id: str, episodes: int, deterministic: bool, seed: int) -> tuple[float, float]:
+    env = gym.make(env_id)
+    returns = []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        done, ret = False, 0.0
+        while not done:
+            action, _ = model.predict(obs, deterministic=deterministic)
+            obs, r, term, trunc, _ = env.step(action)
+            ret += float(r)
+            done = term or trunc
+        returns.append(ret)
+    env.close()
+    return float(np.mean(returns)), float(np.std(returns))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--env", required=True, choices=["Hopper-v5", "HalfCheetah-v5", "Walker2d-v5"])
+    p.add_argument("--steps", type=int, default=1_000_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ckpt-every", type=int, default=10_000)
+    p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--learning-starts", type=int, default=10_000)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--root", type=Path, default=None, help="run directory (default: $ORL_DATA_DIR/behaviour/<env>/seed<seed>)")
+    args = p.parse_args(argv)
+    if args.steps <= 0 or args.ckpt_every <= 0:
+        p.error(f"--steps and --ckpt-every must be positive, got {args.steps} and {args.ckpt_every}")
+
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    torch.set_num_threads(args.threads)
+    root = args.root or data_root() / "behaviour" / args.env / f"seed{args.seed}"
+    ckpt, snaps = root / "ckpt", root / "snapshots"
+    snaps.mkdir(parents=True, exist_ok=True)
+    ckpt.mkdir(parents=True, exist_ok=True)
+    state_file, model_file, buffer_file = ckpt / "state.json", ckpt / "model.zip", ckpt / "replay_buffer.pkl"
+    evals_file = root / "evals.csv"
+
+    env = gym.make(args.env)
+    start_step = 0
+    if model_file.exists() and state_file.exists():
+        model = SAC.load(model_file, env=env, device="cpu")
+        start_step = model.num_timesteps  # the model file is the truth; state.json only mirrors it
+        if buffer_file.exists():
+            model.load_replay_buffer(buffer_file)
+            print(f"resumed {args.env} at step {start_step} (model + {model.replay_buffer.size()} buffered transitions)")
+        else:
+            # The buffer was lost: refill it with the current policy before updating again.
+            model.learning_starts = start_step + args.learning_starts
+            print(f"resumed {args.env} at step {start_step} from the model only; replay buffer lost, refilling")
+    else:
+        model = SAC("MlpPolicy", env, learning_starts=args.learning_starts, seed=args.seed, device="cpu",
+                    tensorboard_log=str(root / "tb"), verbose=0)
+        write_json(root / "manifest.json", {
+            "env": args.env, "seed": args.seed, "algorithm": "stable-baselines3 SAC (RL-Zoo settings)",
+            "learning_starts": args.learning_starts, "target_steps": args.steps,
+            "versions": {m: __import__(m).__version__ for m in ["stable_baselines3", "gymnasium", "mujoco", "torch", "numpy"]},
+        })
+    # Rows past the checkpoint belong to a run that was cut off: drop them so the log stays consistent.
+    rows = []
+    if evals_file.exists():
+        with open(evals_file) as f:
+            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
+
+    def write_evals() -> None:
+        with atomic_path(evals_file) as tmp, open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=EVAL_FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+
+    class Checkpointer(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.t0, self.s0 = time.time(), start_step
+
+        def _on_step(self) -> bool:
+            n = self.num_timesteps
+            if n % args.ckpt_every:
+                return True
+            rate = (n - self.s0) / max(time.time() - self.t0, 1e-9)
+            det = evaluate(self.model, args.env, args.eval_episodes, True, seed=10_000 + n)
+            sto = evaluate(self.model, args.env, args.eval_episodes, False, seed=20_000 + n)
+            rows.append({"step": n, "wall_s": round(time.time() - self.t0, 1), "det_mean": det[0], "det_std": det[1],
+                         "stoch_mean": sto[0], "stoch_std": sto[1], "env_steps_per_s": round(rate, 1)})
+            self.logger.record("eval/det_return", det[0])
+            self.logger.record("eval/stoch_return", sto[0])
+            with atomic_path(snaps / f"step_{n:07d}.npz", suffix=".npz") as tmp:
+                np.savez(tmp, **actor_arrays(self.model))
+            with atomic_path(model_file, suffix=".zip") as tmp:
+                self.model.save(tmp)
+            with atomic_path(buffer_file, suffix=".pkl") as tmp:
+                self.model.save_replay_buffer(tmp)
+            write_json(state_file, {"step": n})  # written last: it names a complete checkpoint
+            write_evals()
+            print(f"{args.env} step {n}: det {det[0]:.0f}±{det[1]:.0f}, stoch {sto[0]:.0f}±{sto[1]:.0f}, "
+                  f"{rate:.0f} steps/s", flush=True)
+            self.t0, self.s0 = time.time(), n
+            return True
+
+    remaining = args.steps - start_step
+    if remaining > 0:
+        model.learn(remaining, callback=Checkpointer(), reset_num_timesteps=start_step == 0,
+                    tb_log_name="sac", progress_bar=False)
+    print(f"{args.env}: done at {args.steps} steps")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,279 @@
+"""Reading and writing :class:`~orl.data.buffer.ReplayBuffer` in the formats users already have.
+
+**D4RL HDF5 layout** (what ``d4rl``'s ``get_dataset`` reads): top-level datasets
+``observations (N, obs_dim)``, ``actions (N, act_dim)``, ``rewards (N,)``, ``terminals (N,)``,
+``timeouts (N,)`` and, optionally, ``next_observations (N, obs_dim)``; other keys (``infos/*``,
+``metadata/*``) are allowed and ignored, except that scalars under ``metadata/`` are read into
+the buffer's metadata. orl writes its metadata as file attributes: plain scalars one attribute
+each, and the whole dictionary as JSON in the attribute ``orl_metadata``.
+
+**Minari** (local datasets only: ``minari.create_dataset_from_buffers`` / ``minari.load_dataset``;
+no download, no jax). Episodes store ``T + 1`` observations, so ``next_observations`` come from
+the episode itself. An episode whose final next observation is unknown (a D4RL file without
+``next_observations`` that ends in a timeout) is written with its last observation repeated and
+listed in the dataset metadata key ``orl_episodes_without_final_next_obs``, so that reading it
+back restores ``has_next = False`` for that row.
+
+Every write is atomic: the file (or dataset directory) is built under a temporary name and
+renamed into place, so an interrupted write never leaves something that loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from orl.data.buffer import ReplayBuffer
+from orl.data.errors import DatasetError
+from orl.utils.atomic import atomic_path
+
+REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
+MISSING_NEXT_KEY = "orl_episodes_without_final_next_obs"
+
+
+# ---------------------------------------------------------------------------- D4RL HDF5
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def save_hdf5(buffer: ReplayBuffer, path: str | os.PathLike[str], compression: str | None = None) -> Path:
+    """Write ``buffer`` as a D4RL-layout HDF5 file, atomically. Returns the path.
+
+    ``next_observations`` is written whenever every row's successor is known, so episode
+    boundaries that carry no flag survive as discontinuities; otherwise it is omitted and the
+    reader derives it within episodes exactly as it was.
+    """
+    import h5py
+
+    path = Path(path)
+    meta = _jsonable(buffer.metadata)
+    with atomic_path(path, suffix=".hdf5") as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("observations", data=buffer.observations, compression=compression)
+            f.create_dataset("actions", data=buffer.actions, compression=compression)
+            f.create_dataset("rewards", data=buffer.rewards, compression=compression)
+            f.create_dataset("terminals", data=buffer.terminals, compression=compression)
+            f.create_dataset("timeouts", data=buffer.timeouts, compression=compression)
+            if buffer.has_next.all():
+                f.create_dataset("next_observations", data=buffer.next_observations, compression=compression)
+            else:
+                # Flagless episode ends cannot be recovered from flags alone: store them explicitly.
+                f.create_dataset("episode_ends", data=buffer.episode_ends, compression=compression)
+            for key, value in meta.items():
+                if isinstance(value, (str, int, float, bool)):
+                    f.attrs[key] = value
+            f.attrs["orl_metadata"] = json.dumps(meta)
+    return path
+
+
+def load_hdf5(path: str | os.PathLike[str]) -> ReplayBuffer:
+    """Read a D4RL-layout HDF5 file into a :class:`ReplayBuffer`, validating it.
+
+    Raises :class:`DatasetError` naming the file and the fault: not found, not HDF5, a missing
+    key, a length mismatch, a wrong dtype or shape, NaN/inf values.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: file not found")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise DatasetError(f"{path}: not a readable HDF5 file ({e})") from None
+    with f:
+        missing = [k for k in REQUIRED_KEYS if k not in f]
+        if missing:
+            raise DatasetError(f"{path}: missing required key(s) {missing}; the file has {sorted(f.keys())} "
+                               f"(the D4RL layout needs {list(REQUIRED_KEYS)}, optionally timeouts and next_observations)")
+        cols: dict[str, np.ndarray | None] = {}
+        for key in (*REQUIRED_KEYS, "timeouts", "next_observations", "episode_ends"):
+            if key not in f:
+                cols[key] = None
+                continue
+            node = f[key]
+            if not isinstance(node, h5py.Dataset):
+                raise DatasetError(f"{path}: '{key}' is a group, expected an array")
+            try:
+                cols[key] = node[()]
+            except (OSError, ValueError) as e:
+                raise DatasetError(f"{path}: cannot read '{key}' ({e}); the file is probably truncated or corrupt") from None
+        metadata: dict[str, Any] = {}
+        if "orl_metadata" in f.attrs:
+            try:
+                metadata = json.loads(f.attrs["orl_metadata"])
+            except (TypeError, ValueError) as e:
+                raise DatasetError(f"{path}: attribute 'orl_metadata' is not valid JSON ({e})") from None
+        else:
+            metadata = {k: _jsonable(v) for k, v in f.attrs.items()}
+            group = f.get("metadata")
+            if isinstance(group, h5py.Group):
+                for k, v in group.items():
+                    if isinstance(v, h5py.Dataset) and v.shape == ():
+                        val = v[()]
+                        metadata[k] = val.decode() if isinstance(val, bytes) else _jsonable(val)
+    try:
+        return ReplayBuffer.from_arrays(
+            cols["observations"], cols["actions"], cols["rewards"], cols["terminals"],
+            timeouts=cols["timeouts"], next_observations=cols["next_observations"],
+            episode_ends=cols["episode_ends"], metadata=metadata)
+    except DatasetError as e:
+        raise DatasetError(f"{path}: {e}") from None
+
+
+# ---------------------------------------------------------------------------- Minari
+@contextmanager
+def minari_root(root: str | os.PathLike[str] | None) -> Iterator[Path]:
+    """Point Minari at ``root`` (``MINARI_DATASETS_PATH``) for the duration of the block."""
+    old = os.environ.get("MINARI_DATASETS_PATH")
+    if root is not None:
+        os.environ["MINARI_DATASETS_PATH"] = str(root)
+    try:
+        yield Path(os.environ.get("MINARI_DATASETS_PATH", Path.home() / ".minari" / "datasets"))
+    finally:
+        if root is not None:
+            if old is None:
+                os.environ.pop("MINARI_DATASETS_PATH", None)
+            else:
+                os.environ["MINARI_DATASETS_PATH"] = old
+
+
+def save_minari(buffer: ReplayBuffer, dataset_id: str, env: Any = None, *, root: str | os.PathLike[str] | None = None,
+                observation_space: Any = None, action_space: Any = None, overwrite: bool = False,
+                **create_kwargs: Any) -> Path:
+    """Write ``buffer`` as the local Minari dataset ``dataset_id`` (e.g. ``orl/hopper/medium-v0``).
+
+    ``env`` is a Gymnasium id, spec or env (or give both spaces). ``root`` overrides
+    ``MINARI_DATASETS_PATH``. ``create_kwargs`` go to ``minari.create_dataset_from_buffers``
+    (``algorithm_name``, ``ref_min_score``, ``ref_max_score``, ``description``, ...). The dataset
+    is built in a temporary Minari root next to the target and renamed into place, so an
+    interrupted write leaves nothing loadable. ``buffer.metadata`` is stored under the key
+    ``orl`` of the Minari metadata. Returns the dataset directory.
+    """
+    import gymnasium as gym
+    import minari
+    from minari.data_collector import EpisodeBuffer
+    from minari.namespace import create_namespace, list_local_namespaces
+    from minari.utils import parse_dataset_id
+
+    if env is None and (observation_space is None or action_space is None):
+        raise ValueError("save_minari needs env (a Gymnasium id, spec or env) or both spaces")
+    if observation_space is None or action_space is None:
+        probe = gym.make(env) if isinstance(env, (str, gym.envs.registration.EnvSpec)) else env
+        observation_space = observation_space or probe.observation_space
+        action_space = action_space or probe.action_space
+    episodes, without_final = [], []
+    discrete = isinstance(action_space, gym.spaces.Discrete)
+    starts, lengths = buffer.episode_bounds()
+    has_next = buffer.has_next
+    for i, ep in enumerate(buffer.episodes()):
+        obs = np.concatenate([ep.observations, ep.next_observations[-1:]], axis=0)
+        if not has_next[starts[i] + lengths[i] - 1]:
+            without_final.append(i)
+        actions = ep.actions[:, 0].astype(np.int64) if discrete else ep.actions
+        episodes.append(EpisodeBuffer(id=i, observations=list(obs.astype(observation_space.dtype)),
+                                      actions=list(actions.astype(action_space.dtype)),
+                                      rewards=list(ep.rewards.astype(np.float64)),
+                                      terminations=list(ep.terminals), truncations=list(ep.timeouts)))
+    with minari_root(root) as final_root:
+        target = final_root / dataset_id
+        if target.exists() and not overwrite:
+            raise DatasetError(f"Minari dataset {dataset_id!r} already exists at {target} (pass overwrite=True)")
+        final_root.mkdir(parents=True, exist_ok=True)
+        tmp_root = Path(tempfile.mkdtemp(prefix=".orl-minari-", dir=final_root))
+        try:
+            with minari_root(tmp_root), warnings.catch_warnings():
+                # Minari nags about optional provenance fields (author, permalink, eval_env) left None.
+                warnings.filterwarnings("ignore", message=r".*is set to None", category=UserWarning)
+                ds = minari.create_dataset_from_buffers(
+                    dataset_id=dataset_id, buffer=episodes, env=env, action_space=action_space,
+                    observation_space=observation_space, **create_kwargs)
+                extra = {"orl": json.dumps(_jsonable(buffer.metadata)), MISSING_NEXT_KEY: without_final}
+                ds.storage.update_metadata(extra)
+            namespace = parse_dataset_id(dataset_id)[0]
+            if namespace is not None and namespace not in list_local_namespaces():
+                create_namespace(namespace)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                old = target.with_name(f".{target.name}.old-{os.getpid()}")
+                os.replace(target, old)
+                os.replace(tmp_root / dataset_id, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp_root / dataset_id, target)
+        finally:
+            shutil.rmtree(tmp_root, ignore_errors=True)
+    return target
+
+
+def load_minari(dataset_id: str, *, root: str | os.PathLike[str] | None = None) -> ReplayBuffer:
+    """Read the local Minari dataset ``dataset_id`` into a :class:`ReplayBuffer` (no download)."""
+    import minari
+
+    with minari_root(root) as r:
+        try:
+            ds = minari.load_dataset(dataset_id, download=False)
+        except FileNotFoundError:
+            known = sorted(minari.list_local_datasets())
+            raise DatasetError(f"Minari dataset {dataset_id!r} not found under {r}; local datasets: "
+                               f"{known or 'none'} (orl never downloads)") from None
+        except Exception as e:  # corrupt metadata or HDF5 inside the dataset directory
+            raise DatasetError(f"Minari dataset {dataset_id!r} under {r} cannot be read: {e}") from None
+        meta = ds.storage.metadata
+        cols: dict[str, list[np.ndarray]] = {k: [] for k in
+                                             ("observations", "next_observations", "actions", "rewards", "terminals", "timeouts", "ends")}
+        try:
+            for ep in ds.iterate_episodes():
+                obs = np.asarray(ep.observations, np.float32)
+                if obs.ndim == 1:
+                    obs = obs[:, None]
+                n = len(ep.rewards)
+                if obs.shape[0] != n + 1:
+                    raise DatasetError(f"episode {ep.id} has {obs.shape[0]} observations for {n} steps (expected {n + 1})")
+                cols["observations"].append(obs[:-1])
+                cols["next_observations"].append(obs[1:])
+                act = np.asarray(ep.actions, np.float32)
+                cols["actions"].append(act.reshape(n, -1))
+                cols["rewards"].append(np.asarray(ep.rewards, np.float32))
+                cols["terminals"].append(np.asarray(ep.terminations, bool))
+                cols["timeouts"].append(np.asarray(ep.truncations, bool))
+                ends = np.zeros(n, bool)
+                ends[-1] = True
+                cols["ends"].append(ends)
+        except DatasetError as e:
+            raise DatasetError(f"Minari dataset {dataset_id!r}: {e}") from None
+    if not cols["rewards"]:
+        raise DatasetError(f"Minari dataset {dataset_id!r} has no episodes")
+    metadata = json.loads(meta["orl"]) if "orl" in meta else {}
+    metadata.setdefault("env_id", (meta.get("env_spec") and json.loads(meta["env_spec"]).get("id")) or None)
+    for key in ("ref_min_score", "ref_max_score"):
+        if meta.get(key) is not None:
+            metadata.setdefault(key, float(meta[key]))
+    metadata["minari_id"] = dataset_id
+    cat = {k: np.concatenate(v) for k, v in cols.items()}
+    buf = ReplayBuffer.from_arrays(cat["observations"], cat["actions"], cat["rewards"], cat["terminals"],
+                                   timeouts=cat["timeouts"], next_observations=cat["next_observations"],
+                                   episode_ends=cat["ends"], metadata=metadata)
+    missing = meta.get(MISSING_NEXT_KEY) or []
+    if len(missing):
+        starts, lengths = buf.episode_bounds()
+        buf._has_next[starts[np.asarray(missing)] + lengths[np.asarray(missing)] - 1] = False
+        buf._version += 1
+    return buf

@@ -1,0 +1,161 @@
+"""Dataset names and ``load_dataset(spec)``: one front door for every dataset source.
+
+A *spec* is one of
+
+- a registered dataset name (``orl.data.dataset_names()``), built on first use and cached as a
+  local Minari dataset ``orl/<name>-v<version>`` under ``$ORL_DATA_DIR/minari`` (``ORL_DATA_DIR``
+  defaults to ``~/.orl``);
+- a path to a D4RL-layout HDF5 file (``*.hdf5`` / ``*.h5``);
+- ``minari:<dataset_id>`` for a dataset in the local Minari store (``MINARI_DATASETS_PATH`` or
+  ``~/.minari/datasets``). Nothing is ever downloaded.
+
+Builds are serialised by a lock file, so concurrent first uses build once, and written
+atomically, so an interrupted build leaves no dataset that loads.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fcntl
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from orl.data.buffer import ReplayBuffer
+from orl.data.errors import DatasetError
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A registered dataset: how to build it, deterministically, and for which environment."""
+
+    name: str
+    env_id: str
+    build: Callable[[], ReplayBuffer]
+    description: str
+    version: int = 0
+
+    @property
+    def minari_id(self) -> str:
+        return f"orl/{self.name}-v{self.version}"
+
+
+_REGISTRY: dict[str, DatasetInfo] = {}
+
+
+def register_dataset(info: DatasetInfo) -> None:
+    """Add a dataset name (overwriting is an error: names are a public contract)."""
+    if info.name in _REGISTRY:
+        raise ValueError(f"dataset {info.name!r} is already registered")
+    _REGISTRY[info.name] = info
+
+
+def dataset_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    if name not in _REGISTRY:
+        raise DatasetError(_unknown_message(name))
+    return _REGISTRY[name]
+
+
+def data_dir() -> Path:
+    """``$ORL_DATA_DIR`` or ``~/.orl``: where orl caches datasets and behaviour policies."""
+    return Path(os.environ.get("ORL_DATA_DIR") or Path.home() / ".orl").expanduser()
+
+
+def minari_cache() -> Path:
+    return data_dir() / "minari"
+
+
+def _unknown_message(spec: str) -> str:
+    close = difflib.get_close_matches(spec, dataset_names(), n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return (f"unknown dataset {spec!r}.{hint} Known names: {', '.join(dataset_names())}; "
+            f"or give a path to a D4RL-layout .hdf5 file, or minari:<dataset_id> of a local Minari dataset.")
+
+
+def is_built(name: str) -> bool:
+    info = dataset_info(name)
+    return (minari_cache() / info.minari_id / "data" / "metadata.json").exists()
+
+
+def build_dataset(name: str, force: bool = False) -> Path:
+    """Build the registered dataset ``name`` into the cache (if needed); return its directory."""
+    from orl.data.io import save_minari
+
+    info = dataset_info(name)
+    target = minari_cache() / info.minari_id
+    lock_dir = data_dir() / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent builder waits here, then finds the dataset built
+        if is_built(name) and not force:
+            return target
+        buffer = info.build()
+        buffer.metadata.setdefault("env_id", info.env_id)
+        buffer.metadata["dataset"] = name
+        buffer.metadata["checksum"] = buffer.checksum()
+        save_minari(buffer, info.minari_id, env=info.env_id, root=minari_cache(), overwrite=True,
+                    algorithm_name=str(buffer.metadata.get("policy", "orl")), description=info.description,
+                    ref_min_score=buffer.metadata.get("ref_min_score"), ref_max_score=buffer.metadata.get("ref_max_score"))
+    return target
+
+
+def load_dataset(spec: str, *, build: bool = True) -> ReplayBuffer:
+    """Load a dataset by name, HDF5 path or ``minari:<id>`` (see the module docstring)."""
+    from orl.data.io import load_hdf5, load_minari
+
+    if not isinstance(spec, (str, os.PathLike)):
+        raise DatasetError(f"dataset spec must be a string or path, got {type(spec).__name__}")
+    spec = os.fspath(spec)
+    if spec.startswith("minari:"):
+        dataset_id = spec[len("minari:"):]
+        if not dataset_id:
+            raise DatasetError("minari: needs a dataset id, e.g. minari:orl/hopper/medium-v0")
+        return load_minari(dataset_id)
+    if spec.endswith((".hdf5", ".h5")) or os.sep in spec or Path(spec).is_file():
+        return load_hdf5(spec)
+    info = dataset_info(spec)
+    if not is_built(spec):
+        if not build:
+            raise DatasetError(f"dataset {spec!r} is not built yet; run: python -m orl.data.build {spec}")
+        build_dataset(spec)
+    return load_minari(info.minari_id, root=minari_cache())
+
+
+def normalized_score(name: str, returns: float | np.ndarray, reference: str = "orl") -> np.ndarray:
+    """``100 * (R - ref_min) / (ref_max - ref_min)`` with the dataset's reference scores.
+
+    ``reference="orl"`` uses the scores stored in the dataset (random and expert policies of
+    orl's own environments, 100 episodes each); ``"d4rl"`` uses D4RL's published constants,
+    where the dataset defines them (``d4rl_ref_min_score`` / ``d4rl_ref_max_score``).
+    """
+    meta = load_dataset(name).metadata
+    if reference == "orl":
+        keys = ("ref_min_score", "ref_max_score")
+    elif reference == "d4rl":
+        keys = ("d4rl_ref_min_score", "d4rl_ref_max_score")
+    else:
+        raise ValueError(f"reference must be 'orl' or 'd4rl', got {reference!r}")
+    if meta.get(keys[0]) is None or meta.get(keys[1]) is None:
+        raise DatasetError(f"dataset {name!r} has no {reference} reference scores ({keys[0]}, {keys[1]})")
+    lo, hi = float(meta[keys[0]]), float(meta[keys[1]])
+    return 100.0 * (np.asarray(returns, dtype=np.float64) - lo) / (hi - lo)
+
+
+def _register_builtin() -> None:
+    from orl.data import pendulum
+
+    for policy, text in (("random", "uniform-random torques"), ("scripted", "a swing-up controller with Gaussian torque noise (std 1.0)")):
+        register_dataset(DatasetInfo(
+            name=f"pendulum-{policy}", env_id=pendulum.ENV_ID,
+            build=lambda p=policy: pendulum.build(p),
+            description=f"Pendulum-v1, 100 episodes x 200 steps of {text}; orl's small embedded dataset."))
+
+
+_register_builtin()
