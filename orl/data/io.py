@@ -201,7 +201,7 @@ def save_minari(buffer: ReplayBuffer, dataset_id: str, env: Any = None, *, root:
         try:
             with minari_root(tmp_root), warnings.catch_warnings():
                 # Minari nags about optional provenance fields (author, permalink, eval_env) left None.
-                warnings.filterwarnings("ignore", message=r".*is set to None", category=UserWarning)
+                warnings.filterwarnings("ignore", message=r".*(is set to None|env_spec is None)", category=UserWarning)
                 ds = minari.create_dataset_from_buffers(
                     dataset_id=dataset_id, buffer=episodes, env=env, action_space=action_space,
                     observation_space=observation_space, **create_kwargs)

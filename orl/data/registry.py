@@ -6,8 +6,9 @@ A *spec* is one of
   local Minari dataset ``orl/<name>-v<version>`` under ``$ORL_DATA_DIR/minari`` (``ORL_DATA_DIR``
   defaults to ``~/.orl``);
 - a path to a D4RL-layout HDF5 file (``*.hdf5`` / ``*.h5``);
-- ``minari:<dataset_id>`` for a dataset in the local Minari store (``MINARI_DATASETS_PATH`` or
-  ``~/.minari/datasets``). Nothing is ever downloaded.
+- ``minari:<dataset_id>`` for a local Minari dataset: orl's cache (``$ORL_DATA_DIR/minari``)
+  first, then Minari's own store (``MINARI_DATASETS_PATH`` or ``~/.minari/datasets``).
+  Nothing is ever downloaded.
 
 Builds are serialised by a lock file, so concurrent first uses build once, and written
 atomically, so an interrupted build leaves no dataset that loads.
@@ -117,6 +118,8 @@ def load_dataset(spec: str, *, build: bool = True) -> ReplayBuffer:
         dataset_id = spec[len("minari:"):]
         if not dataset_id:
             raise DatasetError("minari: needs a dataset id, e.g. minari:orl/hopper/medium-v0")
+        if (minari_cache() / dataset_id / "data").exists():  # orl's own cache first, then Minari's store
+            return load_minari(dataset_id, root=minari_cache())
         return load_minari(dataset_id)
     if spec.endswith((".hdf5", ".h5")) or os.sep in spec or Path(spec).is_file():
         return load_hdf5(spec)

@@ -1,0 +1,94 @@
+"""Registered datasets: unknown names, build-on-first-use cache, determinism, interrupted builds."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from orl.data import DatasetError, build_dataset, data_dir, dataset_names, load_dataset, normalized_score
+from orl.data import registry
+
+
+def test_unknown_name_lists_the_known_names():
+    with pytest.raises(DatasetError) as info:
+        load_dataset("pendulum-expert")
+    msg = str(info.value)
+    assert "unknown dataset 'pendulum-expert'" in msg
+    for name in dataset_names():
+        assert name in msg
+    assert "minari:" in msg and ".hdf5" in msg
+
+
+def test_pendulum_dataset_builds_once_and_loads_everywhere():
+    buf = load_dataset("pendulum-scripted")
+    assert len(buf) == 20_000 and buf.num_episodes == 100
+    assert buf.timeouts.sum() == 100 and buf.terminals.sum() == 0 and buf.has_next.all()
+    meta = buf.metadata
+    assert meta["env_id"] == "Pendulum-v1" and meta["dataset"] == "pendulum-scripted"
+    assert meta["ref_min_score"] < buf.episode_returns().mean() < meta["ref_max_score"]
+    assert meta["checksum"] == buf.checksum()  # what was written is what is read
+    cached = data_dir() / "minari" / "orl" / "pendulum-scripted-v0"
+    stamp = (cached / "data" / "metadata.json").stat().st_mtime_ns
+    again = load_dataset("pendulum-scripted")  # cached: no rebuild
+    assert (cached / "data" / "metadata.json").stat().st_mtime_ns == stamp
+    assert again.checksum() == buf.checksum()
+    # the same data through the other front doors
+    assert load_dataset("minari:orl/pendulum-scripted-v0").checksum() == buf.checksum()
+    score = normalized_score("pendulum-scripted", [meta["ref_min_score"], meta["ref_max_score"]])
+    np.testing.assert_allclose(score, [0.0, 100.0])
+    with pytest.raises(DatasetError, match="no d4rl reference scores"):
+        normalized_score("pendulum-scripted", 0.0, reference="d4rl")
+
+
+def test_rebuild_is_deterministic():
+    first = load_dataset("pendulum-random").checksum()
+    build_dataset("pendulum-random", force=True)
+    assert load_dataset("pendulum-random").checksum() == first
+
+
+def test_interrupted_build_leaves_nothing_loadable(monkeypatch):
+    import orl.data.io as io
+
+    info = registry.DatasetInfo(name="pendulum-interrupted", env_id="Pendulum-v1",
+                                build=lambda: __import__("orl.data.pendulum", fromlist=["x"]).rollout("random", 3, 0),
+                                description="test")
+    monkeypatch.setitem(registry._REGISTRY, info.name, info)
+    real = io.ReplayBuffer.episodes
+
+    def crash_midway(self):  # the Minari write dies after a few episodes were converted
+        for i, ep in enumerate(real(self)):
+            if i == 2:
+                raise KeyboardInterrupt("killed mid-write")
+            yield ep
+
+    monkeypatch.setattr(io.ReplayBuffer, "episodes", crash_midway)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset(info.name)
+    assert not registry.is_built(info.name)
+    with pytest.raises(DatasetError, match="not built yet"):
+        load_dataset(info.name, build=False)
+    monkeypatch.setattr(io.ReplayBuffer, "episodes", real)
+    assert len(load_dataset(info.name)) == 600  # the next use builds it whole
+
+
+def test_a_killed_build_process_leaves_nothing_loadable(tmp_path):
+    """SIGKILL a real build process mid-way: no dataset appears, and the next build succeeds."""
+    code = (
+        "import os, signal, orl.data.io as io\n"
+        "real = io.ReplayBuffer.episodes\n"
+        "def die(self):\n"
+        "    for i, ep in enumerate(real(self)):\n"
+        "        if i == 50: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "        yield ep\n"
+        "io.ReplayBuffer.episodes = die\n"
+        "from orl.data import build_dataset; build_dataset('pendulum-random')\n"
+    )
+    env = {**__import__("os").environ, "ORL_DATA_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
+    assert proc.returncode == -9
+    check = subprocess.run([sys.executable, "-c", "from orl.data import registry; print(registry.is_built('pendulum-random'))"],
+                           env=env, capture_output=True, text=True)
+    assert check.stdout.strip() == "False"
