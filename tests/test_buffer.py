@@ -50,7 +50,7 @@ def test_derived_next_observations_never_cross_an_episode():
     np.testing.assert_array_equal(buf.has_next, [1, 1, 0, 1, 1, 1, 0])
     # its reward still counts in the episode return
     np.testing.assert_allclose(buf.episode_returns(), [0 + 1 + 2, 3 + 4, 5 + 6])
-    rows = buf.sample(4096, np.random.default_rng(0)).indices.numpy()
+    rows = buf.sample(4096, np.random.default_rng(0)).indices
     assert not np.isin(rows, [2, 6]).any()
     assert set(rows.tolist()) == {0, 1, 3, 4, 5}
 
@@ -61,7 +61,7 @@ def test_sample_batch_types_and_terminal_semantics(three_episodes):
     assert batch.observations.dtype == torch.float32 and batch.observations.shape == (64, 1)
     assert batch.actions.shape == (64, 1) and batch.rewards.shape == (64,)
     assert batch.terminals.dtype == torch.float32
-    rows = batch.indices.numpy()
+    rows = batch.indices
     np.testing.assert_array_equal(batch.terminals.numpy(), (rows == 5).astype(np.float32))
     np.testing.assert_array_equal(batch.timeouts.numpy(), np.isin(rows, [2, 4]).astype(np.float32))
     np.testing.assert_array_equal(batch.next_observations.numpy()[:, 0], three_episodes.next_observations[rows, 0])
@@ -71,7 +71,7 @@ def test_sampling_is_deterministic_for_a_seed(three_episodes):
     a = three_episodes.sample(32, np.random.default_rng(7)).indices
     b = three_episodes.sample(32, np.random.default_rng(7)).indices
     c = three_episodes.sample(32, np.random.default_rng(8)).indices
-    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
 def test_add_fifo_and_open_episode():
@@ -83,7 +83,7 @@ def test_add_fifo_and_open_episode():
     np.testing.assert_array_equal(buf.observations[:, 0], [2, 3, 4, 5, 6])
     np.testing.assert_array_equal(buf.episode_lengths(), [1, 4])  # truncated oldest episode, open newest
     np.testing.assert_allclose(buf.episode_returns(), [2, 3 + 4 + 5 + 6])
-    rows = buf.sample(1000, np.random.default_rng(0)).indices.numpy()
+    rows = buf.sample(1000, np.random.default_rng(0)).indices
     assert rows.min() >= 0 and rows.max() <= 4 and len(set(rows.tolist())) == 5
 
 

@@ -58,7 +58,8 @@ class Batch:
     """A minibatch of transitions as torch tensors (float32, on CPU).
 
     ``terminals`` and ``timeouts`` are float32 0/1 so that ``1 - terminals`` can be used directly
-    in a TD target; ``indices`` are the buffer rows that were drawn.
+    in a TD target; ``indices`` (a numpy array) are the buffer rows that were drawn. The tensors
+    are views of one gathered block, so they may be non-contiguous along the feature axis.
     """
 
     observations: torch.Tensor
@@ -67,13 +68,14 @@ class Batch:
     next_observations: torch.Tensor
     terminals: torch.Tensor
     timeouts: torch.Tensor
-    indices: torch.Tensor
+    indices: np.ndarray
 
     def __len__(self) -> int:
         return int(self.rewards.shape[0])
 
     def to(self, device: torch.device | str) -> "Batch":
-        return Batch(**{k: getattr(self, k).to(device) for k in self.__dataclass_fields__})
+        moved = {k: getattr(self, k).to(device) for k in self.__dataclass_fields__ if k != "indices"}
+        return Batch(**moved, indices=self.indices)
 
 
 @dataclass(frozen=True)
@@ -162,11 +164,19 @@ class ReplayBuffer:
         self.observation_shape = tuple(int(d) for d in observation_shape)
         self.action_dim = int(action_dim)
         self.metadata: dict[str, Any] = dict(metadata or {})
-        c = self.capacity
-        self._obs = np.zeros((c, *self.observation_shape), np.float32)
-        self._next_obs = np.zeros((c, *self.observation_shape), np.float32)
-        self._act = np.zeros((c, self.action_dim), np.float32)
-        self._rew = np.zeros(c, np.float32)
+        c, o, a = self.capacity, int(np.prod(self.observation_shape)), self.action_dim
+        # All float columns live side by side in one row-major matrix, so a minibatch is a single
+        # np.take of whole rows (one gather instead of six); the columns are views into it.
+        self._layout = {"observations": (0, o), "actions": (o, o + a), "rewards": (o + a, o + a + 1),
+                        "next_observations": (o + a + 1, 2 * o + a + 1), "terminals": (2 * o + a + 1, 2 * o + a + 2),
+                        "timeouts": (2 * o + a + 2, 2 * o + a + 3)}
+        self._data = np.zeros((c, 2 * o + a + 3), np.float32)
+        self._obs = self._view("observations", self.observation_shape)
+        self._next_obs = self._view("next_observations", self.observation_shape)
+        self._act = self._view("actions", (a,))
+        self._rew = self._view("rewards", ())
+        self._term_f = self._view("terminals", ())
+        self._timeout_f = self._view("timeouts", ())
         self._term = np.zeros(c, bool)
         self._timeout = np.zeros(c, bool)
         self._ends = np.zeros(c, bool)
@@ -223,12 +233,21 @@ class ReplayBuffer:
         buf = cls(capacity or n, obs.shape[1:], act.shape[1], metadata)
         if buf.capacity < n:
             raise DatasetError(f"capacity {buf.capacity} is smaller than the dataset ({n} transitions)")
-        buf._obs[:n], buf._next_obs[:n], buf._act[:n], buf._rew[:n] = obs, nxt, act, rew
-        buf._term[:n], buf._timeout[:n], buf._ends[:n], buf._has_next[:n] = term, tout, ends, has_next
-        buf._size = n
-        buf._ptr = n % buf.capacity
-        buf._version += 1
+        buf._write(np.arange(n), obs, act, rew, nxt, term, tout, ends, has_next)
+        buf._advance(n)
         return buf
+
+    def _view(self, column: str, shape: tuple[int, ...]) -> np.ndarray:
+        lo, hi = self._layout[column]
+        view = self._data[:, lo:hi].reshape(self.capacity, *shape)
+        assert np.shares_memory(view, self._data)  # writes through the view must reach _data
+        return view
+
+    def _write(self, rows: Any, obs: Any, act: Any, rew: Any, nxt: Any, term: Any, tout: Any, ends: Any,
+               has_next: Any) -> None:
+        self._obs[rows], self._act[rows], self._rew[rows], self._next_obs[rows] = obs, act, rew, nxt
+        self._term[rows], self._timeout[rows], self._ends[rows], self._has_next[rows] = term, tout, ends, has_next
+        self._term_f[rows], self._timeout_f[rows] = self._term[rows], self._timeout[rows]
 
     # ------------------------------------------------------------------ online writes
     def add(self, observation: Any, action: Any, reward: float, next_observation: Any,
@@ -243,11 +262,8 @@ class ReplayBuffer:
         nxt = np.asarray(next_observation, np.float32)
         if nxt.shape != self.observation_shape:
             raise ValueError(f"next_observation: expected shape {self.observation_shape}, got {nxt.shape}")
-        i = self._ptr
-        self._obs[i], self._act[i], self._rew[i], self._next_obs[i] = obs, act, reward, nxt
-        self._term[i], self._timeout[i] = bool(terminal), bool(timeout)
-        self._ends[i] = bool(terminal) or bool(timeout)
-        self._has_next[i] = True
+        self._write(self._ptr, obs, act, reward, nxt, bool(terminal), bool(timeout),
+                    bool(terminal) or bool(timeout), True)
         self._advance(1)
 
     def add_episode(self, observations: Any, actions: Any, rewards: Any, next_observations: Any,
@@ -268,11 +284,10 @@ class ReplayBuffer:
         if n > self.capacity:
             raise ValueError(f"add_episode: episode of {n} transitions exceeds capacity {self.capacity}")
         rows = (self._ptr + np.arange(n)) % self.capacity
-        self._obs[rows], self._next_obs[rows], self._act[rows] = ep._obs[:n], ep._next_obs[:n], ep._act[:n]
-        self._rew[rows], self._term[rows], self._timeout[rows] = ep._rew[:n], ep._term[:n], ep._timeout[:n]
-        self._has_next[rows] = True
-        self._ends[rows] = False
-        self._ends[rows[-1]] = True
+        ends = np.zeros(n, bool)
+        ends[-1] = True
+        self._write(rows, ep._obs[:n], ep._act[:n], ep._rew[:n], ep._next_obs[:n], ep._term[:n], ep._timeout[:n],
+                    ends, True)
         self._advance(n)
 
     def _advance(self, n: int) -> None:
@@ -396,16 +411,17 @@ class ReplayBuffer:
 
     def gather(self, rows: np.ndarray) -> Batch:
         """The transitions at physical ``rows`` as a :class:`Batch`."""
-        t = torch.from_numpy
-        return Batch(
-            observations=t(self._obs[rows]),
-            actions=t(self._act[rows]),
-            rewards=t(self._rew[rows]),
-            next_observations=t(self._next_obs[rows]),
-            terminals=t(self._term[rows].astype(np.float32)),
-            timeouts=t(self._timeout[rows].astype(np.float32)),
-            indices=t(np.asarray(rows, dtype=np.int64)),
-        )
+        block = np.take(self._data, rows, axis=0)  # one gather of whole packed rows
+        n, t = block.shape[0], torch.from_numpy
+        cols = {}
+        for name, (lo, hi) in self._layout.items():
+            col = block[:, lo:hi]
+            if name in ("observations", "next_observations"):
+                col = col.reshape(n, *self.observation_shape)
+            elif name != "actions":
+                col = col[:, 0]
+            cols[name] = t(col)
+        return Batch(**cols, indices=np.asarray(rows))
 
     def __repr__(self) -> str:
         return (f"ReplayBuffer(size={self._size}, capacity={self.capacity}, episodes={self.num_episodes}, "

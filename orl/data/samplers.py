@@ -20,8 +20,8 @@ exactly) min-max normalisation is undefined; orl then gives every score 0, i.e. 
 sampling, instead of the NaNs a literal division by ``max - min`` would produce.
 
 Rows without a known next observation (``ReplayBuffer.has_next`` false) get probability 0.
-Weighted draws invert the cumulative distribution with ``np.searchsorted`` on uniform numbers,
-which is exact and costs O(batch * log N) per batch once the CDF is cached for a buffer version.
+All four are exact; see :class:`Sampler` for how rows are drawn (alias method, pre-drawn blocks).
+Hong et al.'s code likewise pre-draws the indices of all training steps at once for speed.
 """
 
 from __future__ import annotations
@@ -38,36 +38,101 @@ SAMPLERS = ("uniform", "rw", "aw", "topk")
 
 
 class Sampler:
-    """Base class: draws physical buffer rows for a minibatch."""
+    """Base class: draws physical buffer rows for a minibatch.
+
+    Subclasses give every trajectory a non-negative weight ``w_i``; a transition of trajectory
+    ``i`` is then drawn with probability ``w_i / sum_j c_j w_j`` (``c_j`` = its sampleable rows).
+    Drawing is two-level and exact: a trajectory with probability ``c_i w_i / sum_j c_j w_j``
+    (Walker's alias method, O(1) per draw), then one of its sampleable rows uniformly.
+
+    For an unchanging buffer (offline training) rows are drawn ``BLOCK`` batches at a time and
+    handed out batch by batch, which amortises numpy's per-call overhead; :meth:`state_dict`
+    holds the undrawn rest so that a resumed run draws exactly what an uninterrupted one would.
+    """
 
     name = "base"
+    BLOCK = 64  # batches drawn per generator call once the buffer is stable
 
     def __init__(self) -> None:
-        self._cache_key: tuple[int, int] | None = None
-        self._cdf: np.ndarray | None = None
-        self._rows: np.ndarray | None = None
+        self._key: tuple[int, int] | None = None  # (buffer id, version) the structures belong to
+        self._block: np.ndarray | None = None
+        self._pos = 0
 
-    def probabilities(self, buffer: "ReplayBuffer") -> np.ndarray:
-        """Probability of drawing each transition, in logical (oldest-first) order."""
+    # -- what subclasses define
+    def trajectory_weights(self, buffer: "ReplayBuffer") -> np.ndarray:
+        """Unnormalised weight of each trajectory (oldest first)."""
         raise NotImplementedError
 
+    # -- exact per-transition probabilities (documentation, tests, diagnostics)
+    def probabilities(self, buffer: "ReplayBuffer") -> np.ndarray:
+        """Probability of drawing each transition, in logical (oldest-first) order."""
+        w = self.trajectory_weights(buffer)[buffer.episode_index()] * buffer.has_next
+        if not w.sum() > 0:
+            raise ValueError(f"{self.name}: no sampleable transition has positive weight")
+        return w / w.sum()
+
+    # -- drawing
     def _prepare(self, buffer: "ReplayBuffer") -> None:
-        key = (id(buffer), buffer.version)
-        if self._cache_key == key:
-            return
-        p = self.probabilities(buffer)
-        cdf = np.cumsum(p, dtype=np.float64)
-        self._cdf = cdf
-        self._rows = buffer.logical_rows()
-        self._cache_key = key
+        has_next = buffer.has_next
+        starts, lengths = buffer.episode_bounds()
+        counts = np.add.reduceat(has_next.astype(np.int64), starts) if starts.size else starts
+        mass = self.trajectory_weights(buffer) * counts
+        if not mass.sum() > 0:
+            raise ValueError(f"{self.name}: no sampleable transition has positive weight")
+        self._valid_rows = buffer.logical_rows()[has_next]  # grouped by trajectory, oldest first
+        self._offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self._counts = counts
+        self._alias_prob, self._alias = alias_table(mass / mass.sum())
+
+    def _draw(self, m: int, rng: np.random.Generator) -> np.ndarray:
+        k = rng.integers(0, self._alias.size, m)
+        traj = np.where(rng.random(m) < self._alias_prob[k], k, self._alias[k])
+        within = (rng.random(m) * self._counts[traj]).astype(np.int64)
+        return self._valid_rows[self._offsets[traj] + within]
 
     def sample_rows(self, buffer: "ReplayBuffer", batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        key = (id(buffer), buffer.version)
+        if key != self._key:  # new data: rebuild, and draw just this batch (online buffers change every step)
+            self._prepare(buffer)
+            self._key, self._block, self._pos = key, None, 0
+            return self._draw(batch_size, rng)
+        if self._block is None or self._pos + batch_size > self._block.size:
+            self._block, self._pos = self._draw(batch_size * self.BLOCK, rng), 0
+        rows = self._block[self._pos : self._pos + batch_size]
+        self._pos += batch_size
+        return rows
+
+    def state_dict(self) -> dict:
+        """The undrawn pre-drawn rows (save with the generator's state to resume exactly)."""
+        return {"block": None if self._block is None else self._block.copy(), "pos": self._pos, "key_version": self._key and self._key[1]}
+
+    def load_state_dict(self, state: dict, buffer: "ReplayBuffer") -> None:
         self._prepare(buffer)
-        assert self._cdf is not None and self._rows is not None
-        u = rng.random(batch_size) * self._cdf[-1]
-        idx = np.searchsorted(self._cdf, u, side="right")
-        np.minimum(idx, self._cdf.size - 1, out=idx)  # guards the u == cdf[-1] rounding edge
-        return self._rows[idx]
+        if state.get("key_version") is None:
+            self._key, self._block, self._pos = None, None, 0
+            return
+        self._key = (id(buffer), buffer.version)
+        self._block = None if state["block"] is None else np.asarray(state["block"])
+        self._pos = int(state["pos"])
+
+
+def alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker's alias method (Vose's construction): ``k ~ U{0..n-1}``, keep ``k`` with
+    probability ``prob[k]``, else take ``alias[k]``; this draws ``k`` with probability ``p[k]``."""
+    n = p.size
+    scaled = p * n
+    prob = np.ones(n)
+    alias = np.arange(n)
+    small = [i for i in range(n) if scaled[i] < 1.0]
+    large = [i for i in range(n) if scaled[i] >= 1.0]
+    while small and large:
+        s, g = small.pop(), large.pop()
+        prob[s], alias[s] = scaled[s], g
+        scaled[g] -= 1.0 - scaled[s]
+        (small if scaled[g] < 1.0 else large).append(g)
+    for i in small + large:  # numerical leftovers: probability 1 (exactly 1 up to rounding)
+        prob[i] = 1.0
+    return prob, alias
 
 
 class UniformSampler(Sampler):
@@ -75,28 +140,20 @@ class UniformSampler(Sampler):
 
     name = "uniform"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._valid: np.ndarray | None = None
-        self._all_valid = False
+    def trajectory_weights(self, buffer: "ReplayBuffer") -> np.ndarray:
+        return np.ones(buffer.num_episodes)
 
-    def probabilities(self, buffer: "ReplayBuffer") -> np.ndarray:
-        valid = buffer.has_next.astype(np.float64)
-        return valid / valid.sum()
+    def _prepare(self, buffer: "ReplayBuffer") -> None:
+        has_next = buffer._has_next[: buffer.size]  # physical rows 0..size-1 are the filled ones
+        self._size = buffer.size
+        self._valid = None if has_next.all() else np.flatnonzero(has_next)
+        if self._valid is not None and self._valid.size == 0:
+            raise ValueError("uniform: no transition in the buffer has a known next observation")
 
-    def sample_rows(self, buffer: "ReplayBuffer", batch_size: int, rng: np.random.Generator) -> np.ndarray:
-        key = (id(buffer), buffer.version)
-        if self._cache_key != key:
-            has_next = buffer._has_next[: buffer.size]  # physical rows 0..size-1 are the filled ones
-            self._all_valid = bool(has_next.all())
-            self._valid = None if self._all_valid else np.flatnonzero(has_next)
-            if self._valid is not None and self._valid.size == 0:
-                raise ValueError("no transition in the buffer has a known next observation")
-            self._cache_key = key
-        if self._all_valid:
-            return rng.integers(0, buffer.size, batch_size)
-        assert self._valid is not None
-        return self._valid[rng.integers(0, self._valid.size, batch_size)]
+    def _draw(self, m: int, rng: np.random.Generator) -> np.ndarray:
+        if self._valid is None:
+            return rng.integers(0, self._size, m)
+        return self._valid[rng.integers(0, self._valid.size, m)]
 
 
 def minmax(x: np.ndarray) -> np.ndarray:
@@ -117,12 +174,9 @@ class _SoftmaxTrajectorySampler(Sampler):
     def trajectory_scores(self, buffer: "ReplayBuffer") -> np.ndarray:
         raise NotImplementedError
 
-    def probabilities(self, buffer: "ReplayBuffer") -> np.ndarray:
-        score = self.trajectory_scores(buffer)
-        logits = score / self.alpha
-        w_traj = np.exp(logits - logits.max())  # shift for stability; cancels in the softmax
-        w = w_traj[buffer.episode_index()] * buffer.has_next
-        return w / w.sum()
+    def trajectory_weights(self, buffer: "ReplayBuffer") -> np.ndarray:
+        logits = self.trajectory_scores(buffer) / self.alpha
+        return np.exp(logits - logits.max())  # shifted for stability; the shift cancels in the softmax
 
 
 class ReturnWeightedSampler(_SoftmaxTrajectorySampler):
@@ -164,16 +218,12 @@ class TopKSampler(Sampler):
             raise ValueError(f"k (percent of trajectories kept) must be in (0, 100], got {k!r}")
         self.k = float(k)
 
-    def probabilities(self, buffer: "ReplayBuffer") -> np.ndarray:
+    def trajectory_weights(self, buffer: "ReplayBuffer") -> np.ndarray:
         returns = buffer.episode_returns()
         n_top = max(1, math.ceil(self.k / 100.0 * returns.size))
-        top = np.argsort(-returns, kind="stable")[:n_top]
         keep = np.zeros(returns.size)
-        keep[top] = 1.0
-        w = keep[buffer.episode_index()] * buffer.has_next
-        if w.sum() == 0:
-            raise ValueError("topk: the selected trajectories hold no sampleable transition")
-        return w / w.sum()
+        keep[np.argsort(-returns, kind="stable")[:n_top]] = 1.0
+        return keep
 
 
 def make_sampler(name: str, *, alpha: float = 0.1, k: float = 10.0) -> Sampler:
