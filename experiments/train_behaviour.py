@@ -15,9 +15,11 @@ Every ``--ckpt-every`` environment steps (default 10k) the run
    in ``ckpt/replay_buffer.pkl``, the step in ``ckpt/state.json``), each file atomically.
 
 Killed at any moment, the same command resumes from the last checkpoint. If the replay buffer
-is gone but the model is there, training resumes from the model with an empty buffer that is
-refilled for ``learning_starts`` steps before updates restart; if everything is gone, it starts
-over. Run one process per core::
+is gone but the model is there (the buffer of a 1M-step run is 200-300 MB and is not shipped
+between machines), training resumes from the model with an empty buffer, which SB3's warm-up
+refills with ``learning_starts`` steps of uniform-random actions before updates restart; every
+resumption is recorded in ``manifest.json`` under ``segments``. If everything is gone, it
+starts over. Run one process per core::
 
     nice -n 10 python experiments/train_behaviour.py --env Hopper-v5 &
     nice -n 10 python experiments/train_behaviour.py --env Walker2d-v5 &
@@ -99,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     evals_file = root / "evals.csv"
 
     env = gym.make(args.env)
+    versions = {m: __import__(m).__version__ for m in ["stable_baselines3", "gymnasium", "mujoco", "torch", "numpy"]}
     start_step = 0
     if model_file.exists() and state_file.exists():
         model = SAC.load(model_file, env=env, device="cpu")
@@ -107,16 +110,22 @@ def main(argv: list[str] | None = None) -> int:
             model.load_replay_buffer(buffer_file)
             print(f"resumed {args.env} at step {start_step} (model + {model.replay_buffer.size()} buffered transitions)")
         else:
-            # The buffer was lost: refill it with the current policy before updating again.
+            # The buffer was lost: SB3's warm-up (random actions) refills it before updates restart.
             model.learning_starts = start_step + args.learning_starts
             print(f"resumed {args.env} at step {start_step} from the model only; replay buffer lost, refilling")
+        # Provenance: every resumption (machine, library versions, whether the buffer survived).
+        manifest = json.loads((root / "manifest.json").read_text()) if (root / "manifest.json").exists() else {}
+        manifest.setdefault("segments", []).append({
+            "resumed_at_step": start_step, "host": os.uname().nodename, "versions": versions,
+            "replay_buffer": "kept" if buffer_file.exists() else f"lost; refilled for {args.learning_starts} steps"})
+        write_json(root / "manifest.json", manifest)
     else:
         model = SAC("MlpPolicy", env, learning_starts=args.learning_starts, seed=args.seed, device="cpu",
                     tensorboard_log=str(root / "tb"), verbose=0)
         write_json(root / "manifest.json", {
             "env": args.env, "seed": args.seed, "algorithm": "stable-baselines3 SAC (RL-Zoo settings)",
             "learning_starts": args.learning_starts, "target_steps": args.steps,
-            "versions": {m: __import__(m).__version__ for m in ["stable_baselines3", "gymnasium", "mujoco", "torch", "numpy"]},
+            "versions": versions, "host": os.uname().nodename,
         })
     # Rows past the checkpoint belong to a run that was cut off: drop them so the log stays consistent.
     rows = []
