@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from orl.data.behaviour import sb3_actor_arrays  # noqa: E402
 from orl.utils.atomic import atomic_path, write_json  # noqa: E402
 
 EVAL_FIELDS = ["step", "wall_s", "det_mean", "det_std", "stoch_mean", "stoch_std", "env_steps_per_s"]
@@ -49,14 +50,6 @@ EVAL_FIELDS = ["step", "wall_s", "det_mean", "det_std", "stoch_mean", "stoch_std
 
 def data_root() -> Path:
     return Path(os.environ.get("ORL_DATA_DIR", Path.home() / ".orl")).expanduser()
-
-
-def actor_arrays(model) -> dict[str, np.ndarray]:
-    """The SB3 SAC actor as plain float32 arrays (what orl's numpy tanh-Gaussian policy reads)."""
-    sd = model.actor.state_dict()
-    keys = ["latent_pi.0.weight", "latent_pi.0.bias", "latent_pi.2.weight", "latent_pi.2.bias",
-            "mu.weight", "mu.bias", "log_std.weight", "log_std.bias"]
-    return {k.replace(".", "_"): sd[k].detach().cpu().numpy().astype(np.float32) for k in keys}
 
 
 def evaluate(model, env_id: str, episodes: int, deterministic: bool, seed: int) -> tuple[float, float]:
@@ -156,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             self.logger.record("eval/det_return", det[0])
             self.logger.record("eval/stoch_return", sto[0])
             with atomic_path(snaps / f"step_{n:07d}.npz", suffix=".npz") as tmp:
-                np.savez(tmp, **actor_arrays(self.model))
+                np.savez(tmp, **sb3_actor_arrays(self.model))
             with atomic_path(model_file, suffix=".zip") as tmp:
                 self.model.save(tmp)
             with atomic_path(buffer_file, suffix=".pkl") as tmp:

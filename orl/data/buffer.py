@@ -249,6 +249,26 @@ class ReplayBuffer:
         self._term[rows], self._timeout[rows], self._ends[rows], self._has_next[rows] = term, tout, ends, has_next
         self._term_f[rows], self._timeout_f[rows] = self._term[rows], self._timeout[rows]
 
+    @classmethod
+    def concatenate(cls, buffers: Sequence["ReplayBuffer"], metadata: dict[str, Any] | None = None,
+                    limit: int | None = None) -> "ReplayBuffer":
+        """One buffer holding ``buffers`` one after another (episode boundaries kept).
+
+        ``limit`` cuts the result to its first ``limit`` transitions (the cut ends an episode).
+        """
+        if not buffers:
+            raise ValueError("concatenate needs at least one buffer")
+        cols = {c: np.concatenate([getattr(b, c) for b in buffers]) for c in FLOAT_COLUMNS + BOOL_COLUMNS}
+        n = cols["rewards"].shape[0] if limit is None else min(int(limit), cols["rewards"].shape[0])
+        cols = {c: v[:n] for c, v in cols.items()}
+        cols["episode_ends"][n - 1] = True
+        out = cls.from_arrays(cols["observations"], cols["actions"], cols["rewards"], cols["terminals"],
+                              cols["timeouts"], next_observations=cols["next_observations"],
+                              episode_ends=cols["episode_ends"], metadata=metadata)
+        out._has_next[:n] = cols["has_next"]  # successors unknown in a part stay unknown
+        out._version += 1
+        return out
+
     # ------------------------------------------------------------------ online writes
     def add(self, observation: Any, action: Any, reward: float, next_observation: Any,
             terminal: bool, timeout: bool = False) -> None:
