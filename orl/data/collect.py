@@ -135,3 +135,31 @@ def _rollout(env_id: str, policy: BatchPolicy | None, n_transitions: int, seed: 
 
 def _new_episode() -> dict[str, list]:
     return {"obs": [], "act": [], "rew": [], "next": [], "term": [], "tout": []}
+
+
+def evaluate(env_id: str, policy: BatchPolicy | None, episodes: int, seed: int = 0) -> np.ndarray:
+    """Undiscounted returns of ``episodes`` episodes of ``policy`` (``None``: uniform-random).
+
+    One environment per episode, all stepped in lockstep until each has finished its single
+    episode (so short episodes are not over-represented), resets seeded ``seed * 1_000_000 + k``.
+    """
+    if episodes <= 0:
+        raise ValueError(f"episodes must be positive, got {episodes}")
+    envs = [gym.make(env_id) for _ in range(episodes)]
+    policy = policy or UniformPolicy(envs[0].action_space)
+    rng = np.random.default_rng(seed)
+    obs = np.stack([env.reset(seed=seed * 1_000_000 + k)[0] for k, env in enumerate(envs)]).astype(np.float32)
+    returns = np.zeros(episodes)
+    active = np.ones(episodes, bool)
+    while active.any():
+        idx = np.flatnonzero(active)
+        actions = policy(obs[idx], rng)
+        for j, i in enumerate(idx):
+            nxt, reward, terminated, truncated, _ = envs[i].step(actions[j])
+            returns[i] += reward
+            obs[i] = nxt
+            if terminated or truncated:
+                active[i] = False
+    for env in envs:
+        env.close()
+    return returns

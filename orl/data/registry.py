@@ -138,7 +138,7 @@ def normalized_score(name: str, returns: float | np.ndarray, reference: str = "o
     orl's own environments, 100 episodes each); ``"d4rl"`` uses D4RL's published constants,
     where the dataset defines them (``d4rl_ref_min_score`` / ``d4rl_ref_max_score``).
     """
-    meta = load_dataset(name).metadata
+    meta = dataset_metadata(name)
     if reference == "orl":
         keys = ("ref_min_score", "ref_max_score")
     elif reference == "d4rl":
@@ -151,8 +151,22 @@ def normalized_score(name: str, returns: float | np.ndarray, reference: str = "o
     return 100.0 * (np.asarray(returns, dtype=np.float64) - lo) / (hi - lo)
 
 
+def dataset_metadata(spec: str) -> dict:
+    """A dataset's metadata; for a built registered dataset, read without loading its data."""
+    if spec in _REGISTRY and is_built(spec):
+        import json
+
+        meta = json.loads((minari_cache() / _REGISTRY[spec].minari_id / "data" / "metadata.json").read_text())
+        if "orl" in meta:
+            return json.loads(meta["orl"])
+    return load_dataset(spec).metadata
+
+
 def _register_builtin() -> None:
-    from orl.data import pendulum
+    from orl.data import locomotion, pendulum
+
+    for name, env_id, build, description in locomotion.dataset_specs():
+        register_dataset(DatasetInfo(name=name, env_id=env_id, build=build, description=description))
 
     for policy, text in (("random", "uniform-random torques"), ("scripted", "a swing-up controller with Gaussian torque noise (std 1.0)")):
         register_dataset(DatasetInfo(

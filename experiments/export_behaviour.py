@@ -1,0 +1,102 @@
+"""Choose and ship the behaviour policies of one SAC run (``experiments/train_behaviour.py``).
+
+From the run's ``evals.csv`` (10 stochastic episodes per 10k-step checkpoint):
+
+- **expert** = the checkpoint with the best evaluation (D4RL: the final/best SAC policy);
+- **medium** = the earliest checkpoint whose evaluation reaches a third of the expert's
+  (D4RL: "a policy trained to approximately 1/3 the performance of the expert");
+- **replay** = up to ``--max-replay`` snapshots from the start to the medium checkpoint, evenly
+  spread, for ``<env>-medium-replay``.
+
+Each chosen actor, and the uniform-random policy, is then evaluated over 100 episodes with
+stochastic actions (how the datasets are collected); those means are orl's reference scores
+(``ref_min_score`` = random, ``ref_max_score`` = expert, the Minari convention). The actors are
+copied into ``orl/data/policies/<env>/`` with a ``manifest.json`` (environment, library
+versions, training steps, seed, selection, evaluation mean and std)::
+
+    python experiments/export_behaviour.py --env hopper [--run ~/.orl/behaviour/Hopper-v5/seed0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from orl.data.behaviour import TanhGaussianPolicy  # noqa: E402
+from orl.data.collect import evaluate  # noqa: E402
+from orl.data.locomotion import ENVS, POLICY_DIR  # noqa: E402
+from orl.data.registry import data_dir  # noqa: E402
+from orl.utils.atomic import atomic_dir  # noqa: E402
+
+
+def select(rows: list[dict], max_replay: int) -> tuple[dict, dict, list[dict]]:
+    """(expert row, medium row, replay rows) from the evaluation log."""
+    rows = sorted(rows, key=lambda r: int(r["step"]))
+    expert = max(rows, key=lambda r: float(r["stoch_mean"]))
+    target = float(expert["stoch_mean"]) / 3.0
+    medium = next(r for r in rows if float(r["stoch_mean"]) >= target)
+    before = [r for r in rows if int(r["step"]) <= int(medium["step"])]
+    if len(before) > max_replay:  # evenly spread, always keeping the first and the medium one
+        keep = np.unique(np.linspace(0, len(before) - 1, max_replay).round().astype(int))
+        before = [before[i] for i in keep]
+    return expert, medium, before
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--env", required=True, choices=sorted(ENVS))
+    p.add_argument("--run", type=Path, help="run directory (default: $ORL_DATA_DIR/behaviour/<Env>/seed0)")
+    p.add_argument("--max-replay", type=int, default=20)
+    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--out", type=Path, default=POLICY_DIR)
+    args = p.parse_args()
+    env_id = ENVS[args.env]
+    run = args.run or data_dir() / "behaviour" / env_id / "seed0"
+    with open(run / "evals.csv") as f:
+        rows = list(csv.DictReader(f))
+    run_manifest = json.loads((run / "manifest.json").read_text())
+    expert, medium, replay = select(rows, args.max_replay)
+    snap = lambda r: run / "snapshots" / f"step_{int(r['step']):07d}.npz"  # noqa: E731
+
+    def score(policy: TanhGaussianPolicy | None, seed: int) -> dict:
+        r = evaluate(env_id, policy, args.episodes, seed=seed)
+        return {"mean": float(r.mean()), "std": float(r.std()), "episodes": args.episodes}
+
+    reference = {"random": score(None, 1), "expert": score(TanhGaussianPolicy.load(snap(expert)), 2)}
+    medium_eval = score(TanhGaussianPolicy.load(snap(medium)), 3)
+    print(f"{env_id}: expert step {expert['step']} ({reference['expert']['mean']:.0f} ± {reference['expert']['std']:.0f}), "
+          f"medium step {medium['step']} ({medium_eval['mean']:.0f} ± {medium_eval['std']:.0f}), "
+          f"random {reference['random']['mean']:.0f}; {len(replay)} replay snapshots")
+    manifest = {
+        "env_id": env_id,
+        "algorithm": run_manifest.get("algorithm"),
+        "seed": run_manifest.get("seed"),
+        "versions": run_manifest.get("versions"),
+        "segments": run_manifest.get("segments", []),
+        "training": {"steps_trained": max(int(r["step"]) for r in rows), "checkpoint_every": 10_000,
+                     "selection_eval": "10 stochastic episodes per checkpoint"},
+        "expert": {"file": "expert", "step": int(expert["step"]), "eval": reference["expert"]},
+        "medium": {"file": "medium", "step": int(medium["step"]), "eval": medium_eval,
+                   "rule": "earliest checkpoint with evaluation >= expert / 3"},
+        "reference": reference,
+        "replay": {"learning_starts": run_manifest.get("learning_starts", 10_000), "medium_step": int(medium["step"]),
+                   "snapshots": [{"file": f"replay_{int(r['step']):07d}", "step": int(r["step"])} for r in replay]},
+    }
+    with atomic_dir(args.out / args.env) as tmp:
+        shutil.copy(snap(expert), tmp / "expert.npz")
+        shutil.copy(snap(medium), tmp / "medium.npz")
+        for r in replay:
+            shutil.copy(snap(r), tmp / f"replay_{int(r['step']):07d}.npz")
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"wrote {args.out / args.env}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""``python -m orl.data.build NAME [NAME ...] | all [--force]``: build registered datasets ahead of time.
+
+Datasets are otherwise built on first use by ``load_dataset``. Each build shows a progress bar,
+is cached under ``$ORL_DATA_DIR/minari`` (default ``~/.orl/minari``), and is written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from orl.data.errors import DatasetError
+from orl.data.registry import build_dataset, dataset_info, dataset_names, is_built
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m orl.data.build", description=__doc__.split("\n")[0])
+    p.add_argument("names", nargs="+", help="dataset names, or 'all'")
+    p.add_argument("--force", action="store_true", help="rebuild even if cached")
+    args = p.parse_args(argv)
+    names = dataset_names() if args.names == ["all"] else args.names
+    try:
+        for name in names:
+            dataset_info(name)  # unknown names fail before any work starts
+        for name in names:
+            if is_built(name) and not args.force:
+                print(f"{name}: already built")
+                continue
+            t = time.time()
+            path = build_dataset(name, force=args.force)
+            print(f"{name}: built in {time.time() - t:.0f} s -> {path}")
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""Locomotion dataset protocol on tiny sizes, with stand-in behaviour policies (random weights)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orl.data import DatasetError, ReplayBuffer
+from orl.data.locomotion import build_standard, mix, replay_segments
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+from bench_generate import random_actor  # noqa: E402
+from export_behaviour import select  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def policy_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("policies")
+    d = root / "hopper"
+    d.mkdir()
+    for k, name in enumerate(["expert", "medium", "replay_0000300", "replay_0000600"]):
+        a = random_actor(11, 3, seed=k)
+        np.savez(d / f"{name}.npz", latent_pi_0_weight=a.W1.T, latent_pi_0_bias=a.b1, latent_pi_2_weight=a.W2.T,
+                 latent_pi_2_bias=a.b2, mu_weight=a.Wh.T[:3], mu_bias=a.bh[:3], log_std_weight=a.Wh.T[3:],
+                 log_std_bias=a.bh[3:])
+    manifest = {"env_id": "Hopper-v5", "reference": {"random": {"mean": -20.0}, "expert": {"mean": 3000.0}},
+                "replay": {"learning_starts": 300, "medium_step": 900,
+                           "snapshots": [{"file": "replay_0000300", "step": 300}, {"file": "replay_0000600", "step": 600}]}}
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+def test_missing_policies_are_a_clear_error():
+    with pytest.raises(DatasetError, match="no behaviour policies for 'hopper' are shipped"):
+        build_standard("hopper", "medium", size=100, policy_dir=Path("/nonexistent"))
+
+
+@pytest.mark.parametrize("level, size", [("random", 1500), ("medium", 1500), ("expert", 1500), ("medium-expert", 3000)])
+def test_standard_levels(policy_dir, level, size):
+    buf = build_standard("hopper", level, size=1500, policy_dir=policy_dir, progress=False, shards=1)
+    assert len(buf) == size and buf.has_next.all()
+    meta = buf.metadata
+    assert meta["ref_min_score"] == -20.0 and meta["ref_max_score"] == 3000.0
+    assert meta["d4rl_ref_min_score"] == pytest.approx(-20.272305) and meta["d4rl_ref_max_score"] == pytest.approx(3234.3)
+    if level == "random":
+        assert np.abs(buf.actions).max() <= 1.0
+
+
+def test_medium_replay_follows_the_training_steps(policy_dir):
+    manifest = json.loads((policy_dir / "hopper" / "manifest.json").read_text())
+    assert replay_segments(manifest) == [(None, 300), ("replay_0000300", 300), ("replay_0000600", 300)]
+    buf = build_standard("hopper", "medium-replay", policy_dir=policy_dir, progress=False)
+    assert len(buf) == 900  # the replay buffer at the medium checkpoint: one transition per training step
+
+
+def test_mix_shares_whole_trajectories():
+    def dataset(value: float, n_eps: int, length: int) -> ReplayBuffer:
+        n = n_eps * length
+        tout = np.zeros(n, bool)
+        tout[length - 1 :: length] = True
+        obs = np.arange(n, dtype=np.float32)[:, None]
+        return ReplayBuffer.from_arrays(obs, np.full((n, 1), value), np.full(n, value), np.zeros(n), tout)
+
+    good, rand = dataset(1.0, 20, 50), dataset(0.0, 100, 10)
+    out = mix(good, rand, percent=10, size=2000, seed=0)
+    assert len(out) == 2000
+    good_rows = out.actions[:, 0] == 1.0
+    assert 200 <= good_rows.sum() < 250  # at least 10%, whole 50-step trajectories
+    lengths, returns = out.episode_lengths(), out.episode_returns()
+    assert set(lengths[returns > 0].tolist()) == {50}
+    assert mix(good, rand, 10, 2000, seed=0).checksum() == out.checksum()
+
+
+def test_export_selection_rules():
+    rows = [{"step": str(s), "stoch_mean": str(v)} for s, v in
+            [(10000, 10), (20000, 400), (30000, 900), (40000, 1100), (50000, 3000), (60000, 2800)]]
+    expert, medium, replay = select(rows, max_replay=20)
+    assert expert["step"] == "50000" and medium["step"] == "40000"  # first >= 3000 / 3
+    assert [r["step"] for r in replay] == ["10000", "20000", "30000", "40000"]
+    _, _, few = select(rows, max_replay=2)
+    assert [r["step"] for r in few] == ["10000", "40000"]
+
+
+def test_all_locomotion_names_are_registered():
+    from orl.data import dataset_info, dataset_names
+
+    names = set(dataset_names())
+    for env in ("hopper", "halfcheetah", "walker2d"):
+        assert {f"{env}-{lvl}" for lvl in ("random", "medium", "expert", "medium-replay", "medium-expert")} <= names
+        assert {f"{env}-random-{g}-{p}" for g in ("medium", "expert") for p in (1, 5, 10, 50)} <= names
+        assert dataset_info(f"{env}-medium").env_id.endswith("-v5")
