@@ -45,9 +45,11 @@ class Sampler:
     Drawing is two-level and exact: a trajectory with probability ``c_i w_i / sum_j c_j w_j``
     (Walker's alias method, O(1) per draw), then one of its sampleable rows uniformly.
 
-    For an unchanging buffer (offline training) rows are drawn ``BLOCK`` batches at a time and
-    handed out batch by batch, which amortises numpy's per-call overhead; :meth:`state_dict`
-    holds the undrawn rest so that a resumed run draws exactly what an uninterrupted one would.
+    For an unchanging buffer (offline training) rows are drawn ``BLOCK`` batches at a time from
+    the generator and handed out batch by batch, which amortises numpy's per-call overhead. So
+    a generator is advanced ahead of use, and passing another generator starts a new block;
+    :meth:`state_dict` holds the undrawn rest so that a resumed run draws exactly what an
+    uninterrupted one would.
     """
 
     name = "base"
@@ -57,6 +59,8 @@ class Sampler:
         self._key: tuple[int, int] | None = None  # (buffer id, version) the structures belong to
         self._block: np.ndarray | None = None
         self._pos = 0
+        # The generator that drew the block (held, not just its id(): ids are reused after garbage collection).
+        self._owner: np.random.Generator | None = None
 
     # -- what subclasses define
     def trajectory_weights(self, buffer: "ReplayBuffer") -> np.ndarray:
@@ -96,8 +100,10 @@ class Sampler:
             self._prepare(buffer)
             self._key, self._block, self._pos = key, None, 0
             return self._draw(batch_size, rng)
-        if self._block is None or self._pos + batch_size > self._block.size:
-            self._block, self._pos = self._draw(batch_size * self.BLOCK, rng), 0
+        if self._owner is None:  # a block restored from a checkpoint belongs to the next generator
+            self._owner = rng
+        if self._block is None or self._pos + batch_size > self._block.size or self._owner is not rng:
+            self._block, self._pos, self._owner = self._draw(batch_size * self.BLOCK, rng), 0, rng
         rows = self._block[self._pos : self._pos + batch_size]
         self._pos += batch_size
         return rows
@@ -108,6 +114,7 @@ class Sampler:
 
     def load_state_dict(self, state: dict, buffer: "ReplayBuffer") -> None:
         self._prepare(buffer)
+        self._owner = None
         if state.get("key_version") is None:
             self._key, self._block, self._pos = None, None, 0
             return

@@ -1,0 +1,174 @@
+"""A2PR: Liu et al., "Adaptive Advantage-Guided Policy Regularization for Offline Reinforcement
+Learning", ICML 2024 (official code ``ltlhuuu/A2PR``, ``A2PR.py``).
+
+TD3+BC plus three parts, implemented as the official code does (``shared/references/offline.md``
+section 1); where the paper's prose differs, the code is followed:
+
+1. **Critic**: TD3's clipped double-Q target ``y`` (target-policy smoothing).
+2. **Value** ``V(s)``: regressed by MSE onto ``min(y, y2)`` with ``y2 = r + gamma (1 - d)
+   min_i Q_i(s', a')`` from the *online* critic just updated (same ``a'`` as ``y``). So V tracks
+   the dataset action's one-step value; the paper's expectile loss is not used by the code.
+3. **Advantage-gated VAE** (BCQ-style, 750-750, latent ``2 |A|``, lr 1e-3): reconstructs only
+   dataset actions with positive advantage, ``A(s, a) = Q_1(s, a) - V(s) > 0`` (the paper's
+   threshold epsilon_A is 0 in the code); loss = ``vae_weight * 1[A > 0] * (a_hat - a)^2`` +
+   0.5 KL.
+4. **Actor** (every ``policy_freq`` steps): TD3+BC's ``-lambda Q_1(s, pi(s))`` plus a weighted
+   BC term towards an adaptive target: ``a_tilde = VAE(s, pi(s))`` (a full encode-sample-decode
+   pass, differentiable into pi); the target is ``a_tilde`` where ``A(s, a_tilde) >= A(s, a)``
+   and the dataset action ``a`` otherwise; the weight is ``mask * (1[Q_1(s, a_tilde) >= V(s)] +
+   1[Q_1(s, a) > V(s)])`` in {0, mask, 2 mask}, so samples where neither action has a
+   non-negative advantage get no BC constraint. Then both targets are Polyak-averaged.
+
+Networks follow the code: actor 256x3 hidden, each Q and V 256x4 hidden, ReLU.
+Per-dataset settings (``conf/tuned/a2pr/``) come from the official README.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from orl.algos.base import OfflineAlgorithm, register_algorithm, soft_update
+from orl.algos.offline.td3bc import TwinQ
+from orl.data.buffer import Batch
+from orl.nets.mlp import mlp
+
+
+class VAE(nn.Module):
+    """BCQ-style conditional VAE over actions; decoder output ``tanh`` in [-1, 1]."""
+
+    def __init__(self, obs_dim: int, action_dim: int, latent_dim: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.encoder = mlp(obs_dim + action_dim, hidden[:-1], hidden[-1])
+        self.mean = nn.Linear(hidden[-1], latent_dim)
+        self.log_std = nn.Linear(hidden[-1], latent_dim)
+        self.decoder = mlp(obs_dim + latent_dim, hidden, action_dim, output_activation=nn.Tanh)
+
+    def forward(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = F.relu(self.encoder(torch.cat([s, a], 1)))
+        mean = self.mean(h)
+        log_std = self.log_std(h).clamp(-4, 15)  # the code's clamp
+        std = log_std.exp()
+        z = mean + std * torch.randn_like(std)
+        return self.decoder(torch.cat([s, z], 1)), mean, std
+
+
+@dataclass
+class A2PRConfig:
+    """Defaults: the official ``utils/config.py``; per-dataset values live in conf/tuned/a2pr/."""
+
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    value_lr: float = 3e-4
+    vae_lr: float = 1e-3
+    actor_hidden: tuple[int, ...] = (256, 256, 256)
+    critic_hidden: tuple[int, ...] = (256, 256, 256, 256)
+    vae_hidden: tuple[int, ...] = (750, 750)
+    discount: float = 0.99
+    tau: float = 0.005
+    policy_noise: float = 0.2
+    noise_clip: float = 0.5
+    policy_freq: int = 2
+    alpha: float = 2.5
+    mask: float = 0.5
+    vae_weight: float = 1.0
+    kl_weight: float = 0.5
+    normalize_states: bool = True
+    normalize_eps: float = 1e-3
+
+
+@register_algorithm
+class A2PR(OfflineAlgorithm):
+    name = "a2pr"
+    Config = A2PRConfig
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        c = self.config
+        self.actor = mlp(self.obs_dim, c.actor_hidden, self.action_dim, output_activation=nn.Tanh)
+        self.actor_target = copy.deepcopy(self.actor)
+        self.critic = TwinQ(self.obs_dim, self.action_dim, c.critic_hidden)
+        self.critic_target = copy.deepcopy(self.critic)
+        self.value = mlp(self.obs_dim, c.critic_hidden, 1)
+        self.vae = VAE(self.obs_dim, self.action_dim, 2 * self.action_dim, c.vae_hidden)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)
+        self.value_opt = torch.optim.Adam(self.value.parameters(), lr=c.value_lr)
+        self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=c.vae_lr)
+
+    def components(self) -> dict:
+        return {"actor": self.actor, "actor_target": self.actor_target, "critic": self.critic,
+                "critic_target": self.critic_target, "value": self.value, "vae": self.vae,
+                "actor_opt": self.actor_opt, "critic_opt": self.critic_opt, "value_opt": self.value_opt,
+                "vae_opt": self.vae_opt}
+
+    def policy(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        return self.actor(obs)
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        c = self.config
+        self.total_it += 1
+        s, a, r, s2, not_done = self.prepare(batch)
+
+        # 1. critic: TD3 target
+        with torch.no_grad():
+            noise = (torch.randn_like(a) * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
+            a2 = (self.actor_target(s2) + noise).clamp(-1.0, 1.0)
+            y = r + not_done * c.discount * torch.min(*self.critic_target(s2, a2))
+        q1, q2 = self.critic(s, a)
+        critic_loss = F.mse_loss(q1, y) + F.mse_loss(q2, y)
+        self.critic_opt.zero_grad()
+        critic_loss.backward()
+        self.critic_opt.step()
+
+        # 2. value: MSE onto min(y, y2), y2 from the just-updated online critic
+        with torch.no_grad():
+            y2 = r + not_done * c.discount * torch.min(*self.critic(s2, a2))
+            v_target = torch.min(y, y2)
+        value_loss = F.mse_loss(self.value(s), v_target)
+        self.value_opt.zero_grad()
+        value_loss.backward()
+        self.value_opt.step()
+
+        # 3. advantage-gated VAE on dataset actions
+        with torch.no_grad():
+            v = self.value(s)
+            q_data = self.critic.Q1(s, a)
+            positive = (q_data > v).float()
+        recon, mean, std = self.vae(s, a)
+        recon_loss = (c.vae_weight * positive * (recon - a) ** 2).mean()
+        kl = -0.5 * (1 + torch.log(std.pow(2)) - mean.pow(2) - std.pow(2)).mean()
+        vae_loss = recon_loss + c.kl_weight * kl
+        self.vae_opt.zero_grad()
+        vae_loss.backward()
+        self.vae_opt.step()
+        metrics = {"critic_loss": critic_loss.item(), "value_loss": value_loss.item(), "vae_loss": vae_loss.item(),
+                   "q1": q1.mean().item(), "positive_adv_frac": positive.mean().item()}
+
+        # 4. actor: TD3+BC term + adaptive advantage-guided BC
+        if self.total_it % c.policy_freq == 0:
+            pi = self.actor(s)
+            q_pi = self.critic.Q1(s, pi)
+            lmbda = c.alpha / q_pi.abs().mean().detach()
+            a_gen, _, _ = self.vae(s, pi)  # differentiable into pi, as in the code
+            with torch.no_grad():
+                q_gen = self.critic.Q1(s, a_gen)
+                use_gen = (q_gen - v >= q_data - v).float()
+                weight = c.mask * ((q_gen >= v).float() + (q_data > v).float())
+            target = use_gen * a_gen + (1.0 - use_gen) * a
+            bc_loss = (weight * (pi - target) ** 2).mean()
+            actor_loss = -lmbda * q_pi.mean() + bc_loss
+            self.actor_opt.zero_grad()
+            actor_loss.backward()
+            self.actor_opt.step()
+            # the VAE's parameters received gradients through a_gen; they are not stepped here
+            self.vae_opt.zero_grad()
+            self.critic_opt.zero_grad()
+            soft_update(self.critic_target, self.critic, c.tau)
+            soft_update(self.actor_target, self.actor, c.tau)
+            metrics.update(actor_loss=actor_loss.item(), bc_loss=bc_loss.item(), bc_weight=weight.mean().item())
+        return metrics

@@ -1,0 +1,51 @@
+"""Behaviour cloning: a deterministic tanh policy regressed onto the dataset's actions (MSE).
+
+Settings as CORL's ``any_percent_bc.py`` (which also serves TD3+BC-style baselines): a
+256-256 ReLU MLP, Adam 3e-4, states normalised with the dataset's mean and std.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from orl.algos.base import OfflineAlgorithm, register_algorithm
+from orl.data.buffer import Batch
+from orl.nets.mlp import mlp
+
+
+@dataclass
+class BCConfig:
+    lr: float = 3e-4
+    hidden: tuple[int, ...] = (256, 256)
+    normalize_states: bool = True
+    normalize_eps: float = 1e-3
+
+
+@register_algorithm
+class BC(OfflineAlgorithm):
+    name = "bc"
+    Config = BCConfig
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.actor = mlp(self.obs_dim, self.config.hidden, self.action_dim, output_activation=nn.Tanh)
+        self.opt = torch.optim.Adam(self.actor.parameters(), lr=self.config.lr)
+
+    def components(self) -> dict:
+        return {"actor": self.actor, "opt": self.opt}
+
+    def policy(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        return self.actor(obs)
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        self.total_it += 1
+        s, a, *_ = self.prepare(batch)
+        loss = F.mse_loss(self.actor(s), a)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return {"actor_loss": loss.item()}

@@ -1,0 +1,114 @@
+"""TD3+BC: Fujimoto & Gu, "A Minimalist Approach to Offline Reinforcement Learning", NeurIPS 2021
+(official code ``sfujim/TD3_BC``).
+
+TD3 with a behaviour-cloning term in the actor loss and normalised states:
+
+    critic:  y = r + gamma (1 - d) min_i Q'_i(s', clip(pi'(s') + clip(N(0, 0.2), -0.5, 0.5), -1, 1))
+    actor:   L = -lambda * mean Q_1(s, pi(s)) + mean (pi(s) - a)^2,  lambda = alpha / mean |Q_1(s, pi(s))|
+
+updated every ``policy_freq`` critic steps, targets Polyak-averaged (tau) on actor steps only.
+States are normalised with the dataset's mean and std (+1e-3). Actions are handled in
+``[-1, 1]`` (the official code's ``max_action`` = 1 for the MuJoCo tasks).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from orl.algos.base import OfflineAlgorithm, register_algorithm, soft_update
+from orl.data.buffer import Batch
+from orl.nets.mlp import mlp
+
+
+class TwinQ(nn.Module):
+    """Two independent Q-networks ``Q_i(s, a)``; ``q1`` alone drives the actor."""
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.q1 = mlp(obs_dim + action_dim, hidden, 1)
+        self.q2 = mlp(obs_dim + action_dim, hidden, 1)
+
+    def forward(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sa = torch.cat([s, a], 1)
+        return self.q1(sa), self.q2(sa)
+
+    def Q1(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self.q1(torch.cat([s, a], 1))
+
+
+@dataclass
+class TD3BCConfig:
+    """Hyperparameters of TD3+BC (defaults: the paper and official code)."""
+
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    hidden: tuple[int, ...] = (256, 256)
+    discount: float = 0.99
+    tau: float = 0.005
+    policy_noise: float = 0.2
+    noise_clip: float = 0.5
+    policy_freq: int = 2
+    alpha: float = 2.5
+    normalize_states: bool = True
+    normalize_eps: float = 1e-3
+
+
+@register_algorithm
+class TD3BC(OfflineAlgorithm):
+    name = "td3bc"
+    Config = TD3BCConfig
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        c = self.config
+        self.actor = mlp(self.obs_dim, c.hidden, self.action_dim, output_activation=nn.Tanh)
+        self.actor_target = copy.deepcopy(self.actor)
+        self.critic = TwinQ(self.obs_dim, self.action_dim, c.hidden)
+        self.critic_target = copy.deepcopy(self.critic)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)
+
+    def components(self) -> dict:
+        return {"actor": self.actor, "actor_target": self.actor_target, "critic": self.critic,
+                "critic_target": self.critic_target, "actor_opt": self.actor_opt, "critic_opt": self.critic_opt}
+
+    def policy(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        return self.actor(obs)
+
+    def critic_target_value(self, r: torch.Tensor, s2: torch.Tensor, not_done: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """TD3's clipped double-Q target with target-policy smoothing; returns (y, a')."""
+        c = self.config
+        with torch.no_grad():
+            noise = (torch.randn(s2.shape[0], self.action_dim) * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
+            a2 = (self.actor_target(s2) + noise).clamp(-1.0, 1.0)
+            tq1, tq2 = self.critic_target(s2, a2)
+            return r + not_done * c.discount * torch.min(tq1, tq2), a2
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        c = self.config
+        self.total_it += 1
+        s, a, r, s2, not_done = self.prepare(batch)
+        y, _ = self.critic_target_value(r, s2, not_done)
+        q1, q2 = self.critic(s, a)
+        critic_loss = F.mse_loss(q1, y) + F.mse_loss(q2, y)
+        self.critic_opt.zero_grad()
+        critic_loss.backward()
+        self.critic_opt.step()
+        metrics = {"critic_loss": critic_loss.item(), "q1": q1.mean().item()}
+        if self.total_it % c.policy_freq == 0:
+            pi = self.actor(s)
+            q = self.critic.Q1(s, pi)
+            lmbda = c.alpha / q.abs().mean().detach()
+            actor_loss = -lmbda * q.mean() + F.mse_loss(pi, a)
+            self.actor_opt.zero_grad()
+            actor_loss.backward()
+            self.actor_opt.step()
+            soft_update(self.critic_target, self.critic, c.tau)
+            soft_update(self.actor_target, self.actor, c.tau)
+            metrics["actor_loss"] = actor_loss.item()
+        return metrics

@@ -1,0 +1,5 @@
+"""Reusable networks."""
+
+from orl.nets.mlp import mlp
+
+__all__ = ["mlp"]

@@ -1,0 +1,1 @@
+"""Training loops (offline), evaluation and checkpoints."""

@@ -1,0 +1,183 @@
+"""The offline training loop: sample, update, evaluate, log, checkpoint, resume.
+
+A run directory holds
+
+- ``metrics.csv`` (training losses, averaged over ``log_every`` updates) and ``eval.csv``
+  (return and normalised score per evaluation), mirrored to TensorBoard under ``tb/``;
+- ``checkpoint.pt``: the algorithm's full state, the sampler's pre-drawn rows, the numpy and
+  torch random states and the step, written atomically after every evaluation.
+
+``resume=True`` continues from ``checkpoint.pt``; since every source of randomness is restored,
+a resumed run ends with the same networks and scores as one that was never interrupted (with
+the same seed, thread count and library versions).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from orl.algos import algorithm_class
+from orl.data.buffer import ReplayBuffer
+from orl.data.collect import evaluate
+from orl.utils.atomic import atomic_path
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Loop settings, checked on construction (a bad value names its field)."""
+
+    steps: int = 1_000_000
+    batch_size: int = 256
+    seed: int = 0
+    eval_every: int = 5000
+    eval_episodes: int = 10
+    log_every: int = 1000
+    sampler: str = "uniform"
+    sampler_alpha: float = 0.1
+    sampler_k: float = 10.0
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        from orl.data.samplers import SAMPLERS
+
+        for name in ("steps", "batch_size", "eval_every", "eval_episodes", "log_every", "threads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        if not self.sampler_alpha > 0:
+            raise ValueError(f"sampler_alpha must be positive, got {self.sampler_alpha!r}")
+
+
+class _CSV:
+    """Append rows to a CSV file; on resume, rows past the checkpoint are dropped first."""
+
+    def __init__(self, path: Path, keep_until: int | None) -> None:
+        self.path, self.fields = path, None
+        self.rows: list[dict[str, Any]] = []
+        if keep_until is not None and path.exists():
+            with open(path) as f:
+                self.rows = [r for r in csv.DictReader(f) if int(float(r["step"])) <= keep_until]
+        self._rewrite()
+
+    def _rewrite(self) -> None:
+        fields: list[str] = []
+        for r in self.rows:
+            fields += [k for k in r if k not in fields]
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields or ["step"])
+            w.writeheader()
+            w.writerows(self.rows)
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self._rewrite()
+
+
+def make_algorithm(name: str, buffer: ReplayBuffer, action_low: np.ndarray, action_high: np.ndarray,
+                   overrides: dict[str, Any] | None = None):
+    """Build algorithm ``name`` for ``buffer``'s shapes, its config from defaults + ``overrides``."""
+    cls = algorithm_class(name)
+    fields = cls.Config.__dataclass_fields__
+    unknown = sorted(set(overrides or {}) - set(fields))
+    if unknown:
+        raise ValueError(f"{name}: unknown hyperparameter(s) {unknown}; known: {', '.join(sorted(fields))}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in (overrides or {}).items()}
+    config = cls.Config(**kwargs)
+    mean, std = buffer.observation_stats()
+    return cls(int(np.prod(buffer.observation_shape)), action_low, action_high, config, mean, std)
+
+
+def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: str | Path,
+                  cfg: TrainConfig | None = None, algo_overrides: dict[str, Any] | None = None,
+                  resume: bool = False, progress: bool = True, score_fn=None) -> dict[str, Any]:
+    """Train ``algo_name`` on ``buffer``, evaluating in ``env_id``; returns the final summary.
+
+    ``score_fn(returns) -> normalised scores`` (default: from the buffer's reference scores, or
+    the raw returns when it has none).
+    """
+    import gymnasium as gym
+
+    cfg = cfg or TrainConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    space = gym.make(env_id).action_space
+    algo = make_algorithm(algo_name, buffer, space.low, space.high, algo_overrides)
+    buffer.set_sampler(cfg.sampler, alpha=cfg.sampler_alpha, k=cfg.sampler_k)
+    if score_fn is None:
+        lo, hi = buffer.metadata.get("ref_min_score"), buffer.metadata.get("ref_max_score")
+        score_fn = (lambda r: 100.0 * (np.asarray(r) - lo) / (hi - lo)) if lo is not None and hi is not None else np.asarray
+
+    start = 0
+    ckpt = out / CHECKPOINT
+    if resume:
+        if not ckpt.exists():
+            raise FileNotFoundError(f"resume: no {CHECKPOINT} in {out}")
+        state = torch.load(ckpt, weights_only=False)
+        algo.load_state_dict(state["algo"])
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        buffer.sampler.load_state_dict(state["sampler"], buffer)
+        start = int(state["step"])
+    metrics_csv = _CSV(out / "metrics.csv", start if resume else None)
+    eval_csv = _CSV(out / "eval.csv", start if resume else None)
+    from torch.utils.tensorboard import SummaryWriter
+
+    tb = SummaryWriter(str(out / "tb"), purge_step=start + 1 if resume else None)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=start, desc=f"{algo_name}", unit="upd", dynamic_ncols=True)
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    t0 = time.time()
+    for step in range(start + 1, cfg.steps + 1):
+        for k, v in algo.update(buffer.sample(cfg.batch_size, rng)).items():
+            sums[k] = sums.get(k, 0.0) + v
+            counts[k] = counts.get(k, 0) + 1
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            row = {"step": step, **{k: sums[k] / counts[k] for k in sums},
+                   "updates_per_s": (step - start) / max(time.time() - t0, 1e-9)}
+            metrics_csv.append(row)
+            for k, v in row.items():
+                if k != "step":
+                    tb.add_scalar(f"train/{k}", v, step)
+            sums, counts = {}, {}
+        if bar is not None:
+            bar.update(1)
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            returns = evaluate(env_id, lambda obs, _rng: algo.act(obs, deterministic=True), cfg.eval_episodes,
+                               seed=cfg.seed + 100)
+            scores = score_fn(returns)
+            eval_csv.append({"step": step, "return_mean": float(returns.mean()), "return_std": float(returns.std()),
+                             "score_mean": float(np.mean(scores)), "score_std": float(np.std(scores))})
+            tb.add_scalar("eval/return", float(returns.mean()), step)
+            tb.add_scalar("eval/normalized_score", float(np.mean(scores)), step)
+            if bar is not None:
+                bar.set_postfix(score=f"{np.mean(scores):.1f}")
+            state = {"algo": algo.state_dict(), "numpy_rng": rng.bit_generator.state,
+                     "torch_rng": torch.get_rng_state(), "sampler": buffer.sampler.state_dict(), "step": step}
+            with atomic_path(ckpt, suffix=".pt") as tmp:
+                torch.save(state, tmp)
+    if bar is not None:
+        bar.close()
+    tb.close()
+    scores = [float(r["score_mean"]) for r in eval_csv.rows]
+    if not scores:
+        raise RuntimeError("no evaluation was recorded")
+    return {"last": scores[-1], "best": max(scores), "episodes": cfg.eval_episodes, "evals": len(scores),
+            "algo": algo, "out_dir": str(out)}

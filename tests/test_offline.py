@@ -1,0 +1,190 @@
+"""Offline algorithms and the training loop: learning, save/load, seeding, resume, the CLI."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from orl.algos import ALGORITHMS
+from orl.data import load_dataset
+from orl.train.offline import TrainConfig, make_algorithm, train_offline
+
+ROOT = Path(__file__).resolve().parents[1]
+# Test-size networks: the learning logic is what is tested; the papers' sizes are the defaults.
+SMALL = {"bc": {"hidden": [64, 64]}, "td3bc": {"hidden": [64, 64]},
+         "a2pr": {"actor_hidden": [128, 128], "critic_hidden": [128, 128], "vae_hidden": [128, 128]}}
+
+
+@pytest.fixture(scope="module")
+def pendulum():
+    return load_dataset("pendulum-scripted")
+
+
+def eval_rows(run_dir: Path) -> list[dict]:
+    with open(run_dir / "eval.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("algo, steps", [("td3bc", 6000), ("a2pr", 5000)])
+def test_offline_rl_beats_the_data(tmp_path, pendulum, algo, steps):
+    """On a noisy scripted controller's data (mean return about -500; random -1180; the
+    noiseless controller -170), offline RL must do better than the data's average."""
+    data_mean = pendulum.episode_returns().mean()
+    result = train_offline(algo, pendulum, "Pendulum-v1", tmp_path, TrainConfig(steps=steps, eval_every=1000, eval_episodes=20),
+                           SMALL[algo], progress=False)
+    final = float(eval_rows(tmp_path)[-1]["return_mean"])
+    assert final > data_mean + 100, f"{algo}: final return {final:.0f} vs data mean {data_mean:.0f}"
+    assert result["last"] == pytest.approx(float(eval_rows(tmp_path)[-1]["score_mean"]))
+
+
+def test_bc_imitates_the_data(tmp_path, pendulum):
+    result = train_offline("bc", pendulum, "Pendulum-v1", tmp_path, TrainConfig(steps=3000, eval_every=3000, eval_episodes=10),
+                           SMALL["bc"], progress=False)
+    algo = result["algo"]
+    pred = algo.act(pendulum.observations)
+    mse = float(((pred - pendulum.actions) ** 2).mean())
+    baseline = float(((pendulum.actions - pendulum.actions.mean(0)) ** 2).mean())
+    assert mse < 0.6 * baseline  # it has learned the state -> action mapping
+    # far above the random policy (its normalised score is 0)
+    assert result["last"] > 25
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_save_load_round_trip(tmp_path, pendulum, name):
+    a = make_algorithm(name, pendulum, np.array([-2.0]), np.array([2.0]), SMALL[name])
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        a.update(pendulum.sample(64, rng))
+    torch.save(a.state_dict(), tmp_path / "algo.pt")
+    b = make_algorithm(name, pendulum, np.array([-2.0]), np.array([2.0]), SMALL[name])
+    b.load_state_dict(torch.load(tmp_path / "algo.pt", weights_only=False))
+    obs = pendulum.observations[:50]
+    np.testing.assert_array_equal(a.act(obs), b.act(obs))
+    assert np.abs(a.act(obs)).max() <= 2.0 and a.act(obs[0]).shape == (1,)
+    # both continue identically (optimiser state and counters were restored too)
+    torch.manual_seed(1)
+    ma = a.update(pendulum.sample(64, np.random.default_rng(5)))
+    torch.manual_seed(1)
+    mb = b.update(pendulum.sample(64, np.random.default_rng(5)))
+    assert ma == mb
+    with pytest.raises(ValueError, match="state is for algorithm"):
+        other = next(n for n in ALGORITHMS if n != name)
+        make_algorithm(other, pendulum, np.array([-2.0]), np.array([2.0]), SMALL[other]).load_state_dict(a.state_dict())
+
+
+def _params(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoint.pt", weights_only=False)["algo"]["components"]["actor"]
+
+
+@pytest.mark.parametrize("sampler", ["uniform", "aw"])
+def test_same_seed_same_result_and_resume_equals_uninterrupted(tmp_path, pendulum, sampler):
+    cfg = dict(eval_every=100, eval_episodes=2, log_every=50, sampler=sampler, seed=3)
+    full = tmp_path / "full"
+    train_offline("td3bc", pendulum, "Pendulum-v1", full, TrainConfig(steps=300, **cfg), SMALL["td3bc"], progress=False)
+    again = tmp_path / "again"
+    train_offline("td3bc", pendulum, "Pendulum-v1", again, TrainConfig(steps=300, **cfg), SMALL["td3bc"], progress=False)
+    cut = tmp_path / "cut"  # stops after the first checkpoint, then resumes in a fresh algorithm
+    train_offline("td3bc", pendulum, "Pendulum-v1", cut, TrainConfig(steps=100, **cfg), SMALL["td3bc"], progress=False)
+    train_offline("td3bc", pendulum, "Pendulum-v1", cut, TrainConfig(steps=300, **cfg), SMALL["td3bc"], resume=True,
+                  progress=False)
+    for other in (again, cut):
+        for k, v in _params(full).items():
+            assert torch.equal(v, _params(other)[k]), k
+        assert eval_rows(other) == eval_rows(full)
+    other_seed = tmp_path / "seed4"
+    train_offline("td3bc", pendulum, "Pendulum-v1", other_seed, TrainConfig(steps=300, **{**cfg, "seed": 4}),
+                  SMALL["td3bc"], progress=False)
+    assert not torch.equal(_params(full)["0.weight"], _params(other_seed)["0.weight"])
+
+
+def test_bad_settings_name_the_field(pendulum):
+    with pytest.raises(ValueError, match="steps must be a positive integer, got -5"):
+        TrainConfig(steps=-5)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="sampler must be one of uniform, rw, aw, topk, got 'best'"):
+        TrainConfig(sampler="best")
+    with pytest.raises(ValueError, match=r"td3bc: unknown hyperparameter\(s\) \['alhpa'\]"):
+        make_algorithm("td3bc", pendulum, np.array([-2.0]), np.array([2.0]), {"alhpa": 3})
+    with pytest.raises(ValueError, match="unknown algorithm 'sac'; choose one of a2pr, bc, td3bc"):
+        make_algorithm("sac", pendulum, np.array([-2.0]), np.array([2.0]))
+
+
+def test_configs_match_the_code():
+    from orl.data import dataset_names
+
+    conf = ROOT / "orl" / "conf"
+    assert {p.stem for p in (conf / "env").glob("*.yaml")} == set(dataset_names()) | {"custom"}
+    for name, cls in ALGORITHMS.items():
+        cfg = yaml.safe_load((conf / "algo" / f"{name}.yaml").read_text())
+        assert cfg.pop("name") == name
+        defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cls.Config()).items()}
+        assert cfg == defaults, name
+    for path in (conf / "tuned").glob("*/*.yaml"):
+        fields = ALGORITHMS[path.parent.name].Config.__dataclass_fields__
+        assert set(yaml.safe_load(path.read_text())) <= set(fields), path
+        assert path.stem in dataset_names(), path
+
+
+def _cli(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orl.run", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ}, **kw)
+
+
+def test_cli_errors_exit_2_with_the_valid_names(tmp_path):
+    r = _cli("algo=td4bc", cwd=tmp_path)
+    assert r.returncode == 2 and "unknown algo 'td4bc'; valid: a2pr, bc, td3bc" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("env=hopper-mediun", cwd=tmp_path)
+    assert r.returncode == 2 and "hopper-medium" in r.stderr and "minari:" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("algo=bc", "env=pendulum-scripted", "steps=-1", cwd=tmp_path)
+    assert r.returncode == 2 and "steps must be a positive integer, got -1" in r.stderr
+    r = _cli("algo=bc", "env=pendulum-scripted", "batch_size=0", cwd=tmp_path)
+    assert r.returncode == 2 and "batch_size must be a positive integer, got 0" in r.stderr
+
+
+def test_cli_trains_and_resumes_a_killed_run(tmp_path):
+    common = ["algo=a2pr", "env=pendulum-scripted", "steps=400", "eval_every=100", "eval_episodes=2", "seed=1",
+              "algo.actor_hidden=[32,32]", "algo.critic_hidden=[32,32]", "algo.vae_hidden=[64,64]"]
+    full = _cli(*common, "out_root=full", cwd=tmp_path, timeout=600)
+    assert full.returncode == 0, full.stderr[-2000:]
+    last = full.stdout.strip().splitlines()[-1]
+    assert last.startswith("normalized score: last ") and last.endswith(" over 2 episodes")
+    run_dir = next((tmp_path / "full" / "a2pr" / "pendulum-scripted").iterdir())
+    assert run_dir.name.startswith("1-") and (run_dir / "config.yaml").exists() and (run_dir / "tb").is_dir()
+    # a run killed after its first checkpoint ...
+    proc = subprocess.Popen([sys.executable, "-m", "orl.run", *common, "out_root=killed"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    killed_dir = tmp_path / "killed" / "a2pr" / "pendulum-scripted"
+    while time.time() < deadline and not list(killed_dir.glob("*/checkpoint.pt")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kdir = next(killed_dir.iterdir())
+    # ... resumes and ends exactly where the uninterrupted run ended
+    resumed = _cli(f"resume={kdir}", cwd=tmp_path, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert resumed.stdout.strip().splitlines()[-1] == last
+    assert eval_rows(kdir) == eval_rows(run_dir)
+
+
+def test_tuned_settings_are_applied():
+    from hydra import compose, initialize_config_dir
+
+    from orl.run import apply_tuned
+
+    with initialize_config_dir(str(ROOT / "orl" / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["algo=a2pr", "env=hopper-medium"])
+        applied = apply_tuned(cfg)
+    assert cfg.algo.discount == 0.995 and cfg.algo.mask == 0.4 and "discount=0.995" in applied
