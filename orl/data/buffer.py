@@ -171,6 +171,9 @@ class ReplayBuffer:
                         "next_observations": (o + a + 1, 2 * o + a + 1), "terminals": (2 * o + a + 1, 2 * o + a + 2),
                         "timeouts": (2 * o + a + 2, 2 * o + a + 3)}
         self._data = np.zeros((c, 2 * o + a + 3), np.float32)
+        L = self._layout  # precomputed indexers for gather(): slices for vectors, ints for scalars
+        self._gather_slices = (slice(*L["observations"]), slice(*L["next_observations"]), slice(*L["actions"]),
+                               L["rewards"][0], L["terminals"][0], L["timeouts"][0])
         self._obs = self._view("observations", self.observation_shape)
         self._next_obs = self._view("next_observations", self.observation_shape)
         self._act = self._view("actions", (a,))
@@ -432,16 +435,13 @@ class ReplayBuffer:
     def gather(self, rows: np.ndarray) -> Batch:
         """The transitions at physical ``rows`` as a :class:`Batch`."""
         block = np.take(self._data, rows, axis=0)  # one gather of whole packed rows
-        n, t = block.shape[0], torch.from_numpy
-        cols = {}
-        for name, (lo, hi) in self._layout.items():
-            col = block[:, lo:hi]
-            if name in ("observations", "next_observations"):
-                col = col.reshape(n, *self.observation_shape)
-            elif name != "actions":
-                col = col[:, 0]
-            cols[name] = t(col)
-        return Batch(**cols, indices=np.asarray(rows))
+        t, (o, o2, a, r, d, tout) = torch.from_numpy, self._gather_slices
+        obs, nxt = block[:, o], block[:, o2]
+        if len(self.observation_shape) > 1:
+            obs, nxt = obs.reshape(-1, *self.observation_shape), nxt.reshape(-1, *self.observation_shape)
+        return Batch(observations=t(obs), actions=t(block[:, a]), rewards=t(block[:, r]),
+                     next_observations=t(nxt), terminals=t(block[:, d]), timeouts=t(block[:, tout]),
+                     indices=rows)
 
     def __repr__(self) -> str:
         return (f"ReplayBuffer(size={self._size}, capacity={self.capacity}, episodes={self.num_episodes}, "
