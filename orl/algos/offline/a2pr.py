@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from orl.algos.base import OfflineAlgorithm, register_algorithm, soft_update
-from orl.algos.offline.td3bc import TwinQ
+from orl.algos.offline.td3bc import TwinQ, td3_target
 from orl.data.buffer import Batch
 from orl.nets.mlp import mlp
 
@@ -115,10 +115,8 @@ class A2PR(OfflineAlgorithm):
         s, a, r, s2, not_done = self.prepare(batch)
 
         # 1. critic: TD3 target
-        with torch.no_grad():
-            noise = (torch.randn_like(a) * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
-            a2 = (self.actor_target(s2) + noise).clamp(-1.0, 1.0)
-            y = r + not_done * c.discount * torch.min(*self.critic_target(s2, a2))
+        y, a2 = td3_target(self.actor_target, self.critic_target, r, s2, not_done, c.discount, c.policy_noise,
+                           c.noise_clip)
         q1, q2 = self.critic(s, a)
         critic_loss = F.mse_loss(q1, y) + F.mse_loss(q2, y)
         self.critic_opt.zero_grad()

@@ -41,6 +41,17 @@ class TwinQ(nn.Module):
         return self.q1(torch.cat([s, a], 1))
 
 
+def td3_target(actor_target: nn.Module, critic_target: TwinQ, r: torch.Tensor, s2: torch.Tensor,
+               not_done: torch.Tensor, discount: float, policy_noise: float,
+               noise_clip: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """TD3's clipped double-Q target with target-policy smoothing (actions in [-1, 1]); returns (y, a')."""
+    with torch.no_grad():
+        a2 = actor_target(s2)
+        noise = (torch.randn_like(a2) * policy_noise).clamp(-noise_clip, noise_clip)
+        a2 = (a2 + noise).clamp(-1.0, 1.0)
+        return r + not_done * discount * torch.min(*critic_target(s2, a2)), a2
+
+
 @dataclass
 class TD3BCConfig:
     """Hyperparameters of TD3+BC (defaults: the paper and official code)."""
@@ -80,20 +91,12 @@ class TD3BC(OfflineAlgorithm):
     def policy(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         return self.actor(obs)
 
-    def critic_target_value(self, r: torch.Tensor, s2: torch.Tensor, not_done: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """TD3's clipped double-Q target with target-policy smoothing; returns (y, a')."""
-        c = self.config
-        with torch.no_grad():
-            noise = (torch.randn(s2.shape[0], self.action_dim) * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
-            a2 = (self.actor_target(s2) + noise).clamp(-1.0, 1.0)
-            tq1, tq2 = self.critic_target(s2, a2)
-            return r + not_done * c.discount * torch.min(tq1, tq2), a2
-
     def update(self, batch: Batch) -> dict[str, float]:
         c = self.config
         self.total_it += 1
         s, a, r, s2, not_done = self.prepare(batch)
-        y, _ = self.critic_target_value(r, s2, not_done)
+        y, _ = td3_target(self.actor_target, self.critic_target, r, s2, not_done, c.discount, c.policy_noise,
+                          c.noise_clip)
         q1, q2 = self.critic(s, a)
         critic_loss = F.mse_loss(q1, y) + F.mse_loss(q2, y)
         self.critic_opt.zero_grad()
