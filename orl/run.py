@@ -4,7 +4,7 @@ Examples::
 
     python -m orl.run algo=a2pr env=hopper-medium
     python -m orl.run algo=td3bc env=pendulum-scripted steps=20000 sampler=aw
-    python -m orl.run algo=iql env=minari:orl/pendulum-scripted-v0      # any local Minari dataset
+    python -m orl.run algo=iql env=minari:orl/pendulum-scripted-v1      # any local Minari dataset
     python -m orl.run algo=bc env=data/my.hdf5 env.eval_env=Hopper-v5   # any D4RL-layout file
     python -m orl.run resume=runs/a2pr/hopper-medium/0-20261125-101500  # continue a killed run
     python -m orl.run -m seed=0,1,2 algo=td3bc,a2pr                     # a local parallel sweep

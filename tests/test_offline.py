@@ -22,8 +22,11 @@ from orl.train.offline import TrainConfig, make_algorithm, train_offline
 
 ROOT = Path(__file__).resolve().parents[1]
 # Test-size networks: the learning logic is what is tested; the papers' sizes are the defaults.
-SMALL = {"bc": {"hidden": [64, 64]}, "td3bc": {"hidden": [64, 64]},
-         "a2pr": {"actor_hidden": [128, 128], "critic_hidden": [128, 128], "vae_hidden": [128, 128]}}
+SMALL = {"bc": {"hidden": [64, 64]}, "td3bc": {"hidden": [64, 64]}, "iql": {"hidden": [64, 64]},
+         "a2pr": {"actor_hidden": [128, 128], "critic_hidden": [128, 128], "vae_hidden": [128, 128]},
+         "cql": {"actor_hidden": [64, 64], "critic_hidden": [64, 64], "n_actions": 4}}
+# CQL's policy learning rate of 3e-5 is tuned for 1M updates; the CI-size learning test uses 1e-3.
+LEARN = {**SMALL, "cql": {**SMALL["cql"], "actor_lr": 1e-3}}
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +39,15 @@ def eval_rows(run_dir: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("algo, steps", [("td3bc", 6000), ("a2pr", 5000)])
+@pytest.mark.parametrize("algo, steps", [("td3bc", 6000), ("iql", 4000), ("a2pr", 5000), ("cql", 5000)])
 def test_offline_rl_beats_the_data(tmp_path, pendulum, algo, steps):
-    """On a noisy scripted controller's data (mean return about -500; random -1180; the
-    noiseless controller -170), offline RL must do better than the data's average."""
+    """On a noisy scripted controller's data (mean return about -285; random -1200; the
+    noiseless controller -175), offline RL must do clearly better than the data's average."""
     data_mean = pendulum.episode_returns().mean()
     result = train_offline(algo, pendulum, "Pendulum-v1", tmp_path, TrainConfig(steps=steps, eval_every=1000, eval_episodes=20),
-                           SMALL[algo], progress=False)
+                           LEARN[algo], progress=False)
     final = float(eval_rows(tmp_path)[-1]["return_mean"])
-    assert final > data_mean + 100, f"{algo}: final return {final:.0f} vs data mean {data_mean:.0f}"
+    assert final > data_mean + 50, f"{algo}: final return {final:.0f} vs data mean {data_mean:.0f}"
     assert result["last"] == pytest.approx(float(eval_rows(tmp_path)[-1]["score_mean"]))
 
 
@@ -56,8 +59,10 @@ def test_bc_imitates_the_data(tmp_path, pendulum):
     mse = float(((pred - pendulum.actions) ** 2).mean())
     baseline = float(((pendulum.actions - pendulum.actions.mean(0)) ** 2).mean())
     assert mse < 0.6 * baseline  # it has learned the state -> action mapping
-    # far above the random policy (its normalised score is 0)
-    assert result["last"] > 25
+    # and matches the data's return (the noise it cannot predict only costs the data return)
+    data_mean = pendulum.episode_returns().mean()
+    final = float(eval_rows(tmp_path)[-1]["return_mean"])
+    assert final > data_mean - 50, f"bc: final return {final:.0f} vs data mean {data_mean:.0f}"
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
@@ -117,7 +122,7 @@ def test_bad_settings_name_the_field(pendulum):
         TrainConfig(sampler="best")
     with pytest.raises(ValueError, match=r"td3bc: unknown hyperparameter\(s\) \['alhpa'\]"):
         make_algorithm("td3bc", pendulum, np.array([-2.0]), np.array([2.0]), {"alhpa": 3})
-    with pytest.raises(ValueError, match="unknown algorithm 'sac'; choose one of a2pr, bc, td3bc"):
+    with pytest.raises(ValueError, match="unknown algorithm 'sac'; choose one of a2pr, bc, cql, iql, td3bc"):
         make_algorithm("sac", pendulum, np.array([-2.0]), np.array([2.0]))
 
 
@@ -144,7 +149,7 @@ def _cli(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
 
 def test_cli_errors_exit_2_with_the_valid_names(tmp_path):
     r = _cli("algo=td4bc", cwd=tmp_path)
-    assert r.returncode == 2 and "unknown algo 'td4bc'; valid: a2pr, bc, td3bc" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "unknown algo 'td4bc'; valid: a2pr, bc, cql, iql, td3bc" in r.stderr and "Traceback" not in r.stderr
     r = _cli("env=hopper-mediun", cwd=tmp_path)
     assert r.returncode == 2 and "hopper-medium" in r.stderr and "minari:" in r.stderr and "Traceback" not in r.stderr
     r = _cli("algo=bc", "env=pendulum-scripted", "steps=-1", cwd=tmp_path)

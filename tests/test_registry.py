@@ -30,13 +30,13 @@ def test_pendulum_dataset_builds_once_and_loads_everywhere():
     assert meta["env_id"] == "Pendulum-v1" and meta["dataset"] == "pendulum-scripted"
     assert meta["ref_min_score"] < buf.episode_returns().mean() < meta["ref_max_score"]
     assert meta["checksum"] == buf.checksum()  # what was written is what is read
-    cached = data_dir() / "minari" / "orl" / "pendulum-scripted-v0"
+    cached = data_dir() / "minari" / "orl" / "pendulum-scripted-v1"
     stamp = (cached / "data" / "metadata.json").stat().st_mtime_ns
     again = load_dataset("pendulum-scripted")  # cached: no rebuild
     assert (cached / "data" / "metadata.json").stat().st_mtime_ns == stamp
     assert again.checksum() == buf.checksum()
     # the same data through the other front doors
-    assert load_dataset("minari:orl/pendulum-scripted-v0").checksum() == buf.checksum()
+    assert load_dataset("minari:orl/pendulum-scripted-v1").checksum() == buf.checksum()
     score = normalized_score("pendulum-scripted", [meta["ref_min_score"], meta["ref_max_score"]])
     np.testing.assert_allclose(score, [0.0, 100.0])
     with pytest.raises(DatasetError, match="no d4rl reference scores"):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from orl.data.buffer import Batch
+from orl.data.buffer import Batch, ReplayBuffer
 
 ALGORITHMS: dict[str, type["OfflineAlgorithm"]] = {}
 
@@ -65,6 +65,8 @@ class OfflineAlgorithm:
         self.obs_mean = torch.as_tensor(obs_mean if normalize else np.zeros(obs_dim), dtype=torch.float32)
         self.obs_std = torch.as_tensor(np.asarray(obs_std) + eps if normalize else np.ones(obs_dim), dtype=torch.float32)
         self.total_it = 0
+        # r <- reward_scale * r + reward_bias in every batch; set by setup() where a config asks for it
+        self.reward_scale, self.reward_bias = 1.0, 0.0
 
     # -- to implement
     def update(self, batch: Batch) -> dict[str, float]:
@@ -77,6 +79,11 @@ class OfflineAlgorithm:
     def components(self) -> dict[str, Any]:
         """Named networks and optimisers that make up the state."""
         raise NotImplementedError
+
+    def setup(self, buffer: "ReplayBuffer", total_steps: int) -> None:
+        """Dataset- and run-dependent preparation, called once before training (and before a
+        checkpoint is loaded): reward normalisation, learning-rate schedules over ``total_steps``.
+        The default does nothing."""
 
     # -- shared
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
@@ -101,6 +108,7 @@ class OfflineAlgorithm:
 
     def state_dict(self) -> dict[str, Any]:
         return {"name": self.name, "config": dataclasses.asdict(self.config), "total_it": self.total_it,
+                "reward_scale": self.reward_scale, "reward_bias": self.reward_bias,
                 "obs_mean": self.obs_mean.clone(), "obs_std": self.obs_std.clone(),
                 "components": {k: copy.deepcopy(v.state_dict()) for k, v in self.components().items()}}
 
@@ -114,9 +122,33 @@ class OfflineAlgorithm:
         for k, v in comps.items():
             v.load_state_dict(state["components"][k])
         self.total_it = int(state["total_it"])
+        self.reward_scale, self.reward_bias = float(state["reward_scale"]), float(state["reward_bias"])
         self.obs_mean, self.obs_std = state["obs_mean"].clone(), state["obs_std"].clone()
 
     def prepare(self, batch: Batch) -> tuple[torch.Tensor, ...]:
         """Normalised (s, a in [-1, 1], r, s', not_done) from a batch."""
-        return (self.normalize(batch.observations), self.to_unit_action(batch.actions), batch.rewards[:, None],
+        r = batch.rewards[:, None]
+        if self.reward_scale != 1.0 or self.reward_bias != 0.0:
+            r = r * self.reward_scale + self.reward_bias
+        return (self.normalize(batch.observations), self.to_unit_action(batch.actions), r,
                 self.normalize(batch.next_observations), 1.0 - batch.terminals[:, None])
+
+
+def return_range_scale(buffer: ReplayBuffer, horizon: int | None = None) -> float:
+    """``horizon / (max_return - min_return)`` over the dataset's episodes: the reward scaling of
+    the IQL paper's code and CORL (``modify_reward`` for the MuJoCo locomotion datasets), so that
+    the return range spans ``horizon`` reward units.
+
+    CORL hard-codes ``horizon`` = 1000, the MuJoCo tasks' episode length; orl defaults to the
+    dataset's longest episode, which is 1000 on those datasets and keeps the scaling the same
+    per step on tasks with shorter episodes (Pendulum: 200). CORL cuts episodes at terminals and
+    every 1000 rows of a flat D4RL array; orl uses the buffer's own episodes (the same thing for
+    D4RL-protocol data).
+    """
+    returns = buffer.episode_returns()
+    if returns.size < 2 or not np.ptp(returns) > 0:
+        raise ValueError("normalize_reward needs at least two episodes with different returns; "
+                         f"this dataset has {returns.size} episode(s) with return range {np.ptp(returns) if returns.size else 0:g}")
+    if horizon is None:
+        horizon = int(buffer.episode_lengths().max())
+    return float(horizon / np.ptp(returns))

@@ -168,9 +168,11 @@ def _register_builtin() -> None:
     for name, env_id, build, description in locomotion.dataset_specs():
         register_dataset(DatasetInfo(name=name, env_id=env_id, build=build, description=description))
 
-    for policy, text in (("random", "uniform-random torques"), ("scripted", "a swing-up controller with Gaussian torque noise (std 1.0)")):
+    # pendulum-scripted v1: torque noise 0.5 (v0 had 1.0, too much for behaviour cloning to recover)
+    for policy, text, version in (("random", "uniform-random torques", 0),
+                                  ("scripted", f"a swing-up controller with Gaussian torque noise (std {pendulum.NOISE_STD})", 1)):
         register_dataset(DatasetInfo(
-            name=f"pendulum-{policy}", env_id=pendulum.ENV_ID,
+            name=f"pendulum-{policy}", env_id=pendulum.ENV_ID, version=version,
             build=lambda p=policy: pendulum.build(p),
             description=f"Pendulum-v1, 100 episodes x 200 steps of {text}; orl's small embedded dataset."))
 

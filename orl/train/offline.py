@@ -85,8 +85,9 @@ class _CSV:
 
 
 def make_algorithm(name: str, buffer: ReplayBuffer, action_low: np.ndarray, action_high: np.ndarray,
-                   overrides: dict[str, Any] | None = None):
-    """Build algorithm ``name`` for ``buffer``'s shapes, its config from defaults + ``overrides``."""
+                   overrides: dict[str, Any] | None = None, total_steps: int = 1_000_000):
+    """Build algorithm ``name`` for ``buffer``'s shapes, its config from defaults + ``overrides``,
+    prepared for a run of ``total_steps`` updates (``OfflineAlgorithm.setup``)."""
     cls = algorithm_class(name)
     fields = cls.Config.__dataclass_fields__
     unknown = sorted(set(overrides or {}) - set(fields))
@@ -95,7 +96,9 @@ def make_algorithm(name: str, buffer: ReplayBuffer, action_low: np.ndarray, acti
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in (overrides or {}).items()}
     config = cls.Config(**kwargs)
     mean, std = buffer.observation_stats()
-    return cls(int(np.prod(buffer.observation_shape)), action_low, action_high, config, mean, std)
+    algo = cls(int(np.prod(buffer.observation_shape)), action_low, action_high, config, mean, std)
+    algo.setup(buffer, total_steps)
+    return algo
 
 
 def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: str | Path,
@@ -115,7 +118,7 @@ def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: st
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     space = gym.make(env_id).action_space
-    algo = make_algorithm(algo_name, buffer, space.low, space.high, algo_overrides)
+    algo = make_algorithm(algo_name, buffer, space.low, space.high, algo_overrides, total_steps=cfg.steps)
     buffer.set_sampler(cfg.sampler, alpha=cfg.sampler_alpha, k=cfg.sampler_k)
     if score_fn is None:
         lo, hi = buffer.metadata.get("ref_min_score"), buffer.metadata.get("ref_max_score")
