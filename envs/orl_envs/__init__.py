@@ -2,12 +2,18 @@
 
 Importing the package registers its environment ids under the ``orl/`` namespace; with
 Gymnasium 1.x write ``gymnasium.register_envs(orl_envs)`` so linters keep the import.
-No family is registered yet: :data:`ENV_IDS` lists what is.
+:data:`ENV_IDS` lists what is registered: so far the inventory networks of Alvo, Russo & Kanoria
+(arXiv 2306.11246), see :mod:`orl_envs.inventory`.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .inventory import INVENTORY_IDS as _INVENTORY_IDS
+from .inventory import register as _register_inventory
+
+_register_inventory()
+
 #: Gymnasium ids registered by this package (filled as environment families land).
-ENV_IDS: tuple[str, ...] = ()
+ENV_IDS: tuple[str, ...] = (*_INVENTORY_IDS,)
