@@ -16,8 +16,9 @@ applied automatically; command-line ``algo.<field>=`` overrides still win). A ru
 TensorBoard) and ``checkpoint.pt``, and ends with the line
 ``normalized score: last X, best Y over N episodes``.
 
-Adding an algorithm family means a module that registers its algorithm and an ``algo/`` entry;
-this file does not change.
+Adding an algorithm family means a training module with a ``run_config`` function, its entry in
+``orl.train.FAMILIES`` and ``algo/``/``env/`` config entries (``family: <name>``); this file does
+not change.
 """
 
 from __future__ import annotations
@@ -95,10 +96,13 @@ def apply_tuned(cfg: DictConfig) -> list[str]:
     return applied
 
 
-def run(cfg: DictConfig) -> dict:
-    """Train one configuration (also the entry point of every multirun job)."""
-    from orl.data import DatasetError, load_dataset
-    from orl.train.offline import TrainConfig, train_offline
+def run(cfg: DictConfig) -> str:
+    """Train one configuration (also the entry point of every multirun job); returns the final line.
+
+    The algorithm's ``family`` (its ``algo/*.yaml``; default ``offline``) picks the training loop from
+    ``orl.train.FAMILIES``."""
+    from orl.data import DatasetError
+    from orl.train import trainer_for
 
     out_dir = Path(cfg.resume) if cfg.resume else Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)
     OmegaConf.set_struct(cfg, False)
@@ -115,22 +119,14 @@ def run(cfg: DictConfig) -> dict:
         with atomic_path(out_dir / "config.yaml") as tmp:
             tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
     try:
-        train_cfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, seed=cfg.seed, eval_every=cfg.eval_every,
-                                eval_episodes=cfg.eval_episodes, log_every=cfg.log_every, sampler=cfg.sampler,
-                                sampler_alpha=cfg.sampler_alpha, sampler_k=cfg.sampler_k, threads=cfg.threads)
-        buffer = load_dataset(cfg.env.dataset)
-        eval_env = cfg.env.eval_env or buffer.metadata.get("env_id")
-        if not eval_env:
-            raise ValueError("env.eval_env is not set and the dataset's metadata names no env_id")
-        params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items() if k != "name"}
         if tuned:
             print(f"tuned settings for {cfg.algo.name} on {cfg.env.name}: {', '.join(tuned)}")
-        result = train_offline(cfg.algo.name, buffer, eval_env, out_dir, train_cfg, params, resume=bool(cfg.resume))
+        line = trainer_for(cfg.algo.get("family", "offline"))(cfg, out_dir, bool(cfg.resume), tuned)
     except (DatasetError, ValueError, FileNotFoundError) as e:
         raise SystemExit(_usage_error(str(e))) from None
     print(f"run directory: {out_dir}")
-    print(f"normalized score: last {result['last']:.1f}, best {result['best']:.1f} over {result['episodes']} episodes")
-    return {"last": result["last"], "best": result["best"]}
+    print(line)
+    return line
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -1,1 +1,24 @@
-"""Training loops (offline), evaluation and checkpoints."""
+"""Training loops, one per algorithm family, and the table ``orl.run`` dispatches on.
+
+Each family's module exposes ``run_config(cfg, out_dir, resume, tuned) -> str``: train the Hydra
+configuration ``cfg`` into ``out_dir`` (continuing a killed run when ``resume``) and return the
+run's final line. An algorithm's family is the ``family`` key of its ``conf/algo/*.yaml``
+(default ``offline``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+#: family -> module holding its ``run_config`` (imported on use).
+FAMILIES: dict[str, str] = {
+    "offline": "orl.train.offline",  # BC, TD3+BC, IQL, CQL, A2PR on a dataset
+    "hdpo": "orl.train.hdpo",  # differentiable simulators (inventory networks)
+}
+
+
+def trainer_for(family: str) -> Callable[..., str]:
+    if family not in FAMILIES:
+        raise ValueError(f"unknown algorithm family {family!r}; known: {', '.join(sorted(FAMILIES))}")
+    return importlib.import_module(FAMILIES[family]).run_config

@@ -184,3 +184,23 @@ def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: st
         raise RuntimeError("no evaluation was recorded")
     return {"last": scores[-1], "best": max(scores), "episodes": cfg.eval_episodes, "evals": len(scores),
             "algo": algo, "out_dir": str(out)}
+
+
+def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
+    """``python -m orl.run algo=<offline algorithm> env=<dataset>``: train and return the final line."""
+    from omegaconf import OmegaConf
+
+    from orl.data import load_dataset
+
+    train_cfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, seed=cfg.seed, eval_every=cfg.eval_every,
+                            eval_episodes=cfg.eval_episodes, log_every=cfg.log_every, sampler=cfg.sampler,
+                            sampler_alpha=cfg.sampler_alpha, sampler_k=cfg.sampler_k, threads=cfg.threads)
+    if "dataset" not in cfg.env:
+        raise ValueError(f"algo={cfg.algo.name} trains on a dataset; env={cfg.env.name} is not one")
+    buffer = load_dataset(cfg.env.dataset)
+    eval_env = cfg.env.eval_env or buffer.metadata.get("env_id")
+    if not eval_env:
+        raise ValueError("env.eval_env is not set and the dataset's metadata names no env_id")
+    params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items() if k not in ("name", "family")}
+    result = train_offline(cfg.algo.name, buffer, eval_env, out_dir, train_cfg, params, resume=resume)
+    return f"normalized score: last {result['last']:.1f}, best {result['best']:.1f} over {result['episodes']} episodes"

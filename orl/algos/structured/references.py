@@ -1,0 +1,53 @@
+"""Reference policies for the inventory settings, computed by orl itself (Alvo, Russo & Kanoria,
+arXiv 2306.11246, section on settings with known optima).
+
+- One store, backlogged demand: a base-stock policy (order up to ``S`` on the inventory position) is
+  optimal, with ``S* = F^-1_{D_{L+1}}(p / (p + h))`` for the demand over ``L + 1`` periods (an order
+  placed now arrives after ``L`` periods and must also cover that period's demand).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from orl_envs.inventory.settings import InventorySetting
+
+
+class BaseStockPolicy:
+    """Order ``max(0, S - position)``, position = on-hand + everything in transit, per store."""
+
+    def __init__(self, levels: torch.Tensor) -> None:
+        self.levels = levels
+
+    def __call__(self, stores: torch.Tensor) -> torch.Tensor:
+        """``stores``: pipelines ``[B, n_stores, width]`` -> orders ``[B, n_stores]``."""
+        return torch.clamp(self.levels.to(stores.dtype) - stores.sum(dim=2), min=0.0)
+
+
+def base_stock_level(setting: InventorySetting) -> torch.Tensor:
+    """Optimal base-stock levels of a store-only backlogged setting with normal demand.
+
+    The demand over ``L + 1`` periods is taken as normal with mean ``(L+1) mu`` and std ``sqrt(L+1) sigma``;
+    clipping single-period demand at 0 is ignored (Normal(5, 1.6) is negative with probability 0.1%).
+    """
+    if setting.lost_demand or setting.upstream or setting.demand.distribution != "normal":
+        raise ValueError(f"base-stock optimality needs a store-only backlogged setting with normal demand, "
+                         f"not {setting.name!r}")
+    levels = []
+    for mu, sigma, lead, h, p in zip(setting.demand.mean, setting.demand.std, setting.lead_times,
+                                     setting.holding_costs, setting.underage_costs):
+        z = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(p / (p + h), dtype=torch.float64))
+        levels.append((lead + 1) * mu + math.sqrt(lead + 1) * sigma * float(z))
+    return torch.tensor(levels, dtype=torch.float64)
+
+
+def base_stock_cost(setting: InventorySetting) -> float:
+    """Long-run average cost per store and period of the optimal base-stock policy (same approximation):
+    ``(h + p) sigma_{L+1} phi(z*)``, the newsvendor cost of the ``L + 1``-period demand."""
+    base_stock_level(setting)  # validates the setting
+    total = 0.0
+    for sigma, lead, h, p in zip(setting.demand.std, setting.lead_times, setting.holding_costs, setting.underage_costs):
+        z = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(p / (p + h), dtype=torch.float64))
+        total += (h + p) * math.sqrt(lead + 1) * sigma * math.exp(-0.5 * float(z) ** 2) / math.sqrt(2 * math.pi)
+    return total / setting.n_stores

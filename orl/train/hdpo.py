@@ -1,0 +1,204 @@
+"""The HDPO loop (:mod:`orl.algos.structured.hdpo`): scenario sets, back-propagation through the
+simulator, dev-set model selection, test cost against the known optimum, logs, checkpoints, resume.
+
+A run directory holds ``metrics.csv`` (training cost per logged step), ``eval.csv`` (dev cost per
+evaluation), TensorBoard logs in ``tb/``, ``checkpoint.pt`` (policy, optimiser, best policy, step and
+random state, written atomically after every evaluation) and ``result.json`` (test cost and reference).
+Scenario sets are re-drawn from fixed seeds, so a resumed run sees the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from orl_envs.inventory.scenario import initial_state, sample_demands
+from orl_envs.inventory.settings import InventorySetting, make_setting
+from orl_envs.inventory.simulator import InventorySimulator, InventoryState
+
+from orl.algos.structured.hdpo import POLICIES, HDPOConfig
+from orl.algos.structured.references import BaseStockPolicy, base_stock_cost, base_stock_level
+from orl.train.offline import _CSV
+from orl.utils.atomic import atomic_path, write_json
+
+CHECKPOINT = "checkpoint.pt"
+# Scenario sets come from their own seeds (offset from the run's seed) so that they never overlap.
+SPLIT_SEED = {"train": 0, "dev": 10_000, "test": 20_000}
+
+
+class Scenarios:
+    """A fixed set of scenarios: demand traces ``[N, n_stores, periods]`` and initial pipelines."""
+
+    def __init__(self, setting: InventorySetting, n: int, periods: int, seed: int) -> None:
+        gen = torch.Generator().manual_seed(seed)
+        self.demands = sample_demands(setting, n, periods, gen).float()
+        self.state = initial_state(setting, n, gen)
+
+    def batch(self, idx: torch.Tensor | slice) -> tuple[InventoryState, torch.Tensor]:
+        s = self.state
+        pick = lambda t: None if t is None else t[idx]  # noqa: E731
+        return InventoryState(s.stores[idx], pick(s.warehouse), pick(s.echelons)), self.demands[idx]
+
+
+def _flat(state: InventoryState) -> torch.Tensor:
+    parts = [state.stores.flatten(1)]
+    parts += [t.flatten(1) for t in (state.warehouse, state.echelons) if t is not None]
+    return torch.cat(parts, 1)
+
+
+def rollout(sim: InventorySimulator, act, state: InventoryState, demands: torch.Tensor, ignore: int) -> torch.Tensor:
+    """Total cost per scenario over periods ``ignore..T-1`` and over all periods: ``(counted, all)`` [B]."""
+    counted = torch.zeros(demands.shape[0])
+    total = torch.zeros(demands.shape[0])
+    for t in range(demands.shape[2]):
+        result = sim.step(state, act(state), demands[:, :, t])
+        state = result.state
+        total = total + result.cost
+        if t >= ignore:
+            counted = counted + result.cost
+    return counted, total
+
+
+def mean_cost(sim: InventorySimulator, act, scen: Scenarios, ignore: int, chunk: int = 8192) -> float:
+    """Average cost per store and period after ``ignore`` periods, over all scenarios (no gradients)."""
+    n, periods = scen.demands.shape[0], scen.demands.shape[2]
+    costs = []
+    with torch.no_grad():
+        for i in range(0, n, chunk):
+            state, demands = scen.batch(slice(i, i + chunk))
+            costs.append(rollout(sim, act, state, demands, ignore)[0])
+    return float(torch.cat(costs).sum()) / (n * (periods - ignore) * sim.n_stores)
+
+
+def reference(setting: InventorySetting, sim: InventorySimulator, test: Scenarios, ignore: int) -> dict[str, Any]:
+    """The known optimum, where orl can compute one: its analytic cost and its cost on the test set."""
+    try:
+        levels = base_stock_level(setting)
+    except ValueError:
+        return {}
+    policy = BaseStockPolicy(levels)
+    return {"name": "base-stock (optimal)", "levels": levels.tolist(), "analytic_cost": base_stock_cost(setting),
+            "test_cost": mean_cost(sim, lambda s: policy(s.stores), test, ignore)}
+
+
+def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfig | None = None, steps: int = 2000,
+               eval_every: int = 50, seed: int = 0, log_every: int = 10, resume: bool = False, threads: int = 1,
+               progress: bool = True) -> dict[str, Any]:
+    """Train an HDPO policy for ``setting``; returns test cost, reference and paths."""
+    c = config or HDPOConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    sim = InventorySimulator(setting, validate=False)
+    train = Scenarios(setting, c.n_train, c.train_periods, seed + SPLIT_SEED["train"])
+    dev = Scenarios(setting, c.n_dev, c.dev_periods, seed + SPLIT_SEED["dev"])
+    scale = float(np.mean(setting.demand.mean))
+    n_inputs = _flat(train.batch(slice(0, 1))[0]).shape[1]
+    policy = POLICIES[c.policy](n_inputs, setting.action_dim, tuple(c.hidden), scale)
+    opt = torch.optim.Adam(policy.parameters(), lr=c.lr)
+    act = lambda s: policy(_flat(s))  # noqa: E731
+    gen = torch.Generator().manual_seed(seed)
+    start, best, best_state, since_best = 0, float("inf"), None, 0
+    step = start
+    ckpt = out / CHECKPOINT
+    if resume:
+        if not ckpt.exists():
+            raise FileNotFoundError(f"resume: no {CHECKPOINT} in {out}")
+        state = torch.load(ckpt, weights_only=False)
+        policy.load_state_dict(state["policy"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch_rng"])
+        start, best, best_state, since_best = state["step"], state["best"], state["best_policy"], state["since_best"]
+        step = start
+    metrics_csv = _CSV(out / "metrics.csv", start if resume else None)
+    eval_csv = _CSV(out / "eval.csv", start if resume else None)
+    from torch.utils.tensorboard import SummaryWriter
+
+    tb = SummaryWriter(str(out / "tb"), purge_step=start + 1 if resume else None)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, initial=start, desc="hdpo", unit="step", dynamic_ncols=True)
+    t0, losses = time.time(), []
+    if resume:  # the epoch's order and position, so the resumed run draws the very same batches
+        perm, pos = state["perm"], state["pos"]
+    else:
+        perm, pos = torch.randperm(c.n_train, generator=gen), 0
+    for step in range(start + 1, steps + 1):
+        if pos + c.batch_size > c.n_train:  # a new epoch
+            perm, pos = torch.randperm(c.n_train, generator=gen), 0
+        idx = perm[pos : pos + c.batch_size]
+        pos += c.batch_size
+        state, demands = train.batch(idx)
+        counted, total = rollout(sim, act, state, demands, c.train_ignore)
+        loss = total.sum() / (len(idx) * c.train_periods * setting.n_stores)  # the code trains on all periods
+        opt.zero_grad()
+        loss.backward()
+        if c.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), c.grad_clip)
+        opt.step()
+        losses.append(float(counted.detach().sum()) / (len(idx) * (c.train_periods - c.train_ignore) * setting.n_stores))
+        if step % log_every == 0 or step == steps:
+            row = {"step": step, "train_cost": float(np.mean(losses)), "steps_per_s": (step - start) / (time.time() - t0)}
+            metrics_csv.append(row)
+            tb.add_scalar("train/cost", row["train_cost"], step)
+            losses = []
+        if bar is not None:
+            bar.update(1)
+        if step % eval_every == 0 or step == steps:
+            dev_cost = mean_cost(sim, act, dev, c.dev_ignore)
+            if dev_cost < best:
+                best, best_state, since_best = dev_cost, {k: v.clone() for k, v in policy.state_dict().items()}, 0
+            else:
+                since_best += 1
+            eval_csv.append({"step": step, "dev_cost": dev_cost, "best_dev_cost": best})
+            tb.add_scalar("eval/dev_cost", dev_cost, step)
+            if bar is not None:
+                bar.set_postfix(dev=f"{dev_cost:.3f}")
+            with atomic_path(ckpt, suffix=".pt") as tmp:
+                torch.save({"policy": policy.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                            "torch_rng": torch.get_rng_state(), "step": step, "best": best, "best_policy": best_state,
+                            "since_best": since_best, "perm": perm, "pos": pos}, tmp)
+            if since_best >= c.patience:
+                break
+    if bar is not None:
+        bar.close()
+    tb.close()
+    policy.load_state_dict(best_state)
+    test = Scenarios(setting, c.n_test, c.test_periods, seed + SPLIT_SEED["test"])
+    test_cost = mean_cost(sim, act, test, c.test_ignore)
+    ref = reference(setting, sim, test, c.test_ignore)
+    result = {"setting": setting.name, "test_cost": test_cost, "best_dev_cost": best, "reference": ref,
+              "gap": (test_cost / ref["test_cost"] - 1.0) if ref else None, "steps": step}
+    write_json(out / "result.json", result)
+    result.update(policy=policy, out_dir=str(out))
+    return result
+
+
+def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
+    """``python -m orl.run algo=hdpo env=inventory-...``: train and return the final line."""
+    from omegaconf import OmegaConf
+
+    params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items() if k not in ("name", "family")}
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    unknown = sorted(set(params) - set(HDPOConfig.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"hdpo: unknown hyperparameter(s) {unknown}; known: {', '.join(HDPOConfig.__dataclass_fields__)}")
+    if "setting" not in cfg.env:
+        raise ValueError(f"algo=hdpo needs an inventory env (env=inventory-...), not {cfg.env.name!r}")
+    env_params = {k: tuple(v) if isinstance(v, list) else v for k, v in OmegaConf.to_container(cfg.env.params, resolve=True).items()}
+    setting = make_setting(cfg.env.setting, **env_params)
+    result = train_hdpo(setting, out_dir, HDPOConfig(**params), steps=cfg.steps, eval_every=cfg.eval_every,
+                        seed=cfg.seed, log_every=cfg.log_every, resume=resume, threads=cfg.threads)
+    ref = result["reference"]
+    line = f"test cost: {result['test_cost']:.4f} per store and period"
+    if ref:
+        line += f" ({ref['name']}: {ref['test_cost']:.4f} on the same scenarios, gap {100 * result['gap']:+.2f}%)"
+    return line
