@@ -16,7 +16,9 @@ from orl_envs.inventory.settings import make_setting
 from orl_envs.inventory.simulator import InventorySimulator
 
 from orl.algos.structured.hdpo import HDPOConfig
-from orl.algos.structured.references import BaseStockPolicy, base_stock_cost, base_stock_level
+from orl.algos.structured.lost_sales_dp import solve
+from orl.algos.structured.references import (BaseStockPolicy, LostSalesDPPolicy, base_stock_cost, base_stock_level,
+                                             lost_sales_optimum)
 from orl.train.hdpo import Scenarios, mean_cost, train_hdpo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +39,35 @@ def test_base_stock_reference_matches_the_analytic_optimum(lead_time, p):
     # a level 10% off the optimum costs clearly more
     worse = BaseStockPolicy(base_stock_level(setting) * 1.1)
     assert mean_cost(InventorySimulator(setting), lambda s: worse(s.stores), scen, ignore=100) > simulated * 1.02
+
+
+# Zipkin (2008), "Old and new methods for lost-sales inventory systems", optimal costs for Poisson(5), h = 1
+ZIPKIN = {(1, 4.0): 4.04, (1, 9.0): 5.44, (1, 19.0): 6.68, (1, 39.0): 7.84,
+          (2, 4.0): 4.40, (2, 9.0): 6.09, (2, 19.0): 7.66, (2, 39.0): 9.11}
+
+
+@pytest.mark.parametrize("lead_time, p", sorted(ZIPKIN))
+def test_lost_sales_dp_reproduces_zipkin(lead_time, p):
+    solution = solve(lead_time, p)
+    assert solution.average_cost == pytest.approx(ZIPKIN[(lead_time, p)], abs=0.006)
+    assert solution.span < 1e-6
+
+
+def test_lost_sales_dp_policy_achieves_its_cost_in_the_simulator():
+    """The DP's policy, run in orl-envs' simulator (independent code for the dynamics), costs the DP's
+    average cost; a larger state-space truncation does not change the optimum."""
+    setting = make_setting("one_store_lost", lead_time=3, underage_cost=19.0)
+    solution = lost_sales_optimum(setting)
+    assert solve(3, 19.0, max_stock=80, max_order=30).average_cost == pytest.approx(solution.average_cost, abs=1e-6)
+    scen = Scenarios(setting, 2048, 800, seed=2)
+    policy = LostSalesDPPolicy(solution)
+    simulated = mean_cost(InventorySimulator(setting), lambda s: policy(s.stores), scen, ignore=200)
+    assert simulated == pytest.approx(solution.average_cost, rel=0.01)
+    # ordering one unit more than optimal everywhere costs more
+    worse = mean_cost(InventorySimulator(setting), lambda s: policy(s.stores) + 1.0, scen, ignore=200)
+    assert worse > simulated * 1.02
+    with pytest.raises(ValueError, match="lost-sales DP needs"):
+        lost_sales_optimum(make_setting("one_store_backlogged"))
 
 
 def test_base_stock_refuses_settings_where_it_is_not_optimal():
@@ -71,7 +102,7 @@ def test_hdpo_resume_equals_uninterrupted(tmp_path):
     cut = train_hdpo(setting, tmp_path / "cut", config, steps=30, eval_every=10, resume=True, progress=False)
     assert (tmp_path / "cut" / "eval.csv").read_text() == (tmp_path / "full" / "eval.csv").read_text()
     assert cut["test_cost"] == full["test_cost"]
-    assert full["reference"] == {}  # no known optimum computed for lost sales yet
+    assert full["reference"]["name"] == "lost-sales DP (optimal)"
 
 
 def test_hdpo_config_names_bad_fields():

@@ -4,14 +4,19 @@ arXiv 2306.11246, section on settings with known optima).
 - One store, backlogged demand: a base-stock policy (order up to ``S`` on the inventory position) is
   optimal, with ``S* = F^-1_{D_{L+1}}(p / (p + h))`` for the demand over ``L + 1`` periods (an order
   placed now arrives after ``L`` periods and must also cover that period's demand).
+- One store, lost sales, Poisson demand: the optimal policy by dynamic programming
+  (:mod:`orl.algos.structured.lost_sales_dp`, Zipkin 2008).
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from orl_envs.inventory.settings import InventorySetting
+
+from orl.algos.structured.lost_sales_dp import LostSalesSolution, solve
 
 
 class BaseStockPolicy:
@@ -51,3 +56,22 @@ def base_stock_cost(setting: InventorySetting) -> float:
         z = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(p / (p + h), dtype=torch.float64))
         total += (h + p) * math.sqrt(lead + 1) * sigma * math.exp(-0.5 * float(z) ** 2) / math.sqrt(2 * math.pi)
     return total / setting.n_stores
+
+
+class LostSalesDPPolicy:
+    """The dynamic program's optimal order for the (rounded) state of a one-store pipeline."""
+
+    def __init__(self, solution: LostSalesSolution) -> None:
+        self.solution = solution
+
+    def __call__(self, stores: torch.Tensor) -> torch.Tensor:
+        on_hand = stores[:, 0, 0].detach().numpy()
+        pipeline = stores[:, 0, 1:].detach().numpy()
+        return torch.as_tensor(self.solution.order(on_hand, pipeline).astype(np.float64), dtype=stores.dtype)[:, None]
+
+
+def lost_sales_optimum(setting: InventorySetting) -> LostSalesSolution:
+    """Optimal average cost and policy of a one-store lost-sales setting with Poisson demand."""
+    if not setting.lost_demand or setting.upstream or setting.n_stores != 1 or setting.demand.distribution != "poisson":
+        raise ValueError(f"the lost-sales DP needs a one-store lost-sales setting with Poisson demand, not {setting.name!r}")
+    return solve(setting.lead_times[0], setting.underage_costs[0], setting.holding_costs[0], setting.demand.mean[0])

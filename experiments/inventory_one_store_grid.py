@@ -1,10 +1,13 @@
-"""HDPO against the optimum on one_store_backlogged for L in {1, 4, 7, 10} x p in {4, 9, 19, 39}.
+"""HDPO against the optimum on the one-store grids of Alvo, Russo & Kanoria.
 
-    python experiments/inventory_backlogged_grid.py [--steps 1000] [--out experiments/results/hdpo_one_store_backlogged.csv]
+    python experiments/inventory_one_store_grid.py --setting one_store_backlogged   # L in {1,4,7,10} x p in {4,9,19,39}
+    python experiments/inventory_one_store_grid.py --setting one_store_lost         # L in {1,2,3,4} x p (Zipkin's grid)
 
 Each grid point trains an HDPO MLP policy (``orl.train.hdpo.train_hdpo``) and reports its test cost
-(4096 scenarios x 5000 periods, the first 3000 ignored, as the paper) beside the optimal base-stock
-policy's cost on the same scenarios and the analytic optimum ``(h + p) sigma_{L+1} phi(z*)``.
+(4096 scenarios x 5000 periods, the first 3000 ignored, as the paper) beside the optimal policy's cost
+on the same scenarios (base-stock for backlog, the dynamic program for lost sales) and the exact
+optimum (``(h + p) sigma_{L+1} phi(z*)``, resp. the DP's average cost). Results go to
+``experiments/results/hdpo_<setting>.csv``.
 Resumable: finished points are read back from the CSV and skipped (rows are appended atomically);
 an interrupted point restarts from its own checkpoint under ``--work``.
 
@@ -28,36 +31,41 @@ from orl.algos.structured.hdpo import HDPOConfig  # noqa: E402
 from orl.train.hdpo import train_hdpo  # noqa: E402
 from orl.utils.atomic import atomic_path  # noqa: E402
 
-FIELDS = ["lead_time", "underage_cost", "steps", "seconds", "hdpo_test_cost", "base_stock_test_cost", "analytic_cost",
-          "gap_vs_base_stock_pct", "gap_vs_analytic_pct"]
+FIELDS = ["setting", "lead_time", "underage_cost", "steps", "seconds", "hdpo_test_cost", "optimum", "optimum_test_cost",
+          "optimum_exact_cost", "gap_vs_optimum_test_pct", "gap_vs_exact_pct"]
+GRIDS = {"one_store_backlogged": "1,4,7,10", "one_store_lost": "1,2,3,4"}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--setting", choices=sorted(GRIDS), default="one_store_backlogged")
     p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--lead-times", default="1,4,7,10")
+    p.add_argument("--lead-times", help="comma-separated (default: the paper's grid for the setting)")
     p.add_argument("--underage-costs", default="4,9,19,39")
-    p.add_argument("--out", type=Path, default=Path("experiments/results/hdpo_one_store_backlogged.csv"))
+    p.add_argument("--out", type=Path, help="default: experiments/results/hdpo_<setting>.csv")
     p.add_argument("--work", type=Path, default=Path("runs/hdpo-grid"))
     args = p.parse_args()
+    args.lead_times = args.lead_times or GRIDS[args.setting]
+    args.out = args.out or Path(f"experiments/results/hdpo_{args.setting}.csv")
     rows = list(csv.DictReader(open(args.out))) if args.out.exists() else []
     done = {(int(r["lead_time"]), float(r["underage_cost"])) for r in rows}
     for lead in map(int, args.lead_times.split(",")):
         for cost in map(float, args.underage_costs.split(",")):
             if (lead, cost) in done:
                 continue
-            setting = make_setting("one_store_backlogged", lead_time=lead, underage_cost=cost)
+            setting = make_setting(args.setting, lead_time=lead, underage_cost=cost)
             config = HDPOConfig(n_train=8192, batch_size=1024, n_dev=4096, lr=1e-2, patience=20)
-            work = args.work / f"L{lead}-p{cost:g}"
+            work = args.work / f"{args.setting}-L{lead}-p{cost:g}"
             t0 = time.time()
             result = train_hdpo(setting, work, config, steps=args.steps, eval_every=50, progress=False,
                                 resume=(work / "checkpoint.pt").exists())
             ref = result["reference"]
-            rows.append({"lead_time": lead, "underage_cost": cost, "steps": result["steps"],
+            rows.append({"setting": args.setting, "lead_time": lead, "underage_cost": cost, "steps": result["steps"],
                          "seconds": round(time.time() - t0, 1), "hdpo_test_cost": round(result["test_cost"], 4),
-                         "base_stock_test_cost": round(ref["test_cost"], 4), "analytic_cost": round(ref["analytic_cost"], 4),
-                         "gap_vs_base_stock_pct": round(100 * result["gap"], 3),
-                         "gap_vs_analytic_pct": round(100 * (result["test_cost"] / ref["analytic_cost"] - 1), 3)})
+                         "optimum": ref["name"], "optimum_test_cost": round(ref["test_cost"], 4),
+                         "optimum_exact_cost": round(ref["analytic_cost"], 4),
+                         "gap_vs_optimum_test_pct": round(100 * result["gap"], 3),
+                         "gap_vs_exact_pct": round(100 * (result["test_cost"] / ref["analytic_cost"] - 1), 3)})
             args.out.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(args.out) as tmp, open(tmp, "w", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=FIELDS)
