@@ -23,10 +23,8 @@ from orl_envs.inventory.simulator import InventorySimulator, InventoryState
 from orl.algos.structured.hdpo import POLICIES, HDPOConfig
 from orl.algos.structured.references import (BaseStockPolicy, LostSalesDPPolicy, base_stock_cost, base_stock_level,
                                              lost_sales_optimum)
-from orl.train.offline import _CSV
-from orl.utils.atomic import atomic_path, write_json
-
-CHECKPOINT = "checkpoint.pt"
+from orl.train.common import CSVLog, load_checkpoint, save_checkpoint
+from orl.utils.atomic import write_json
 # Scenario sets come from their own seeds (offset from the run's seed) so that they never overlap.
 SPLIT_SEED = {"train": 0, "dev": 10_000, "test": 20_000}
 
@@ -114,19 +112,16 @@ def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfi
     gen = torch.Generator().manual_seed(seed)
     start, best, best_state, since_best = 0, float("inf"), None, 0
     step = start
-    ckpt = out / CHECKPOINT
     if resume:
-        if not ckpt.exists():
-            raise FileNotFoundError(f"resume: no {CHECKPOINT} in {out}")
-        state = torch.load(ckpt, weights_only=False)
+        state = load_checkpoint(out)
         policy.load_state_dict(state["policy"])
         opt.load_state_dict(state["opt"])
         gen.set_state(state["gen"])
         torch.set_rng_state(state["torch_rng"])
         start, best, best_state, since_best = state["step"], state["best"], state["best_policy"], state["since_best"]
         step = start
-    metrics_csv = _CSV(out / "metrics.csv", start if resume else None)
-    eval_csv = _CSV(out / "eval.csv", start if resume else None)
+    metrics_csv = CSVLog(out / "metrics.csv", start if resume else None)
+    eval_csv = CSVLog(out / "eval.csv", start if resume else None)
     from torch.utils.tensorboard import SummaryWriter
 
     tb = SummaryWriter(str(out / "tb"), purge_step=start + 1 if resume else None)
@@ -171,10 +166,9 @@ def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfi
             tb.add_scalar("eval/dev_cost", dev_cost, step)
             if bar is not None:
                 bar.set_postfix(dev=f"{dev_cost:.3f}")
-            with atomic_path(ckpt, suffix=".pt") as tmp:
-                torch.save({"policy": policy.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
-                            "torch_rng": torch.get_rng_state(), "step": step, "best": best, "best_policy": best_state,
-                            "since_best": since_best, "perm": perm, "pos": pos}, tmp)
+            save_checkpoint(out, {"policy": policy.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                                  "torch_rng": torch.get_rng_state(), "step": step, "best": best,
+                                  "best_policy": best_state, "since_best": since_best, "perm": perm, "pos": pos})
             if since_best >= c.patience:
                 break
     if bar is not None:

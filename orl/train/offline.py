@@ -14,7 +14,6 @@ the same seed, thread count and library versions).
 
 from __future__ import annotations
 
-import csv
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +25,7 @@ import torch
 from orl.algos import algorithm_class
 from orl.data.buffer import ReplayBuffer
 from orl.data.collect import evaluate
-from orl.utils.atomic import atomic_path
-
-CHECKPOINT = "checkpoint.pt"
+from orl.train.common import CSVLog, load_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -57,31 +54,6 @@ class TrainConfig:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         if not self.sampler_alpha > 0:
             raise ValueError(f"sampler_alpha must be positive, got {self.sampler_alpha!r}")
-
-
-class _CSV:
-    """Append rows to a CSV file; on resume, rows past the checkpoint are dropped first."""
-
-    def __init__(self, path: Path, keep_until: int | None) -> None:
-        self.path, self.fields = path, None
-        self.rows: list[dict[str, Any]] = []
-        if keep_until is not None and path.exists():
-            with open(path) as f:
-                self.rows = [r for r in csv.DictReader(f) if int(float(r["step"])) <= keep_until]
-        self._rewrite()
-
-    def _rewrite(self) -> None:
-        fields: list[str] = []
-        for r in self.rows:
-            fields += [k for k in r if k not in fields]
-        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=fields or ["step"])
-            w.writeheader()
-            w.writerows(self.rows)
-
-    def append(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        self._rewrite()
 
 
 def make_algorithm(name: str, buffer: ReplayBuffer, action_low: np.ndarray, action_high: np.ndarray,
@@ -125,18 +97,15 @@ def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: st
         score_fn = (lambda r: 100.0 * (np.asarray(r) - lo) / (hi - lo)) if lo is not None and hi is not None else np.asarray
 
     start = 0
-    ckpt = out / CHECKPOINT
     if resume:
-        if not ckpt.exists():
-            raise FileNotFoundError(f"resume: no {CHECKPOINT} in {out}")
-        state = torch.load(ckpt, weights_only=False)
+        state = load_checkpoint(out)
         algo.load_state_dict(state["algo"])
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
         buffer.sampler.load_state_dict(state["sampler"], buffer)
         start = int(state["step"])
-    metrics_csv = _CSV(out / "metrics.csv", start if resume else None)
-    eval_csv = _CSV(out / "eval.csv", start if resume else None)
+    metrics_csv = CSVLog(out / "metrics.csv", start if resume else None)
+    eval_csv = CSVLog(out / "eval.csv", start if resume else None)
     from torch.utils.tensorboard import SummaryWriter
 
     tb = SummaryWriter(str(out / "tb"), purge_step=start + 1 if resume else None)
@@ -172,10 +141,8 @@ def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: st
             tb.add_scalar("eval/normalized_score", float(np.mean(scores)), step)
             if bar is not None:
                 bar.set_postfix(score=f"{np.mean(scores):.1f}")
-            state = {"algo": algo.state_dict(), "numpy_rng": rng.bit_generator.state,
-                     "torch_rng": torch.get_rng_state(), "sampler": buffer.sampler.state_dict(), "step": step}
-            with atomic_path(ckpt, suffix=".pt") as tmp:
-                torch.save(state, tmp)
+            save_checkpoint(out, {"algo": algo.state_dict(), "numpy_rng": rng.bit_generator.state,
+                                  "torch_rng": torch.get_rng_state(), "sampler": buffer.sampler.state_dict(), "step": step})
     if bar is not None:
         bar.close()
     tb.close()

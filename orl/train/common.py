@@ -1,0 +1,54 @@
+"""What every training loop shares: CSV metric logs that survive a resume, atomic checkpoints."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from orl.utils.atomic import atomic_path
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def save_checkpoint(out: Path, state: dict[str, Any]) -> None:
+    """Write ``out/checkpoint.pt`` atomically (temp file + rename: a kill never leaves half a file)."""
+    with atomic_path(Path(out) / CHECKPOINT, suffix=".pt") as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(out: Path) -> dict[str, Any]:
+    """Read ``out/checkpoint.pt``; a clear error when there is none."""
+    path = Path(out) / CHECKPOINT
+    if not path.exists():
+        raise FileNotFoundError(f"resume: no {CHECKPOINT} in {out}")
+    return torch.load(path, weights_only=False)
+
+
+class CSVLog:
+    """Append rows to a CSV file; on resume, rows past the checkpoint are dropped first."""
+
+    def __init__(self, path: Path, keep_until: int | None) -> None:
+        self.path, self.fields = path, None
+        self.rows: list[dict[str, Any]] = []
+        if keep_until is not None and path.exists():
+            with open(path) as f:
+                self.rows = [r for r in csv.DictReader(f) if int(float(r["step"])) <= keep_until]
+        self._rewrite()
+
+    def _rewrite(self) -> None:
+        fields: list[str] = []
+        for r in self.rows:
+            fields += [k for k in r if k not in fields]
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields or ["step"])
+            w.writeheader()
+            w.writerows(self.rows)
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self._rewrite()
+
+
