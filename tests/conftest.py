@@ -7,11 +7,15 @@ import tempfile
 
 import numpy as np
 import pytest
+import torch
 
 # Set before orl is imported anywhere, so no test touches the user's ~/.orl or ~/.minari.
 _TMP = tempfile.mkdtemp(prefix="orl-tests-")
 os.environ["ORL_DATA_DIR"] = os.path.join(_TMP, "orl")
 os.environ["MINARI_DATASETS_PATH"] = os.path.join(_TMP, "minari")
+# One torch thread: results independent of the core count, and no spinning OpenMP workers when the
+# machine is busy (on a loaded 2-core machine two threads made small updates tens of times slower).
+torch.set_num_threads(1)
 
 
 @pytest.fixture
