@@ -131,8 +131,9 @@ def test_configs_match_the_code():
     from orl.data import dataset_names
 
     conf = ROOT / "orl" / "conf"
-    inventory = {p.stem for p in (conf / "env").glob("inventory-*.yaml")}  # simulators, for algo=hdpo
-    assert {p.stem for p in (conf / "env").glob("*.yaml")} - inventory == set(dataset_names()) | {"custom"}
+    # simulators (algo=hdpo) and generated routing problems (algo=bq) are not datasets
+    other = {p.stem for p in (conf / "env").glob("*.yaml") if {"setting", "problem"} & set(yaml.safe_load(p.read_text()))}
+    assert {p.stem for p in (conf / "env").glob("*.yaml")} - other == set(dataset_names()) | {"custom"}
     for name, cls in ALGORITHMS.items():
         cfg = yaml.safe_load((conf / "algo" / f"{name}.yaml").read_text())
         assert cfg.pop("name") == name
@@ -151,7 +152,7 @@ def _cli(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
 
 def test_cli_errors_exit_2_with_the_valid_names(tmp_path):
     r = _cli("algo=td4bc", cwd=tmp_path)
-    assert r.returncode == 2 and "unknown algo 'td4bc'; valid: a2pr, bc, cql, hdpo, iql, td3bc" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "unknown algo 'td4bc'; valid: a2pr, bc, bq, cql, hdpo, iql, td3bc" in r.stderr and "Traceback" not in r.stderr
     r = _cli("env=hopper-mediun", cwd=tmp_path)
     assert r.returncode == 2 and "hopper-medium" in r.stderr and "minari:" in r.stderr and "Traceback" not in r.stderr
     r = _cli("algo=bc", "env=pendulum-scripted", "steps=-1", cwd=tmp_path)

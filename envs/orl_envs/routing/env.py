@@ -339,8 +339,8 @@ class CVRPEnv(_RoutingEnv):
     def __init__(self, size: int = 100, capacity: int | None = None, render_mode: str | None = None) -> None:
         super().__init__(size, render_mode)
         self.capacity = cvrp_capacity(self.size) if capacity is None else int(capacity)
-        if self.capacity < 9:
-            raise ValueError(f"CVRPEnv: capacity must be >= 9 (the largest generated demand), got {capacity}")
+        if self.capacity < 1:
+            raise ValueError(f"CVRPEnv: capacity must be a positive integer, got {capacity!r}")
         n = self.size
         self.action_space = MaskedDiscrete(2 * n, self)
         self.observation_space = spaces.Dict(
@@ -420,7 +420,7 @@ class OPEnv(_RoutingEnv):
                 "unvisited": spaces.MultiBinary(n + 1),
                 "origin": spaces.Discrete(n + 1),
                 "destination": spaces.Discrete(n + 1),
-                "remaining_length": spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32),
+                "remaining_length": _unit((1,)),
                 "action_mask": spaces.MultiBinary(n + 1),
             }
         )

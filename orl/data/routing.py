@@ -1,0 +1,184 @@
+"""Solved routing instances: the imitation data and the test sets of the BQ policy.
+
+A :class:`SolvedSet` holds ``M`` instances of one problem and size (stacked arrays) with one
+reference solution each, as the environment action sequence that replays it (padded with -1)
+and its objective. Sets are generated locally (instances from :mod:`orl_envs.routing`'s
+generators, solutions from its solvers), cached as ``.npz`` files under
+``$ORL_DATA_DIR/routing/`` and written atomically in chunks, so an interrupted build resumes
+where it stopped (solving thousands of CVRP instances takes hours here).
+
+Instance ``i`` of a set is drawn from ``numpy.random.default_rng([seed, split, i])``: a larger
+set extends a smaller one with the same seed, and training (``split`` 0), test (``split`` 1) and
+validation (``split`` 2) instances never coincide. BQ-NCO orders a CVRP solution's routes by the capacity they leave
+unused, fullest route first (the official data code sorts sub-tours by remaining capacity;
+the paper reports it roughly halves the gap); :func:`cvrp_actions_sorted` does the same.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from orl.utils.atomic import atomic_path
+
+PROBLEMS = ("tsp", "cvrp", "op", "kp")
+SPLITS = {"train": 0, "test": 1, "val": 2}
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("ORL_DATA_DIR", Path.home() / ".orl")).expanduser() / "routing"
+
+
+def generate(problem: str, size: int, seed: int, split: str, index: int, **kwargs):
+    """Instance ``index`` of the ``split`` set with ``seed`` (independent of the set's length)."""
+    from orl_envs.routing.instances import PROBLEMS as GENERATORS
+
+    if problem not in GENERATORS:
+        raise ValueError(f"unknown routing problem {problem!r}; known: {', '.join(sorted(GENERATORS))}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+    rng = np.random.default_rng([seed, SPLITS[split], index])
+    return GENERATORS[problem].generate(size, rng, **kwargs)
+
+
+def stack_instances(instances: list) -> dict[str, np.ndarray]:
+    """The arrays of a list of same-size instances of one problem (what a ``.npz`` stores)."""
+    from orl_envs.routing import ATSPInstance, CVRPInstance, KPInstance, OPInstance, TSPInstance
+
+    kind = type(instances[0])
+    fields = {
+        TSPInstance: ("coords",),
+        ATSPInstance: ("distances",),
+        CVRPInstance: ("coords", "demands", "capacity"),
+        OPInstance: ("coords", "prizes", "max_length"),
+        KPInstance: ("weights", "values", "capacity", "scale"),
+    }[kind]
+    return {f: np.stack([np.asarray(getattr(i, f)) for i in instances]) for f in fields}
+
+
+def unstack_instances(problem: str, arrays: dict[str, np.ndarray]) -> list:
+    from orl_envs.routing import ATSPInstance, CVRPInstance, KPInstance, OPInstance, TSPInstance
+
+    cls = {"tsp": TSPInstance, "atsp": ATSPInstance, "cvrp": CVRPInstance, "op": OPInstance, "kp": KPInstance}[problem]
+    keys = [k for k in arrays if k not in ("actions", "objective", "runtime_s")]
+    m = len(arrays[keys[0]])
+    return [cls(**{k: arrays[k][i] for k in keys}) for i in range(m)]
+
+
+def cvrp_actions_sorted(routes: list[list[int]], instance) -> list[int]:
+    """Environment actions for ``routes``, fullest route first (BQ-NCO's expert ordering)."""
+    n = instance.num_customers
+    order = sorted(routes, key=lambda r: instance.capacity - int(instance.demands[r].sum()))
+    actions: list[int] = []
+    for k, route in enumerate(order):
+        for j, c in enumerate(route):
+            actions.append(c - 1 + (n if (k > 0 and j == 0) else 0))
+    return actions
+
+
+@dataclass
+class SolvedSet:
+    """Instances (stacked arrays) with one reference solution each."""
+
+    problem: str
+    size: int
+    arrays: dict[str, np.ndarray]  # instance fields
+    actions: np.ndarray  # (M, T) int64, -1 after the end of a solution
+    objective: np.ndarray  # (M,) float64
+    method: str
+
+    def __len__(self) -> int:
+        return len(self.objective)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return (self.actions >= 0).sum(axis=1)
+
+    def instances(self, idx=None) -> list:
+        sel = slice(None) if idx is None else idx
+        return unstack_instances(self.problem, {k: v[sel] for k, v in self.arrays.items()})
+
+    def subset(self, idx) -> SolvedSet:
+        return SolvedSet(self.problem, self.size, {k: v[idx] for k, v in self.arrays.items()}, self.actions[idx],
+                         self.objective[idx], self.method)
+
+
+def _pad(actions: list[list[int]]) -> np.ndarray:
+    t = max(len(a) for a in actions)
+    out = np.full((len(actions), t), -1, dtype=np.int64)
+    for i, a in enumerate(actions):
+        out[i, : len(a)] = a
+    return out
+
+
+def solved_set(problem: str, size: int, count: int, *, seed: int = 0, split: str = "train", method: str = "auto",
+               time_limit: float | None = None, chunk: int = 100, progress: bool = True,
+               cache: bool = True) -> SolvedSet:
+    """``count`` instances of ``problem`` with ``size`` nodes, solved by ``method`` (cached).
+
+    The cache file is ``$ORL_DATA_DIR/routing/<problem><size>-<split>-s<seed>-<method>-n<count>.npz``;
+    while building, every ``chunk`` solved instances are saved to ``...partial.npz`` (atomically),
+    from which a new call resumes.
+    """
+    from orl_envs.routing.solvers import METHODS, solve
+
+    if problem not in PROBLEMS:
+        raise ValueError(f"unknown routing problem {problem!r} for imitation; known: {', '.join(PROBLEMS)}")
+    if method == "auto":
+        method = METHODS[problem][0]
+    if method not in METHODS[problem]:
+        raise ValueError(f"unknown method {method!r} for {problem}; known: {', '.join(METHODS[problem])}")
+    tl = "" if time_limit is None else f"-t{time_limit:g}"
+    name = f"{problem}{size}-{split}-s{seed}-{method}{tl}-n{count}"
+    path, partial = data_dir() / f"{name}.npz", data_dir() / f"{name}.partial.npz"
+    if cache and path.exists():
+        return _load(path, problem, size, method)
+    actions: list[list[int]] = []
+    objective: list[float] = []
+    if cache and partial.exists():
+        with np.load(partial) as z:
+            done = int(z["done"])
+            actions = [list(a[a >= 0]) for a in z["actions"][:done]]
+            objective = list(z["objective"][:done])
+    instances = [generate(problem, size, seed, split, i) for i in range(count)]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=count, initial=len(actions), desc=f"solving {problem}{size} ({method})", unit="inst")
+    for i in range(len(actions), count):
+        sol = solve(instances[i], method, time_limit=time_limit, seed=i)
+        acts = cvrp_actions_sorted(sol.nodes, instances[i]) if problem == "cvrp" else list(sol.actions)
+        actions.append(acts)
+        objective.append(sol.objective)
+        if bar is not None:
+            bar.update(1)
+        if cache and ((i + 1) % chunk == 0) and i + 1 < count:
+            _save(partial, instances[: i + 1], actions, objective, done=i + 1)
+    if bar is not None:
+        bar.close()
+    out = SolvedSet(problem, size, stack_instances(instances), _pad(actions), np.asarray(objective, np.float64), method)
+    if cache:
+        _save(path, instances, actions, objective)
+        if partial.exists():
+            partial.unlink()
+    return out
+
+
+def _save(path: Path, instances: list, actions: list[list[int]], objective: list[float], done: int | None = None) -> None:
+    arrays = stack_instances(instances)
+    extra = {} if done is None else {"done": np.int64(done)}
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, actions=_pad(actions), objective=np.asarray(objective, np.float64), **arrays, **extra)
+
+
+def _load(path: Path, problem: str, size: int, method: str) -> SolvedSet:
+    try:
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files if k not in ("actions", "objective", "done")}
+            return SolvedSet(problem, size, arrays, z["actions"], z["objective"], method)
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"corrupt routing data file {path}: {e}; delete it to rebuild") from None
