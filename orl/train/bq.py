@@ -60,8 +60,12 @@ def sample_step(data: SolvedSet, rng: np.random.Generator, batch_size: int) -> t
 def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | None = None, steps: int = 10000,
              eval_every: int = 500, seed: int = 0, data_seed: int = 0, log_every: int = 50, resume: bool = False,
              threads: int = 1, progress: bool = True, train_data: SolvedSet | None = None,
-             val_data: SolvedSet | None = None, test_data: SolvedSet | None = None) -> dict[str, Any]:
-    """Train a BQ policy; returns the test result (greedy/beam gaps) and the policy."""
+             val_data: SolvedSet | None = None, test_data: SolvedSet | None = None,
+             time_budget_s: float | None = None) -> dict[str, Any]:
+    """Train a BQ policy; returns the test result (greedy/beam gaps) and the policy.
+
+    ``time_budget_s`` stops training (after a validation and checkpoint) once this much training
+    wall time has been spent, counted across resumptions; expert solving is not counted."""
     c = config or BQConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -75,7 +79,7 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
     steps_per_epoch = max(1, len(train) // c.batch_size)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=c.decay_epochs * steps_per_epoch, gamma=c.lr_decay)
     rng = np.random.default_rng([seed, 7])
-    start, best, best_state = 0, float("inf"), None
+    start, best, best_state, elapsed = 0, float("inf"), None, 0.0
     if resume:
         state = load_checkpoint(out)
         policy.load_state_dict(state["policy"])
@@ -84,6 +88,7 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         start, best, best_state = state["step"], state["best"], state["best_policy"]
+        elapsed = state.get("elapsed_s", 0.0)
     metrics_csv = CSVLog(out / "metrics.csv", start if resume else None)
     eval_csv = CSVLog(out / "eval.csv", start if resume else None)
     from torch.utils.tensorboard import SummaryWriter
@@ -116,7 +121,8 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
             for key in ("loss", "accuracy", "lr"):
                 tb.add_scalar(f"train/{key}", row[key], step)
             losses, accs = [], []
-        if step % eval_every == 0 or step == steps:
+        out_of_time = time_budget_s is not None and elapsed + time.time() - t0 >= time_budget_s
+        if step % eval_every == 0 or step == steps or out_of_time:
             ev = evaluate(policy, val)
             if ev["greedy_gap_pct"] < best:
                 best, best_state = ev["greedy_gap_pct"], {k: v.clone() for k, v in policy.state_dict().items()}
@@ -127,7 +133,10 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
             save_checkpoint(out, {"policy": policy.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                                   "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "step": step,
                                   "best": best, "best_policy": best_state, "problem": problem, "size": size,
-                                  "config": asdict(c)})
+                                  "config": asdict(c), "elapsed_s": elapsed + time.time() - t0})
+            if out_of_time:
+                break
+    train_time = elapsed + time.time() - t0
     if bar is not None:
         bar.close()
     tb.close()
@@ -136,6 +145,7 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
     torch.save({"policy": policy.state_dict(), "problem": problem, "size": size, "config": asdict(c)}, out / "policy.pt")
     test = test_data or solved_set(problem, size, c.test_instances, seed=data_seed, split="test", **solve_kw)
     result = {"problem": problem, "size": size, "steps": step, "best_val_gap_pct": best,
+              "train_time_s": train_time,
               "test_instances": len(test), "expert": train.method, **evaluate(policy, test, c.beam_size)}
     write_json(out / "result.json", result)
     result.update(policy=policy, out_dir=str(out))

@@ -89,6 +89,8 @@ class TSPInstance:
             raise ValueError(f"TSPInstance: coords must have shape (n >= 3, 2), got {c.shape}")
         object.__setattr__(self, "coords", c)
         d = euclidean(c) if self.distances is None else _check_matrix(self.distances, len(c), "TSPInstance")
+        if not np.array_equal(d, d.T):
+            raise ValueError("TSPInstance: distances must be symmetric; use ATSPInstance for asymmetric costs")
         object.__setattr__(self, "distances", d)
 
     @property

@@ -13,10 +13,10 @@ Tokens, as in the official code (``naver/bq-nco``; nothing copied):
 
 * TSP: ``[origin, remaining nodes..., destination]`` with features (x, y); learned origin and
   destination embeddings are added to the first and last tokens.
-* CVRP: the same with features (x, y, demand / capacity, remaining capacity on the origin token);
-  the destination is the depot.
-* OP: (x, y, prize, remaining length budget on the origin token); choosing the destination
-  (the depot) ends the tour.
+* CVRP: the same with features (x, y, demand / capacity, remaining capacity / capacity), the
+  last one repeated on every token as in the official code; the destination is the depot.
+* OP: (x, y, prize, remaining length budget on every token); choosing the destination (the
+  depot) ends the tour.
 * KP: one token per remaining item, (weight, value, remaining capacity); no origin/destination.
 
 Since every step removes one node, all unfinished instances of a batch have the same number of
@@ -121,10 +121,8 @@ class BQPolicy(nn.Module):
         order = np.concatenate([origin, ids, dest], axis=1)
         xy = coords[rows, order]
         third = (obs["demands"] if p == "cvrp" else obs["prizes"])[rows, order]
-        third[:, 0] = 0.0  # the origin is served already; the depot has no demand/prize
-        third[:, -1] = 0.0
-        scalar = np.zeros_like(third)
-        scalar[:, 0] = (obs["remaining_capacity"] if p == "cvrp" else obs["remaining_length"])[:, 0]
+        # The remaining capacity / budget is repeated on every token, as the official code does.
+        scalar = np.broadcast_to((obs["remaining_capacity"] if p == "cvrp" else obs["remaining_length"]), third.shape)
         return np.concatenate([xy, third[..., None], scalar[..., None]], axis=-1).astype(np.float32), ids
 
     # ------------------------------------------------------------------ scores
