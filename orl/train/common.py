@@ -28,27 +28,40 @@ def load_checkpoint(out: Path) -> dict[str, Any]:
 
 
 class CSVLog:
-    """Append rows to a CSV file; on resume, rows past the checkpoint are dropped first."""
+    """Append rows to a CSV file; on resume, rows past the checkpoint are dropped first.
+
+    The file is rewritten (atomically) only when it is opened and when a row brings a new column;
+    other rows are appended and flushed, so logging stays O(1) per row on long runs. A kill
+    mid-append can at worst leave a partial last line, which a resume drops (its step is past
+    the checkpoint, or it does not parse).
+    """
 
     def __init__(self, path: Path, keep_until: int | None) -> None:
-        self.path, self.fields = path, None
+        self.path = path
         self.rows: list[dict[str, Any]] = []
         if keep_until is not None and path.exists():
             with open(path) as f:
-                self.rows = [r for r in csv.DictReader(f) if int(float(r["step"])) <= keep_until]
+                for r in csv.DictReader(f):
+                    try:
+                        if int(float(r["step"])) <= keep_until:
+                            self.rows.append(r)
+                    except (TypeError, ValueError):  # a line cut by a kill
+                        continue
+        self.fields: list[str] = []
         self._rewrite()
 
     def _rewrite(self) -> None:
-        fields: list[str] = []
         for r in self.rows:
-            fields += [k for k in r if k not in fields]
+            self.fields += [k for k in r if k not in self.fields]
         with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=fields or ["step"])
+            w = csv.DictWriter(f, fieldnames=self.fields or ["step"])
             w.writeheader()
             w.writerows(self.rows)
 
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
-        self._rewrite()
-
-
+        if not self.fields or any(k not in self.fields for k in row):
+            self._rewrite()
+            return
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self.fields).writerow(row)
