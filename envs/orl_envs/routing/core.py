@@ -147,22 +147,29 @@ class TSPBatch(_Batch):
         return obs
 
 
-class CVRPBatch(_Batch):
+class _DepotPathBatch(_Batch):
+    """Paths that start at the depot (node 0) and must end there: nodes 1..n, origin, visited."""
+
+    def __init__(self, distances: np.ndarray, coords: np.ndarray) -> None:
+        d = np.asarray(distances, dtype=np.float64)
+        super().__init__(d.shape[0])
+        self.distances, self.coords = d, np.asarray(coords, dtype=np.float64)
+        self.n = d.shape[1] - 1
+        self.visited = np.zeros((self.batch_size, self.n + 1), dtype=bool)
+        self.visited[:, 0] = True  # the depot is never a node to visit
+        self.current = np.zeros(self.batch_size, dtype=np.int64)
+
+
+class CVRPBatch(_DepotPathBatch):
     """Path-CVRP states: origin, depot as destination, unserved customers, remaining capacity."""
 
     problem = "CVRP"
 
     def __init__(self, distances: np.ndarray, demands: np.ndarray, capacity: np.ndarray, coords: np.ndarray) -> None:
-        d = np.asarray(distances, dtype=np.float64)
-        super().__init__(d.shape[0])
-        self.distances, self.coords = d, np.asarray(coords, dtype=np.float64)
+        super().__init__(distances, coords)
         self.demands = np.asarray(demands, dtype=np.int64)
         self.capacity = np.asarray(capacity, dtype=np.int64).reshape(self.batch_size)
-        self.n = d.shape[1] - 1
         self.num_actions = 2 * self.n
-        self.visited = np.zeros((self.batch_size, self.n + 1), dtype=bool)
-        self.visited[:, 0] = True
-        self.current = np.zeros(self.batch_size, dtype=np.int64)
         self.remaining = self.capacity.copy()
 
     @classmethod
@@ -216,22 +223,16 @@ class CVRPBatch(_Batch):
         }
 
 
-class OPBatch(_Batch):
+class OPBatch(_DepotPathBatch):
     """Path-OP states: origin, depot as destination, unvisited nodes, remaining length budget."""
 
     problem = "OP"
 
     def __init__(self, distances: np.ndarray, prizes: np.ndarray, max_length: np.ndarray, coords: np.ndarray) -> None:
-        d = np.asarray(distances, dtype=np.float64)
-        super().__init__(d.shape[0])
-        self.distances, self.coords = d, np.asarray(coords, dtype=np.float64)
+        super().__init__(distances, coords)
         self.prizes = np.asarray(prizes, dtype=np.float64)
         self.max_length = np.asarray(max_length, dtype=np.float64).reshape(self.batch_size)
-        self.n = d.shape[1] - 1
         self.num_actions = self.n + 1
-        self.visited = np.zeros((self.batch_size, self.n + 1), dtype=bool)
-        self.visited[:, 0] = True
-        self.current = np.zeros(self.batch_size, dtype=np.int64)
         # Length travelled so far (kept as a sum, not a decremented budget, so feasibility is
         # decided by the same float sum an instance's tour_length computes).
         self.length = np.zeros(self.batch_size)
