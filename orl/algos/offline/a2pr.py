@@ -25,15 +25,14 @@ Per-dataset settings (``conf/tuned/a2pr/``) come from the official README.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from orl.algos.base import OfflineAlgorithm, adam, frozen, register_algorithm, soft_update
-from orl.algos.offline.td3bc import TwinQ, td3_target
+from orl.algos.base import adam, frozen, register_algorithm
+from orl.algos.offline.td3bc import TD3BC
 from orl.data.buffer import Batch
 from orl.nets.mlp import mlp
 
@@ -82,32 +81,26 @@ class A2PRConfig:
 
 
 @register_algorithm
-class A2PR(OfflineAlgorithm):
+class A2PR(TD3BC):
+    """TD3+BC's actor, twin critic and targets (built and stepped by :class:`TD3BC`) plus V and the VAE."""
+
     name = "a2pr"
     Config = A2PRConfig
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         c = self.config
-        self.actor = mlp(self.obs_dim, c.actor_hidden, self.action_dim, output_activation=nn.Tanh)
-        self.actor_target = copy.deepcopy(self.actor)
-        self.critic = TwinQ(self.obs_dim, self.action_dim, c.critic_hidden)
-        self.critic_target = copy.deepcopy(self.critic)
         self.value = mlp(self.obs_dim, c.critic_hidden, 1)
         self.vae = VAE(self.obs_dim, self.action_dim, 2 * self.action_dim, c.vae_hidden)
-        self.actor_opt = adam(self.actor.parameters(), c.actor_lr)
-        self.critic_opt = adam(self.critic.parameters(), c.critic_lr)
         self.value_opt = adam(self.value.parameters(), c.value_lr)
         self.vae_opt = adam(self.vae.parameters(), c.vae_lr)
 
-    def components(self) -> dict:
-        return {"actor": self.actor, "actor_target": self.actor_target, "critic": self.critic,
-                "critic_target": self.critic_target, "value": self.value, "vae": self.vae,
-                "actor_opt": self.actor_opt, "critic_opt": self.critic_opt, "value_opt": self.value_opt,
-                "vae_opt": self.vae_opt}
+    def _td3_sizes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return self.config.actor_hidden, self.config.critic_hidden
 
-    def policy(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
-        return self.actor(obs)
+    def components(self) -> dict:
+        return {**super().components(), "value": self.value, "vae": self.vae, "value_opt": self.value_opt,
+                "vae_opt": self.vae_opt}
 
     def update(self, batch: Batch) -> dict[str, float]:
         c = self.config
@@ -115,13 +108,7 @@ class A2PR(OfflineAlgorithm):
         s, a, r, s2, not_done = self.prepare(batch)
 
         # 1. critic: TD3 target
-        y, a2 = td3_target(self.actor_target, self.critic_target, r, s2, not_done, c.discount, c.policy_noise,
-                           c.noise_clip)
-        q1, q2 = self.critic(s, a)
-        critic_loss = F.mse_loss(q1, y) + F.mse_loss(q2, y)
-        self.critic_opt.zero_grad()
-        critic_loss.backward()
-        self.critic_opt.step()
+        y, a2, critic_metrics = self._critic_step(s, a, r, s2, not_done)
 
         # 2. value: MSE onto min(y, y2), y2 from the just-updated online critic
         with torch.no_grad():
@@ -144,8 +131,8 @@ class A2PR(OfflineAlgorithm):
         self.vae_opt.zero_grad()
         vae_loss.backward()
         self.vae_opt.step()
-        metrics = {"critic_loss": critic_loss.item(), "value_loss": value_loss.item(), "vae_loss": vae_loss.item(),
-                   "q1": q1.mean().item(), "positive_adv_frac": positive.mean().item()}
+        metrics = {**critic_metrics, "value_loss": value_loss.item(), "vae_loss": vae_loss.item(),
+                   "positive_adv_frac": positive.mean().item()}
 
         # 4. actor: TD3+BC term + adaptive advantage-guided BC
         if self.total_it % c.policy_freq == 0:
@@ -161,10 +148,6 @@ class A2PR(OfflineAlgorithm):
             target = use_gen * a_gen + (1.0 - use_gen) * a
             bc_loss = (weight * (pi - target) ** 2).mean()
             actor_loss = -lmbda * q_pi.mean() + bc_loss
-            self.actor_opt.zero_grad()
-            actor_loss.backward()
-            self.actor_opt.step()
-            soft_update(self.critic_target, self.critic, c.tau)
-            soft_update(self.actor_target, self.actor, c.tau)
+            self._actor_step(actor_loss)
             metrics.update(actor_loss=actor_loss.item(), bc_loss=bc_loss.item(), bc_weight=weight.mean().item())
         return metrics

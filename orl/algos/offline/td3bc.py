@@ -20,7 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from orl.algos.base import OfflineAlgorithm, adam, frozen, register_algorithm, soft_update
+from orl.algos.base import (
+    OfflineAlgorithm,
+    adam,
+    frozen,
+    register_algorithm,
+    soft_update,
+)
 from orl.data.buffer import Batch
 from orl.nets.mlp import mlp
 
@@ -76,13 +82,41 @@ class TD3BC(OfflineAlgorithm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self._build_td3(*self._td3_sizes())
+
+    # -- the TD3 core, shared with the algorithms that extend TD3+BC (A2PR)
+    def _td3_sizes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(actor hidden sizes, critic hidden sizes)."""
+        return self.config.hidden, self.config.hidden
+
+    def _build_td3(self, actor_hidden: tuple[int, ...], critic_hidden: tuple[int, ...]) -> None:
         c = self.config
-        self.actor = mlp(self.obs_dim, c.hidden, self.action_dim, output_activation=nn.Tanh)
+        self.actor = mlp(self.obs_dim, actor_hidden, self.action_dim, output_activation=nn.Tanh)
         self.actor_target = copy.deepcopy(self.actor)
-        self.critic = TwinQ(self.obs_dim, self.action_dim, c.hidden)
+        self.critic = TwinQ(self.obs_dim, self.action_dim, critic_hidden)
         self.critic_target = copy.deepcopy(self.critic)
         self.actor_opt = adam(self.actor.parameters(), c.actor_lr)
         self.critic_opt = adam(self.critic.parameters(), c.critic_lr)
+
+    def _critic_step(self, s, a, r, s2, not_done) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """One critic step on TD3's target; returns (y, a', metrics)."""
+        c = self.config
+        y, a2 = td3_target(self.actor_target, self.critic_target, r, s2, not_done, c.discount, c.policy_noise,
+                           c.noise_clip)
+        q1, q2 = self.critic(s, a)
+        critic_loss = F.mse_loss(q1, y) + F.mse_loss(q2, y)
+        self.critic_opt.zero_grad()
+        critic_loss.backward()
+        self.critic_opt.step()
+        return y, a2, {"critic_loss": critic_loss.item(), "q1": q1.mean().item()}
+
+    def _actor_step(self, actor_loss: torch.Tensor) -> None:
+        """An actor step, then both targets Polyak-averaged (TD3 updates targets on actor steps only)."""
+        self.actor_opt.zero_grad()
+        actor_loss.backward()
+        self.actor_opt.step()
+        soft_update(self.critic_target, self.critic, self.config.tau)
+        soft_update(self.actor_target, self.actor, self.config.tau)
 
     def components(self) -> dict:
         return {"actor": self.actor, "actor_target": self.actor_target, "critic": self.critic,
@@ -95,24 +129,13 @@ class TD3BC(OfflineAlgorithm):
         c = self.config
         self.total_it += 1
         s, a, r, s2, not_done = self.prepare(batch)
-        y, _ = td3_target(self.actor_target, self.critic_target, r, s2, not_done, c.discount, c.policy_noise,
-                          c.noise_clip)
-        q1, q2 = self.critic(s, a)
-        critic_loss = F.mse_loss(q1, y) + F.mse_loss(q2, y)
-        self.critic_opt.zero_grad()
-        critic_loss.backward()
-        self.critic_opt.step()
-        metrics = {"critic_loss": critic_loss.item(), "q1": q1.mean().item()}
+        _, _, metrics = self._critic_step(s, a, r, s2, not_done)
         if self.total_it % c.policy_freq == 0:
             pi = self.actor(s)
             with frozen(self.critic):  # differentiate through Q, not into it
                 q = self.critic.Q1(s, pi)
             lmbda = c.alpha / q.abs().mean().detach()
             actor_loss = -lmbda * q.mean() + F.mse_loss(pi, a)
-            self.actor_opt.zero_grad()
-            actor_loss.backward()
-            self.actor_opt.step()
-            soft_update(self.critic_target, self.critic, c.tau)
-            soft_update(self.actor_target, self.actor, c.tau)
+            self._actor_step(actor_loss)
             metrics["actor_loss"] = actor_loss.item()
         return metrics
