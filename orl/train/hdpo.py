@@ -9,7 +9,6 @@ Scenario sets are re-drawn from fixed seeds, so a resumed run sees the same data
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from orl_envs.inventory.scenario import initial_state, sample_demands
 from orl_envs.inventory.settings import InventorySetting, make_setting
 from orl_envs.inventory.simulator import InventorySimulator, InventoryState
 
-from orl.algos.structured.hdpo import POLICIES, HDPOConfig
+from orl.algos.structured.hdpo import HDPOConfig, make_policy
 from orl.algos.structured.references import (BaseStockPolicy, LostSalesDPPolicy, base_stock_cost, base_stock_level,
                                              lost_sales_optimum)
 from orl.train.common import CSVLog, load_checkpoint, save_checkpoint
@@ -41,12 +40,6 @@ class Scenarios:
         s = self.state
         pick = lambda t: None if t is None else t[idx]  # noqa: E731
         return InventoryState(s.stores[idx], pick(s.warehouse), pick(s.echelons)), self.demands[idx]
-
-
-def _flat(state: InventoryState) -> torch.Tensor:
-    parts = [state.stores.flatten(1)]
-    parts += [t.flatten(1) for t in (state.warehouse, state.echelons) if t is not None]
-    return torch.cat(parts, 1)
 
 
 def rollout(sim: InventorySimulator, act, state: InventoryState, demands: torch.Tensor, ignore: int) -> torch.Tensor:
@@ -104,11 +97,9 @@ def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfi
     sim = InventorySimulator(setting, validate=False)
     train = Scenarios(setting, c.n_train, c.train_periods, seed + SPLIT_SEED["train"])
     dev = Scenarios(setting, c.n_dev, c.dev_periods, seed + SPLIT_SEED["dev"])
-    scale = float(np.mean(setting.demand.mean))
-    n_inputs = _flat(train.batch(slice(0, 1))[0]).shape[1]
-    policy = POLICIES[c.policy](n_inputs, setting.action_dim, tuple(c.hidden), scale)
+    policy = make_policy(c.policy, setting, c.hidden)  # maps an InventoryState to orders [B, action_dim]
     opt = torch.optim.Adam(policy.parameters(), lr=c.lr)
-    act = lambda s: policy(_flat(s))  # noqa: E731
+    act = policy
     gen = torch.Generator().manual_seed(seed)
     start, best, best_state, since_best = 0, float("inf"), None, 0
     step = start

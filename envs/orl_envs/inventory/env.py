@@ -32,6 +32,23 @@ DEFAULT_PERIODS = 50
 _DTYPE = torch.float64  # the envs simulate in float64 (exact cost accounting); observations are cast to float32
 
 
+def static_features(setting: InventorySetting, demand_history: torch.Tensor | None = None) -> np.ndarray:
+    """Per store: holding cost, underage cost, lead time, demand mean and std (the paper's
+    ``include_static_features``), from the demand history when one replaces the synthetic demand."""
+    s = setting
+    means = demand_means(s, demand_history)
+    stds = torch.tensor(s.demand.std) if demand_history is None else demand_history.std(dim=0, correction=0)
+    return np.concatenate([s.holding_costs, s.underage_costs, s.lead_times, means.numpy(), stds.numpy()]).astype(
+        np.float32)
+
+
+def observe(state: InventoryState, static: np.ndarray) -> np.ndarray:
+    """The environments' observation of ``state``: ``[B, obs_dim]`` float32, the pipelines (stores, warehouse,
+    echelons) flattened store-major, then ``static`` (:func:`static_features`) repeated per row."""
+    dynamic = state.flat().to(torch.float32).numpy()
+    return np.concatenate([dynamic, np.broadcast_to(static, (dynamic.shape[0], static.size))], axis=1)
+
+
 class _InventoryCore:
     """What the single and the vector env share: the setting, spaces and observation layout."""
 
@@ -48,12 +65,7 @@ class _InventoryCore:
             )
         s = self.setting
         means = demand_means(s, self.demand_history)
-        history = self.demand_history
-        stds = torch.tensor(s.demand.std) if history is None else history.std(dim=0, correction=0)
-        # Static features: h, p, L, demand mean and std per store (the paper's ``include_static_features``).
-        self._static = np.concatenate(
-            [s.holding_costs, s.underage_costs, s.lead_times, means.numpy(), stds.numpy()]
-        ).astype(np.float32)
+        self._static = static_features(s, self.demand_history)
 
         widths = self._pipeline_shapes()
         n_dynamic = sum(a * b for a, b in widths)
@@ -78,10 +90,7 @@ class _InventoryCore:
 
     def _observe(self, state: InventoryState) -> np.ndarray:
         """``[B, obs_dim]`` float32: flattened pipelines (stores, warehouse, echelons) then static features."""
-        parts = [t.flatten(1) for t in (state.stores, state.warehouse, state.echelons) if t is not None]
-        dynamic = torch.cat(parts, dim=1).to(torch.float32).numpy()
-        static = np.broadcast_to(self._static, (dynamic.shape[0], self._static.size))
-        return np.concatenate([dynamic, static], axis=1)
+        return observe(state, self._static)
 
     def _to_orders(self, action: Any, shape: tuple[int, ...]) -> torch.Tensor:
         """``[B, action_dim]`` float64 orders: check the shape, clip above the action bound, reject < 0 / NaN."""

@@ -54,6 +54,22 @@ class InventoryState:
     def batch_size(self) -> int:
         return self.stores.shape[0]
 
+    def flat(self) -> Tensor:
+        """Every location's pipeline flattened, ``[B, flat_width(setting)]``: stores (store-major), then the
+        warehouse, then echelons — the dynamic part of the environments' observation and the MLP policies' input."""
+        parts = [t.flatten(1) for t in (self.stores, self.warehouse, self.echelons) if t is not None]
+        return torch.cat(parts, 1)
+
+
+def flat_width(setting: InventorySetting) -> int:
+    """Length of :meth:`InventoryState.flat` (each tier's pipelines as wide as its longest lead time)."""
+    width = setting.n_stores * max(setting.lead_times)
+    if setting.warehouse is not None:
+        width += setting.warehouse.lead_time
+    if setting.echelons:
+        width += len(setting.echelons) * max(e.lead_time for e in setting.echelons)
+    return width
+
 
 class StepResult(NamedTuple):
     """Outcome of one period for a batch."""

@@ -11,15 +11,23 @@ scenarios (demand traces and initial inventories) through ``periods`` periods, t
 and back-propagate through the whole rollout (the first ``ignore_periods`` are excluded only from the
 *reported* cost, as in the code). Model selection: the policy with the lowest cost on a dev set.
 
-This module holds the config and the policies; the loop is :mod:`orl.train.hdpo`.
+This module holds the config and the policies (:data:`POLICIES`: ``mlp``, ``symmetry_aware``, ``gnn``;
+each is built as ``Policy(setting, hidden)`` and maps an ``InventoryState`` to orders); the loop is
+:mod:`orl.train.hdpo`.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from orl_envs.inventory.settings import InventorySetting
+from orl_envs.inventory.simulator import InventoryState, flat_width
 from torch import nn
 
 from orl.nets.mlp import mlp
@@ -27,10 +35,16 @@ from orl.nets.mlp import mlp
 
 @dataclass
 class HDPOConfig:
-    """Defaults: the paper's one-store settings (``vanilla_one_store.yml`` and the setting files)."""
+    """Defaults: the paper's one-store settings (``vanilla_one_store.yml`` and the setting files).
+
+    ``policy``: a name in :data:`POLICIES` (``mlp``, ``symmetry_aware``, ``gnn``). ``hidden``: the
+    policy's hidden layers, ``None`` for its paper default (``mlp`` 32-32-32, the shared per-store network
+    of ``symmetry_aware`` 32-32, every block of ``gnn`` 32-32; see each class). The paper trains the
+    structured policies with ``lr=1e-3`` and clips the GNN's gradient norm at ``grad_clip=1.0``.
+    """
 
     policy: str = "mlp"
-    hidden: tuple[int, ...] = (32, 32, 32)
+    hidden: tuple[int, ...] | None = None
     lr: float = 3e-3
     n_train: int = 32768
     batch_size: int = 8192
@@ -57,8 +71,53 @@ class HDPOConfig:
                 raise ValueError(f"hdpo: {ignore} must lie in [0, {periods}), got {getattr(self, ignore)!r}")
         if self.policy not in POLICIES:
             raise ValueError(f"hdpo: policy must be one of {', '.join(sorted(POLICIES))}, got {self.policy!r}")
+        if self.hidden is not None:
+            if isinstance(self.hidden, list):
+                self.hidden = tuple(self.hidden)
+            if (not isinstance(self.hidden, tuple) or not self.hidden
+                    or any(not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in self.hidden)):
+                raise ValueError(f"hdpo: hidden must be None or a non-empty list of positive integers, "
+                                 f"got {self.hidden!r}")
         if not self.lr > 0:
             raise ValueError(f"hdpo: lr must be positive, got {self.lr!r}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Policies. Every policy is an ``nn.Module`` built from the setting, ``Policy(setting, hidden)``, that maps
+# an :class:`InventoryState` (the simulator's pipelines, batch first) to requested orders ``[B, action_dim]``
+# >= 0 in the simulator's action order (stores, then the warehouse, then echelons). What a setting fixes
+# (costs, lead times, demand means and stds) is read from the setting once, at construction.
+
+
+def _demand_scale(setting: InventorySetting) -> float:
+    """The stores' average mean demand: the unit of every policy's inputs and store orders."""
+    scale = float(np.mean(setting.demand.mean))
+    return scale if scale > 0 else 1.0
+
+
+def _store_static(setting: InventorySetting, scale: float) -> torch.Tensor:
+    """Per-store constants ``[n_stores, 5]``: holding cost, underage cost, lead time, demand mean and std
+    (the last two in units of ``scale``)."""
+    d = setting.demand
+    cols = [setting.holding_costs, setting.underage_costs, setting.lead_times,
+            [m / scale for m in d.mean], [s / scale for s in d.std]]
+    return torch.tensor(list(zip(*cols)), dtype=torch.float32)
+
+
+N_STORE_STATIC = 5
+
+
+def _check_structured(name: str, setting: InventorySetting) -> None:
+    """The store-structured policies cover store-only and one-warehouse (or transshipment) networks."""
+    if setting.echelons:
+        raise ValueError(
+            f"hdpo: the {name} policy supports store-only and one-warehouse settings, but {setting.name!r} has "
+            f"{len(setting.echelons)} extra echelon(s) above its warehouse; use policy=mlp"
+        )
+
+
+def _softplus_inverse(y: float) -> float:
+    return math.log(math.expm1(y))
 
 
 class MLPPolicy(nn.Module):
@@ -68,15 +127,244 @@ class MLPPolicy(nn.Module):
     stores' mean demand (a fixed input scaling; the paper's code feeds raw quantities), so one learning
     rate suits every demand level. Output: ``softplus(x + 1)`` per order component, as the code's
     one-store network (the ``+1`` keeps early orders away from zero, where softplus is flat).
+    Default ``hidden``: 32-32-32 (``vanilla_one_store``; the paper's one-warehouse MLP is 512-512-512).
+
+    Not the paper's one-warehouse MLP (``VanillaOneWarehouse``: softmax allocation of the warehouse's
+    stock, warehouse order ``sigmoid x 4 x`` total mean demand): here every order, the warehouse's too,
+    is ``softplus(x + 1) x`` the stores' average mean demand, and the simulator allocates scarce stock.
+    ``forward`` also takes an already flattened ``[B, obs_dim]`` tensor (the interface before the
+    structured policies).
     """
 
-    def __init__(self, obs_dim: int, action_dim: int, hidden: tuple[int, ...], scale: float) -> None:
+    def __init__(self, setting: InventorySetting, hidden: Sequence[int] | None = None) -> None:
         super().__init__()
-        self.net = mlp(obs_dim, hidden, action_dim, activation=nn.ELU)
-        self.scale = scale
+        hidden = tuple(hidden) if hidden else (32, 32, 32)
+        self.net = mlp(flat_width(setting), hidden, setting.action_dim, activation=nn.ELU)
+        self.scale = _demand_scale(setting)
 
-    def forward(self, state: torch.Tensor) -> torch.Tensor:
-        return F.softplus(self.net(state / self.scale) + 1.0) * self.scale
+    def forward(self, state: InventoryState | torch.Tensor) -> torch.Tensor:
+        x = state.flat() if isinstance(state, InventoryState) else state
+        return F.softplus(self.net(x / self.scale) + 1.0) * self.scale
 
 
-POLICIES = {"mlp": MLPPolicy}
+class SymmetryAwarePolicy(nn.Module):
+    """The paper's symmetry-aware (weight-sharing) policy for one warehouse and many stores
+    (``SymmetryAware`` in ``neural_networks.py``, config ``symmetry_aware.yml``).
+
+    * A **context network** reads the whole state and outputs a context vector (256, sigmoid).
+    * One **store network**, shared by all stores, reads a store's own pipeline, its constants and the
+      context, and outputs that store's order (ELU hidden layers ``hidden``, default 32-32; softplus).
+    * A **warehouse network** (ELU 16-16) reads the warehouse pipeline and the context and outputs the
+      warehouse order as ``sigmoid x 4 x`` the stores' total mean demand (the code's
+      ``warehouse_upper_bound_mult = 4``).
+    * Scarce warehouse stock is split in proportion to the store orders, the code's proportional
+      allocation, which the simulator applies (:func:`~orl_envs.inventory.simulator.proportional_allocation`).
+
+    Deviations from the code, each on purpose:
+
+    * **The context network is permutation-invariant** (the code's is an MLP on the flattened state, so
+      it depends on the stores' order and on their number): it is the code's network (a 256 ELU layer,
+      then 256 sigmoid outputs) with its first layer's weights tied across stores, i.e. that layer reads
+      the stores' *average* features (pipeline and constants) and the warehouse pipeline. Hence the
+      policy is equivariant to permuting the stores and works for any number of them. (A DeepSets-style
+      encoder, a nonlinearity per store before averaging, was tried and dropped: 256 units per store made
+      a training step 7-10x slower at 50 stores on CPU.)
+    * Because of that tying the context also reads the stores' constants (the code's context sees the
+      pipelines only, and tells stores apart by their position).
+    * A store's constants include its holding cost (the code: mean, std, underage cost, lead time).
+    * Inputs are scaled: store quantities (pipelines, demand mean and std) are divided by the stores'
+      average mean demand, warehouse quantities by the stores' total mean demand; store orders are
+      ``softplus x`` the average mean demand (the code feeds and outputs raw quantities); the store
+      network's output bias starts at ``softplus^-1(1)``, so the first orders are about one mean demand
+      (the code leaves the default initialisation).
+    * Store-only settings (no warehouse, e.g. the one-store ones) work too: no warehouse network, the
+      context comes from the stores alone. Settings with extra echelons (``serial``) raise ``ValueError``.
+    * A transshipment centre is treated as a warehouse (the simulator ships all it holds).
+    """
+
+    def __init__(self, setting: InventorySetting, hidden: Sequence[int] | None = None, context: int = 256,
+                 warehouse_hidden: Sequence[int] = (16, 16), warehouse_bound: float = 4.0) -> None:
+        super().__init__()
+        _check_structured("symmetry_aware", setting)
+        hidden = tuple(hidden) if hidden else (32, 32)
+        self.n_stores = setting.n_stores
+        self.scale = _demand_scale(setting)
+        self.total = self.scale * setting.n_stores
+        self.register_buffer("static", _store_static(setting, self.scale), persistent=False)
+        store_in = max(setting.lead_times) + N_STORE_STATIC
+        w_in = setting.warehouse.lead_time if setting.warehouse is not None else 0
+        # The context network's first layer, tied across stores: the stores' projections are averaged (the
+        # code's layer on the flattened state, with one weight block shared by all stores), plus the warehouse's.
+        self.context_store = nn.Linear(store_in, context)
+        self.context_warehouse = nn.Linear(w_in, context, bias=False) if w_in else None
+        self.context_out = nn.Linear(context, context)
+        # The store network's first layer, split into the store's own part and the context's part: the same
+        # linear map as on the concatenation, with the context's share computed once per network.
+        self.store_own = nn.Linear(store_in, hidden[0])
+        self.store_context = nn.Linear(context, hidden[0], bias=False)
+        self.store_rest = nn.Sequential(nn.ELU(), mlp(hidden[0], hidden[1:], 1, activation=nn.ELU))
+        self.warehouse_net = (mlp(w_in + context, tuple(warehouse_hidden), 1, activation=nn.ELU)
+                              if setting.warehouse is not None else None)
+        nn.init.constant_(self.store_rest[-1][-1].bias, _softplus_inverse(1.0))  # first orders ~ mean demand
+        self.warehouse_bound = warehouse_bound * self.total
+
+    def forward(self, state: InventoryState) -> torch.Tensor:
+        b = state.batch_size
+        stores = torch.cat([state.stores / self.scale, self.static.expand(b, -1, -1)], dim=2)  # [B, n, F]
+        pre = self.context_store(stores.mean(dim=1))  # = the mean of the per-store projections (linear)
+        if self.warehouse_net is not None:
+            warehouse = state.warehouse.flatten(1) / self.total
+            pre = pre + self.context_warehouse(warehouse)
+        context = torch.sigmoid(self.context_out(F.elu(pre)))  # [B, context]
+        hidden = self.store_own(stores) + self.store_context(context).unsqueeze(1)
+        orders = F.softplus(self.store_rest(hidden)).squeeze(2) * self.scale  # [B, n]
+        if self.warehouse_net is None:
+            return orders
+        w_order = torch.sigmoid(self.warehouse_net(torch.cat([warehouse, context], dim=1))) * self.warehouse_bound
+        return torch.cat([orders, w_order], dim=1)
+
+
+@functools.cache
+def _message_passing_layer() -> type[nn.Module]:
+    """The GNN layer class (built on first use: importing torch-geometric takes seconds)."""
+    from torch_geometric.nn import MessagePassing
+
+    class EdgeTypedMessagePassing(MessagePassing):
+        """One round over a typed graph: ``m_ij = MLP(W_dst h_i + W_src h_j + e_type(ij))`` (an MLP on
+        ``[h_i, h_j, edge type]``, its first layer split per node), mean of the incoming messages, then a
+        residual node update ``h_i + MLP([h_i, mean_j m_ij])``."""
+
+        def __init__(self, dim: int, hidden: tuple[int, ...], n_edge_types: int) -> None:
+            super().__init__(aggr="mean")
+            self.dst = nn.Linear(dim, hidden[0])
+            self.src = nn.Linear(dim, hidden[0], bias=False)
+            self.edge_type = nn.Embedding(n_edge_types, hidden[0])
+            self.message_rest = nn.Sequential(nn.ELU(), mlp(hidden[0], hidden[1:], dim, activation=nn.ELU))
+            self.update_net = mlp(2 * dim, hidden, dim, activation=nn.ELU)
+
+        def forward(self, h: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor) -> torch.Tensor:
+            if edge_index.shape[1] == 0:  # isolated nodes (a store-only network): nothing to aggregate
+                incoming = torch.zeros_like(h)
+            else:
+                incoming = self.propagate(edge_index, a=self.dst(h), b=self.src(h), e=self.edge_type(edge_type))
+            return h + self.update_net(torch.cat([h, incoming], dim=1))
+
+        def message(self, a_i: torch.Tensor, b_j: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+            return self.message_rest(a_i + b_j + e)
+
+    return EdgeTypedMessagePassing
+
+
+class GNNPolicy(nn.Module):
+    """A message-passing GNN on the warehouse-store graph, after the GNN policy of the paper's latest
+    version (``GNN`` in ``neural_networks.py``, config ``gnn.yml``), built on torch-geometric.
+
+    Graph per scenario: one warehouse node and ``n`` store nodes, edges warehouse -> store and store ->
+    warehouse (two edge types). Node features: the location's pipeline (zero-padded to a common width)
+    and its constants (holding cost; for a store also underage cost, lead time, demand mean and std;
+    for the warehouse its lead time and a warehouse flag). An encoder MLP embeds them (width
+    ``hidden[-1]``), ``rounds`` rounds of message passing follow (one layer shared by the rounds, as the
+    code shares its update networks), and two output MLPs turn the final embeddings into orders:
+    ``softplus x`` the stores' average mean demand per store, ``softplus x`` their total mean demand for
+    the warehouse. Every MLP has ELU hidden layers ``hidden`` (default 32-32, the code's); the output
+    biases start at ``softplus^-1(1)``, so the first orders are about one mean demand (the code's
+    initial bias 5.0 on raw quantities does the same for demands around 5). The paper clips the
+    gradient norm at 1.0 for this policy (``HDPOConfig.grad_clip = 1.0``) and uses ``lr = 1e-3``.
+
+    Deviations from the code, each on purpose:
+
+    * Messages live on nodes, not edges: the code keeps and updates edge embeddings (supplier ->
+      warehouse, warehouse -> store, store -> customer, a warehouse self-loop) and reads the orders off
+      them; here, with one warehouse, each store has exactly one supply edge, so its order is read off
+      its node, and the lead time that the code puts on that edge is a node feature. No virtual supplier
+      or customer nodes.
+    * No self-loop "keep" output: scarce warehouse stock is split in proportion to the store orders by
+      the simulator (the code adds the self-loop's output to that split, so the warehouse can hold stock
+      back).
+    * Node features add the stores' demand mean and std (the code's nodes carry pipelines and costs);
+      quantities are scaled as in :class:`SymmetryAwarePolicy` (store quantities by the average mean
+      demand, the warehouse pipeline by the total mean demand); separate output MLPs for stores and the
+      warehouse (the code shares one, on raw quantities).
+    * Store-only settings work (isolated store nodes: the policy is then a per-store MLP); settings with
+      extra echelons (``serial``, which the code's GNN covers) raise ``ValueError`` for now. A
+      transshipment centre is treated as a warehouse.
+
+    Mean aggregation and weights shared by all stores make the orders equivariant to permuting the
+    stores and defined for any number of them.
+    """
+
+    def __init__(self, setting: InventorySetting, hidden: Sequence[int] | None = None, rounds: int = 2) -> None:
+        super().__init__()
+        _check_structured("gnn", setting)
+        hidden = tuple(hidden) if hidden else (32, 32)
+        dim = hidden[-1]
+        self.n_stores, self.rounds = setting.n_stores, rounds
+        self.has_warehouse = setting.warehouse is not None
+        self.scale = _demand_scale(setting)
+        self.total = self.scale * setting.n_stores
+        self.width = max(max(setting.lead_times), setting.warehouse.lead_time if self.has_warehouse else 0)
+        n_static = N_STORE_STATIC + 1  # + warehouse flag
+        store_static = torch.cat([_store_static(setting, self.scale), torch.zeros(setting.n_stores, 1)], dim=1)
+        if self.has_warehouse:
+            w = setting.warehouse
+            warehouse_static = torch.tensor([[w.holding_cost, 0.0, float(w.lead_time), 0.0, 0.0, 1.0]])
+            store_static = torch.cat([warehouse_static, store_static], dim=0)  # node 0: the warehouse
+        self.register_buffer("static", store_static, persistent=False)  # [nodes, n_static]
+        self.encoder = mlp(self.width + n_static, hidden, dim, activation=nn.ELU)
+        self.layer = _message_passing_layer()(dim, hidden, n_edge_types=2)
+        self.store_head = mlp(dim, hidden, 1, activation=nn.ELU)
+        self.warehouse_head = mlp(dim, hidden, 1, activation=nn.ELU) if self.has_warehouse else None
+        for head in (self.store_head, self.warehouse_head):
+            if head is not None:
+                nn.init.constant_(head[-1].bias, _softplus_inverse(1.0))
+        self._graphs: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _graph(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``edge_index [2, E]`` and edge types of ``batch`` disjoint copies of the graph (cached)."""
+        key = (batch, device)
+        if key not in self._graphs:
+            n = self.n_stores
+            if self.has_warehouse:
+                stores = torch.arange(1, n + 1)
+                hub = torch.zeros(n, dtype=torch.long)
+                one = torch.stack([torch.cat([hub, stores]), torch.cat([stores, hub])])  # [2, 2n]: down, then up
+                kinds = torch.cat([torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.long)])
+            else:
+                one, kinds = torch.zeros(2, 0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+            nodes = n + int(self.has_warehouse)
+            offsets = (torch.arange(batch) * nodes).repeat_interleave(one.shape[1])
+            edge_index = one.repeat(1, batch) + offsets
+            if len(self._graphs) > 8:
+                self._graphs.clear()
+            self._graphs[key] = (edge_index.to(device), kinds.repeat(batch).to(device))
+        return self._graphs[key]
+
+    def forward(self, state: InventoryState) -> torch.Tensor:
+        b = state.batch_size
+        pipelines = F.pad(state.stores / self.scale, (0, self.width - state.stores.shape[2]))
+        if self.has_warehouse:
+            warehouse = F.pad(state.warehouse / self.total, (0, self.width - state.warehouse.shape[2]))
+            pipelines = torch.cat([warehouse, pipelines], dim=1)
+        nodes = pipelines.shape[1]
+        x = torch.cat([pipelines, self.static.expand(b, -1, -1)], dim=2).reshape(b * nodes, -1)
+        edge_index, edge_type = self._graph(b, x.device)
+        h = self.encoder(x)
+        for _ in range(self.rounds):
+            h = self.layer(h, edge_index, edge_type)
+        h = h.reshape(b, nodes, -1)
+        first = int(self.has_warehouse)
+        orders = F.softplus(self.store_head(h[:, first:])).squeeze(2) * self.scale
+        if not self.has_warehouse:
+            return orders
+        w_order = F.softplus(self.warehouse_head(h[:, 0])) * self.total
+        return torch.cat([orders, w_order], dim=1)
+
+
+POLICIES: dict[str, type[nn.Module]] = {"mlp": MLPPolicy, "symmetry_aware": SymmetryAwarePolicy, "gnn": GNNPolicy}
+
+
+def make_policy(name: str, setting: InventorySetting, hidden: Sequence[int] | None = None) -> nn.Module:
+    """The policy ``name`` of :data:`POLICIES` for ``setting`` (``hidden=None``: the policy's default)."""
+    if name not in POLICIES:
+        raise ValueError(f"hdpo: unknown policy {name!r}; known: {', '.join(sorted(POLICIES))}")
+    return POLICIES[name](setting, hidden)
