@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=2.5e-4)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (the model; environments stay in numpy)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("runs/bq-routing"))
     p.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     run = a.out / f"{a.problem}{a.size}"
     resume = (run / "checkpoint.pt").exists()
     res = train_bq(a.problem, a.size, run, cfg, steps=a.steps, eval_every=a.eval_every, seed=a.seed, resume=resume,
-                   threads=a.threads, time_budget_s=a.hours * 3600)
+                   threads=a.threads, time_budget_s=a.hours * 3600, device=a.device)
     policy = res["policy"].eval()
     print(f"trained {res['steps']} steps in {res['train_time_s'] / 3600:.2f} h; "
           f"test greedy gap {res['greedy_gap_pct']:+.2f}%")

@@ -61,11 +61,12 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
              eval_every: int = 500, seed: int = 0, data_seed: int = 0, log_every: int = 50, resume: bool = False,
              threads: int = 1, progress: bool = True, train_data: SolvedSet | None = None,
              val_data: SolvedSet | None = None, test_data: SolvedSet | None = None,
-             time_budget_s: float | None = None) -> dict[str, Any]:
+             time_budget_s: float | None = None, device: str = "cpu") -> dict[str, Any]:
     """Train a BQ policy; returns the test result (greedy/beam gaps) and the policy.
 
     ``time_budget_s`` stops training (after a validation and checkpoint) once this much training
-    wall time has been spent, counted across resumptions; expert solving is not counted."""
+    wall time has been spent, counted across resumptions; expert solving is not counted.
+    ``device`` ("cpu", "cuda") holds the model; the environments' rules stay in numpy on the CPU."""
     c = config or BQConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -74,19 +75,19 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
     solve_kw = dict(method=c.expert, time_limit=c.expert_time_limit, progress=progress)
     train = train_data or solved_set(problem, size, c.train_instances, seed=data_seed, split="train", **solve_kw)
     val = val_data or solved_set(problem, size, c.val_instances, seed=data_seed, split="val", **solve_kw)
-    policy = BQPolicy(problem, c)
+    policy = BQPolicy(problem, c).to(device)
     opt = torch.optim.Adam(policy.parameters(), lr=c.lr)
     steps_per_epoch = max(1, len(train) // c.batch_size)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=c.decay_epochs * steps_per_epoch, gamma=c.lr_decay)
     rng = np.random.default_rng([seed, 7])
     start, best, best_state, elapsed = 0, float("inf"), None, 0.0
     if resume:
-        state = load_checkpoint(out)
+        state = load_checkpoint(out, map_location=device)
         policy.load_state_dict(state["policy"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         start, best, best_state = state["step"], state["best"], state["best_policy"]
         elapsed = state.get("elapsed_s", 0.0)
     metrics_csv = CSVLog(out / "metrics.csv", start if resume else None)
@@ -142,7 +143,7 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
     tb.close()
     if best_state is not None:
         policy.load_state_dict(best_state)
-    torch.save({"policy": policy.state_dict(), "problem": problem, "size": size, "config": asdict(c)}, out / "policy.pt")
+    torch.save({"policy": {k: v.cpu() for k, v in policy.state_dict().items()}, "problem": problem, "size": size, "config": asdict(c)}, out / "policy.pt")
     test = test_data or solved_set(problem, size, c.test_instances, seed=data_seed, split="test", **solve_kw)
     result = {"problem": problem, "size": size, "steps": step, "best_val_gap_pct": best,
               "train_time_s": train_time,
@@ -152,12 +153,12 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
     return result
 
 
-def load_policy(path: str | Path) -> BQPolicy:
+def load_policy(path: str | Path, device: str = "cpu") -> BQPolicy:
     """A trained policy from a run's ``policy.pt``."""
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=False, map_location=device)
     policy = BQPolicy(state["problem"], BQConfig(**state["config"]))
     policy.load_state_dict(state["policy"])
-    return policy.eval()
+    return policy.to(device).eval()
 
 
 def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
@@ -172,7 +173,7 @@ def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
         raise ValueError(f"algo=bq needs a routing env (env=tsp-50, cvrp-50, ...), not {cfg.env.name!r}")
     result = train_bq(cfg.env.problem, int(cfg.env.size), out_dir, BQConfig(**params), steps=cfg.steps,
                       eval_every=cfg.eval_every, seed=cfg.seed, log_every=cfg.log_every, resume=resume,
-                      threads=cfg.threads)
+                      threads=cfg.threads, device=cfg.get("device", "cpu"))
     line = (f"test greedy gap: {result['greedy_gap_pct']:+.2f}% vs {result['expert']} on {result['test_instances']} "
             f"{cfg.env.problem}{cfg.env.size} instances (mean objective {result['greedy_objective']:.4f} vs "
             f"{result['reference_objective']:.4f})")

@@ -19,12 +19,12 @@ def save_checkpoint(out: Path, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
-def load_checkpoint(out: Path) -> dict[str, Any]:
+def load_checkpoint(out: Path, map_location: str | None = None) -> dict[str, Any]:
     """Read ``out/checkpoint.pt``; a clear error when there is none."""
     path = Path(out) / CHECKPOINT
     if not path.exists():
         raise FileNotFoundError(f"resume: no {CHECKPOINT} in {out}")
-    return torch.load(path, weights_only=False)
+    return torch.load(path, weights_only=False, map_location=map_location)
 
 
 class CSVLog:

@@ -129,14 +129,15 @@ class BQPolicy(nn.Module):
     def forward(self, obs: dict[str, np.ndarray]) -> torch.Tensor:
         """Logits over the environment's actions (B, A); illegal actions get -inf."""
         feats, ids = self.tokens(obs)
-        h = self.embed(torch.from_numpy(feats))
+        dev = self.embed.weight.device
+        h = self.embed(torch.from_numpy(feats).to(dev))
         if self.problem != "kp":
             h = torch.cat([h[:, :1] + self.origin, h[:, 1:-1], h[:, -1:] + self.destination], dim=1)
         h = self.encoder(h, None)
-        mask = torch.from_numpy(obs["action_mask"].astype(bool))
+        mask = torch.from_numpy(obs["action_mask"].astype(bool)).to(dev)
         b, a = mask.shape
-        logits = torch.full((b, a), float("-inf"))
-        ids_t = torch.from_numpy(ids)
+        logits = torch.full((b, a), float("-inf"), device=dev)
+        ids_t = torch.from_numpy(ids).to(dev)
         if self.problem == "kp":
             logits = logits.scatter(1, ids_t, self.head(h).squeeze(-1))
         elif self.problem == "tsp":
@@ -147,7 +148,7 @@ class BQPolicy(nn.Module):
             logits = logits.scatter(1, torch.cat([ids_t - 1, ids_t - 1 + n], dim=1), torch.cat([s[..., 0], s[..., 1]], 1))
         else:  # op: nodes, then "end" = the destination token's score
             s = self.head(h).squeeze(-1)
-            logits = logits.scatter(1, torch.cat([ids_t - 1, torch.full((b, 1), a - 1)], dim=1),
+            logits = logits.scatter(1, torch.cat([ids_t - 1, torch.full((b, 1), a - 1, device=dev)], dim=1),
                                     torch.cat([s[:, 1:-1], s[:, -1:]], dim=1))
         return logits.masked_fill(~mask, float("-inf"))
 
@@ -171,7 +172,7 @@ def imitation_loss(policy: BQPolicy, instances: list, actions: np.ndarray, k: in
     if state.done.any():
         raise ValueError(f"some expert solutions end before step {k}")
     logits = policy(state.observation())
-    target = torch.from_numpy(actions[:, k])
+    target = torch.from_numpy(actions[:, k]).to(logits.device)
     loss = F.cross_entropy(logits, target)
     acc = float((logits.argmax(1) == target).float().mean())
     return loss, acc
@@ -192,7 +193,7 @@ def greedy(policy: BQPolicy, instances: list, chunk: int = 256) -> np.ndarray:
             live = ~batch.done
             obs = {k: v[live] for k, v in batch.observation().items()}
             a = np.zeros(batch.batch_size, dtype=np.int64)
-            a[live] = policy(obs).argmax(1).numpy()
+            a[live] = policy(obs).argmax(1).cpu().numpy()
             batch.step(a)
         out.append(batch.objective.copy())
     return np.concatenate(out)
@@ -229,7 +230,7 @@ def beam_search(policy: BQPolicy, instances: list, beam: int, chunk: int = 32) -
             a_dim = batch.num_actions
             cand = np.full((n_inst * beam, a_dim), -np.inf)
             obs = {k: v[live] for k, v in batch.observation().items()}
-            cand[live] = torch.log_softmax(policy(obs), dim=1).double().numpy()
+            cand[live] = torch.log_softmax(policy(obs), dim=1).double().cpu().numpy()
             cand += logp.reshape(-1, 1)
             cand[batch.done, 1:] = -np.inf  # a finished beam survives as itself (action 0 is ignored)
             cand[batch.done, 0] = logp.reshape(-1)[batch.done]
