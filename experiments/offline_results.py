@@ -1,0 +1,128 @@
+"""The offline results tables: algorithms x datasets x seeds (x samplers) at a declared budget.
+
+    # the main table: TD3+BC, IQL, A2PR on the medium datasets, 3 seeds
+    python experiments/offline_results.py --table main --steps 200000 --jobs 2
+    # Hong et al.'s reweighting on the random-expert-5 mixtures: uniform vs aw vs rw
+    python experiments/offline_results.py --table reweighting --steps 200000 --jobs 2
+    # print the Markdown tables of what is finished (for docs/)
+    python experiments/offline_results.py --table main --report
+
+Each point (dataset, algorithm, sampler, seed) trains with ``orl.train.offline.train_offline`` — the
+per-dataset paper settings of ``orl/conf/tuned/<algo>/<dataset>.yaml`` applied, as ``python -m
+orl.run`` does — in ``runs/offline-results/<table>/<dataset>/<algo>-<sampler>/seed<k>/`` and resumes from
+its checkpoint when interrupted; finished points are appended atomically to
+``experiments/results/offline_<table>.csv`` (last and best normalised score, on orl's references) and
+skipped on the next call. ``--jobs`` points run in parallel, one process with one torch thread each.
+
+The papers train 1M updates; the budget used here (``--steps``) is written in every row and must be
+stated with the table. Normalised scores use orl's reference scores (its own random and expert
+policies), so they are not D4RL numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from orl.utils.atomic import atomic_path  # noqa: E402
+
+ENVS = ("hopper", "halfcheetah", "walker2d")
+TABLES = {
+    "main": {"datasets": [f"{e}-{d}" for e in ENVS for d in ("medium", "medium-replay", "medium-expert")],
+             "algos": ("td3bc", "iql", "a2pr"), "samplers": ("uniform",)},
+    "reweighting": {"datasets": [f"{e}-random-expert-5" for e in ENVS], "algos": ("td3bc", "iql"),
+                    "samplers": ("uniform", "aw", "rw")},
+}
+FIELDS = ["dataset", "algo", "sampler", "seed", "steps", "last", "best", "eval_episodes", "seconds"]
+
+
+def tuned(algo: str, dataset: str) -> dict:
+    path = ROOT / "orl" / "conf" / "tuned" / algo / f"{dataset}.yaml"
+    return yaml.safe_load(path.read_text()) if path.exists() else {}
+
+
+def run_point(point: tuple[str, str, str, int], steps: int, eval_every: int, eval_episodes: int, work: str) -> dict:
+    from orl.data import load_dataset
+    from orl.train.offline import TrainConfig, train_offline
+
+    dataset, algo, sampler, seed = point
+    out = Path(work) / dataset / f"{algo}-{sampler}" / f"seed{seed}"
+    buffer = load_dataset(dataset)
+    cfg = TrainConfig(steps=steps, seed=seed, eval_every=eval_every, eval_episodes=eval_episodes, sampler=sampler,
+                      threads=1)
+    t0 = time.time()
+    res = train_offline(algo, buffer, buffer.metadata["env_id"], out, cfg, tuned(algo, dataset),
+                        resume=(out / "checkpoint.pt").exists(), progress=False)
+    return {"dataset": dataset, "algo": algo, "sampler": sampler, "seed": seed, "steps": steps,
+            "last": f"{res['last']:.2f}", "best": f"{res['best']:.2f}", "eval_episodes": eval_episodes,
+            "seconds": f"{time.time() - t0:.0f}"}
+
+
+def report(rows: list[dict]) -> str:
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["algo"], r["sampler"]), []).append(r)
+    lines = ["| dataset | algorithm | sampler | seeds | updates | last (mean ± std) | best (mean ± std) |",
+             "|---|---|---|---|---|---|---|"]
+    for (d, a, s), rs in sorted(groups.items()):
+        last = np.array([float(r["last"]) for r in rs])
+        best = np.array([float(r["best"]) for r in rs])
+        steps = ",".join(sorted({str(r["steps"]) for r in rs}))
+        lines.append(f"| {d} | {a} | {s} | {len(rs)} | {steps} | {last.mean():.1f} ± {last.std():.1f} | "
+                     f"{best.mean():.1f} ± {best.std():.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--table", choices=sorted(TABLES), required=True)
+    p.add_argument("--steps", type=int, default=200_000, help="updates per run (the papers: 1M)")
+    p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    p.add_argument("--datasets", nargs="*", help="restrict to these datasets")
+    p.add_argument("--algos", nargs="*", help="restrict to these algorithms")
+    p.add_argument("--eval-every", type=int, default=5000)
+    p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--work", default="runs/offline-results")
+    p.add_argument("--report", action="store_true", help="only print the table of finished points")
+    a = p.parse_args(argv)
+    spec = TABLES[a.table]
+    out = ROOT / "experiments" / "results" / f"offline_{a.table}.csv"
+    rows = list(csv.DictReader(open(out))) if out.exists() else []
+    if a.report:
+        print(report(rows) if rows else f"no finished points in {out}")
+        return 0
+    done = {(r["dataset"], r["algo"], r["sampler"], int(r["seed"]), int(r["steps"])) for r in rows}
+    datasets = [d for d in spec["datasets"] if not a.datasets or d in a.datasets]
+    algos = [x for x in spec["algos"] if not a.algos or x in a.algos]
+    todo = [pt for pt in itertools.product(datasets, algos, spec["samplers"], a.seeds) if (*pt, a.steps) not in done]
+    print(f"{len(todo)} points to run ({len(done)} done) at {a.steps} updates each")
+    with ProcessPoolExecutor(a.jobs) as pool:
+        futures = [pool.submit(run_point, pt, a.steps, a.eval_every, a.eval_episodes, f"{a.work}/{a.table}")
+                   for pt in todo]
+        for fut in futures:
+            row = fut.result()
+            rows.append(row)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=FIELDS)
+                w.writeheader()
+                w.writerows(rows)
+            print(f"{row['dataset']} {row['algo']} {row['sampler']} seed {row['seed']}: last {row['last']}, "
+                  f"best {row['best']} ({row['seconds']} s)", flush=True)
+    print(report(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
