@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--heads", type=int, default=8)
+    p.add_argument("--ff-dim", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=2.5e-4)
     p.add_argument("--threads", type=int, default=1)
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
 
-    cfg = BQConfig(dim=a.dim, layers=a.layers, heads=a.heads, batch_size=a.batch_size, lr=a.lr,
+    cfg = BQConfig(dim=a.dim, layers=a.layers, heads=a.heads, ff_dim=a.ff_dim, batch_size=a.batch_size, lr=a.lr,
                    train_instances=a.train_instances, expert_time_limit=a.expert_time_limit, beam_size=0)
     run = a.out / f"{a.problem}{a.size}"
     resume = (run / "checkpoint.pt").exists()
