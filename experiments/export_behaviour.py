@@ -5,8 +5,9 @@ From the run's ``evals.csv`` (10 stochastic episodes per 10k-step checkpoint):
 - **expert** = the checkpoint with the best evaluation (D4RL: the final/best SAC policy);
 - **medium** = the earliest checkpoint whose evaluation reaches a third of the expert's
   (D4RL: "a policy trained to approximately 1/3 the performance of the expert");
-- **replay** = up to ``--max-replay`` snapshots from the start to the medium checkpoint, evenly
-  spread, for ``<env>-medium-replay``.
+- **replay** = up to ``--max-replay`` kept actor snapshots (every checkpoint and every
+  ``--snapshot-every`` steps between) from the start to the medium checkpoint, evenly spread, for
+  ``<env>-medium-replay``.
 
 Each chosen actor, and the uniform-random policy, is then evaluated over 100 episodes with
 stochastic actions (how the datasets are collected); those means are orl's reference scores
@@ -36,13 +37,17 @@ from orl.data.registry import data_dir  # noqa: E402
 from orl.utils.atomic import atomic_dir  # noqa: E402
 
 
-def select(rows: list[dict], max_replay: int) -> tuple[dict, dict, list[dict]]:
-    """(expert row, medium row, replay rows) from the evaluation log."""
+def select(rows: list[dict], snapshot_steps: list[int], max_replay: int,
+           learning_starts: int = 0) -> tuple[dict, dict, list[int]]:
+    """(expert row, medium row, replay snapshot steps) from the evaluation log and the kept snapshots.
+
+    Snapshots taken during SB3's random warm-up (before ``learning_starts``) are not replay policies:
+    the warm-up's own uniform-random actions stand for those steps."""
     rows = sorted(rows, key=lambda r: int(r["step"]))
     expert = max(rows, key=lambda r: float(r["stoch_mean"]))
     target = float(expert["stoch_mean"]) / 3.0
     medium = next(r for r in rows if float(r["stoch_mean"]) >= target)
-    before = [r for r in rows if int(r["step"]) <= int(medium["step"])]
+    before = sorted(s for s in snapshot_steps if learning_starts <= s <= int(medium["step"]))
     if len(before) > max_replay:  # evenly spread, always keeping the first and the medium one
         keep = np.unique(np.linspace(0, len(before) - 1, max_replay).round().astype(int))
         before = [before[i] for i in keep]
@@ -62,7 +67,8 @@ def main() -> None:
     with open(run / "evals.csv") as f:
         rows = list(csv.DictReader(f))
     run_manifest = json.loads((run / "manifest.json").read_text())
-    expert, medium, replay = select(rows, args.max_replay)
+    steps = [int(f.stem.split("_")[1]) for f in (run / "snapshots").glob("step_*.npz")]
+    expert, medium, replay = select(rows, steps, args.max_replay, run_manifest.get("learning_starts", 10_000))
     snap = lambda r: run / "snapshots" / f"step_{int(r['step']):07d}.npz"  # noqa: E731
 
     def score(policy: TanhGaussianPolicy | None, seed: int) -> dict:
@@ -87,13 +93,13 @@ def main() -> None:
                    "rule": "earliest checkpoint with evaluation >= expert / 3"},
         "reference": reference,
         "replay": {"learning_starts": run_manifest.get("learning_starts", 10_000), "medium_step": int(medium["step"]),
-                   "snapshots": [{"file": f"replay_{int(r['step']):07d}", "step": int(r["step"])} for r in replay]},
+                   "snapshots": [{"file": f"replay_{step:07d}", "step": step} for step in replay]},
     }
     with atomic_dir(args.out / args.env) as tmp:
         shutil.copy(snap(expert), tmp / "expert.npz")
         shutil.copy(snap(medium), tmp / "medium.npz")
-        for r in replay:
-            shutil.copy(snap(r), tmp / f"replay_{int(r['step']):07d}.npz")
+        for step in replay:
+            shutil.copy(run / "snapshots" / f"step_{step:07d}.npz", tmp / f"replay_{step:07d}.npz")
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote {args.out / args.env}")
 

@@ -9,8 +9,10 @@ Every ``--ckpt-every`` environment steps (default 10k) the run
 1. evaluates the current policy for ``--eval-episodes`` episodes, deterministic (mean action)
    and stochastic (tanh-Gaussian samples, the way datasets are collected), and appends a row to
    ``evals.csv`` (and TensorBoard);
-2. stores the actor as a small numpy file ``snapshots/step_XXXXXXX.npz`` (the medium-replay
-   snapshot sequence and the medium/expert candidates are chosen from these);
+2. stores the actor as a small numpy file ``snapshots/step_XXXXXXX.npz`` (the medium/expert
+   candidates are chosen from these); actor snapshots are also kept every ``--snapshot-every``
+   steps (default 2k) in between, so the medium-replay sequence can hold 10-30 policies even
+   when the medium level is reached within the first 50k steps;
 3. writes a full checkpoint (model + optimiser state in ``ckpt/model.zip``, the replay buffer
    in ``ckpt/replay_buffer.pkl``, the step in ``ckpt/state.json``), each file atomically.
 
@@ -75,12 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ckpt-every", type=int, default=10_000)
     p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--snapshot-every", type=int, default=2_000, help="actor snapshots between checkpoints")
     p.add_argument("--learning-starts", type=int, default=10_000)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--root", type=Path, default=None, help="run directory (default: $ORL_DATA_DIR/behaviour/<env>/seed<seed>)")
     args = p.parse_args(argv)
-    if args.steps <= 0 or args.ckpt_every <= 0:
-        p.error(f"--steps and --ckpt-every must be positive, got {args.steps} and {args.ckpt_every}")
+    if args.steps <= 0 or args.ckpt_every <= 0 or args.snapshot_every <= 0:
+        p.error(f"--steps, --ckpt-every and --snapshot-every must be positive, got {args.steps}, {args.ckpt_every}"
+                f" and {args.snapshot_every}")
 
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
@@ -139,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
 
         def _on_step(self) -> bool:
             n = self.num_timesteps
+            if n % args.snapshot_every == 0 and n % args.ckpt_every:
+                with atomic_path(snaps / f"step_{n:07d}.npz", suffix=".npz") as tmp:
+                    np.savez(tmp, **sb3_actor_arrays(self.model))
             if n % args.ckpt_every:
                 return True
             rate = (n - self.s0) / max(time.time() - self.t0, 1e-9)

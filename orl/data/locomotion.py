@@ -108,7 +108,8 @@ def replay_segments(manifest: dict[str, Any]) -> list[tuple[str | None, int]]:
     """``(snapshot file or None for random warm-up, transitions)`` of the medium-replay buffer."""
     replay = manifest["replay"]
     warmup = int(replay["learning_starts"])
-    snaps = replay["snapshots"]  # [{"file": ..., "step": ...}], ascending, last one <= medium step
+    # [{"file": ..., "step": ...}], ascending, last one <= medium step; the warm-up stands for any before it
+    snaps = [s for s in replay["snapshots"] if int(s["step"]) >= warmup]
     end = int(replay["medium_step"])
     segments: list[tuple[str | None, int]] = [(None, warmup)]
     for k, snap in enumerate(snaps):
