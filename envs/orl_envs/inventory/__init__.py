@@ -10,10 +10,23 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from .env import ACTION_BOUND_PERIODS, DEFAULT_PERIODS, InventoryEnv, InventoryVectorEnv
-from .scenario import initial_state, load_demand_csv, sample_demands
-from .settings import SETTINGS, DemandModel, InventorySetting, Upstream, make_setting
-from .simulator import InventorySimulator, InventoryState, StepResult, full_allocation, proportional_allocation
+import importlib
+
+# The simulator is torch code; it is imported on first use of a name below (``import orl_envs`` only
+# registers the ids, so users of the other families do not pay torch's import time).
+_LAZY = {
+    "env": ("ACTION_BOUND_PERIODS", "DEFAULT_PERIODS", "InventoryEnv", "InventoryVectorEnv"),
+    "scenario": ("initial_state", "load_demand_csv", "sample_demands"),
+    "settings": ("SETTINGS", "DemandModel", "InventorySetting", "Upstream", "make_setting"),
+    "simulator": ("InventorySimulator", "InventoryState", "StepResult", "full_allocation", "proportional_allocation"),
+}
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: Gymnasium id -> setting name.
 INVENTORY_IDS: dict[str, str] = {
