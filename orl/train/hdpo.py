@@ -20,8 +20,8 @@ from orl_envs.inventory.settings import InventorySetting, make_setting
 from orl_envs.inventory.simulator import InventorySimulator, InventoryState
 
 from orl.algos.structured.hdpo import HDPOConfig, make_policy
-from orl.algos.structured.references import (BaseStockPolicy, LostSalesDPPolicy, base_stock_cost, base_stock_level,
-                                             lost_sales_optimum)
+from orl.algos.structured.references import (BaseStockPolicy, LostSalesDPPolicy, base_stock_applies, base_stock_cost,
+                                             base_stock_level, lost_sales_dp_applies, lost_sales_optimum)
 from orl.train.common import CSVLog, load_checkpoint, save_checkpoint
 from orl.utils.atomic import write_json
 # Scenario sets come from their own seeds (offset from the run's seed) so that they never overlap.
@@ -69,20 +69,17 @@ def mean_cost(sim: InventorySimulator, act, scen: Scenarios, ignore: int, chunk:
 def reference(setting: InventorySetting, sim: InventorySimulator, test: Scenarios, ignore: int) -> dict[str, Any]:
     """The known optimum, where orl can compute one: its exact long-run cost (``analytic_cost``) and its
     cost on the test scenarios (``test_cost``, the comparison HDPO's gap is measured against)."""
-    try:
+    if base_stock_applies(setting):
         levels = base_stock_level(setting)
         policy = BaseStockPolicy(levels)
         return {"name": "base-stock (optimal)", "levels": levels.tolist(), "analytic_cost": base_stock_cost(setting),
                 "test_cost": mean_cost(sim, lambda s: policy(s.stores), test, ignore)}
-    except ValueError:
-        pass
-    try:
+    if lost_sales_dp_applies(setting):
         solution = lost_sales_optimum(setting)
         dp = LostSalesDPPolicy(solution)
         return {"name": "lost-sales DP (optimal)", "analytic_cost": solution.average_cost,
                 "test_cost": mean_cost(sim, lambda s: dp(s.stores), test, ignore)}
-    except ValueError:
-        return {}
+    return {}
 
 
 def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfig | None = None, steps: int = 2000,

@@ -30,13 +30,24 @@ class BaseStockPolicy:
         return torch.clamp(self.levels.to(stores.dtype) - stores.sum(dim=2), min=0.0)
 
 
+def base_stock_applies(setting: InventorySetting) -> bool:
+    """Base-stock is optimal: store-only, backlogged, normal demand (the analytic quantile)."""
+    return not setting.lost_demand and not setting.upstream and setting.demand.distribution == "normal"
+
+
+def lost_sales_dp_applies(setting: InventorySetting) -> bool:
+    """The lost-sales dynamic programme solves it: one store, lost sales, Poisson demand."""
+    return (setting.lost_demand and not setting.upstream and setting.n_stores == 1
+            and setting.demand.distribution == "poisson")
+
+
 def base_stock_level(setting: InventorySetting) -> torch.Tensor:
     """Optimal base-stock levels of a store-only backlogged setting with normal demand.
 
     The demand over ``L + 1`` periods is taken as normal with mean ``(L+1) mu`` and std ``sqrt(L+1) sigma``;
     clipping single-period demand at 0 is ignored (Normal(5, 1.6) is negative with probability 0.1%).
     """
-    if setting.lost_demand or setting.upstream or setting.demand.distribution != "normal":
+    if not base_stock_applies(setting):
         raise ValueError(f"base-stock optimality needs a store-only backlogged setting with normal demand, "
                          f"not {setting.name!r}")
     levels = []
@@ -72,6 +83,6 @@ class LostSalesDPPolicy:
 
 def lost_sales_optimum(setting: InventorySetting) -> LostSalesSolution:
     """Optimal average cost and policy of a one-store lost-sales setting with Poisson demand."""
-    if not setting.lost_demand or setting.upstream or setting.n_stores != 1 or setting.demand.distribution != "poisson":
+    if not lost_sales_dp_applies(setting):
         raise ValueError(f"the lost-sales DP needs a one-store lost-sales setting with Poisson demand, not {setting.name!r}")
     return solve(setting.lead_times[0], setting.underage_costs[0], setting.holding_costs[0], setting.demand.mean[0])
