@@ -14,6 +14,12 @@ an interrupted point restarts from its own checkpoint under ``--work``.
 Budget (declared, smaller than the paper's up-to-20000 epochs of 32768 scenarios): ``--steps``
 gradient steps on batches of 1024 out of 8192 training scenarios, dev set 4096 x 100 periods,
 lr 1e-2 (the paper: 3e-3 with far more steps).
+
+``--capped`` also trains the capped base-stock policy (Xin 2021; ``min(max(S - IP, 0), r)``, learned S
+and r) by HDPO on each point's training scenarios (``orl.train.hdpo.learned_reference``: ``--capped-steps``
+steps, lr 1.0 as the paper, same batches and dev set) and writes its test cost on the same test
+scenarios and its gap to the optimum into the ``capped_*`` columns. With ``--capped``, finished points
+whose ``capped_*`` columns are empty (rows written without it) get only the capped policy trained.
 """
 
 from __future__ import annotations
@@ -28,11 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from orl_envs.inventory.settings import make_setting  # noqa: E402
 
 from orl.algos.structured.hdpo import HDPOConfig  # noqa: E402
-from orl.train.hdpo import train_hdpo  # noqa: E402
+from orl.train.hdpo import learned_reference, train_hdpo  # noqa: E402
 from orl.utils.atomic import atomic_path  # noqa: E402
 
 FIELDS = ["setting", "lead_time", "underage_cost", "steps", "seconds", "hdpo_test_cost", "optimum", "optimum_test_cost",
-          "optimum_exact_cost", "gap_vs_optimum_test_pct", "gap_vs_exact_pct"]
+          "optimum_exact_cost", "gap_vs_optimum_test_pct", "gap_vs_exact_pct",
+          # --capped: capped base-stock learned by HDPO (empty in rows written without it)
+          "capped_steps", "capped_level", "capped_cap", "capped_test_cost", "capped_gap_vs_optimum_test_pct",
+          "capped_gap_vs_exact_pct"]
 GRIDS = {"one_store_backlogged": "1,4,7,10", "one_store_lost": "1,2,3,4"}
 
 
@@ -44,34 +53,54 @@ def main() -> None:
     p.add_argument("--underage-costs", default="4,9,19,39")
     p.add_argument("--out", type=Path, help="default: experiments/results/hdpo_<setting>.csv")
     p.add_argument("--work", type=Path, default=Path("runs/hdpo-grid"))
+    p.add_argument("--capped", action="store_true", help="also learn capped base-stock per point (capped_* columns)")
+    p.add_argument("--capped-steps", type=int, default=300)
     args = p.parse_args()
     args.lead_times = args.lead_times or GRIDS[args.setting]
     args.out = args.out or Path(f"experiments/results/hdpo_{args.setting}.csv")
-    rows = list(csv.DictReader(open(args.out))) if args.out.exists() else []
-    done = {(int(r["lead_time"]), float(r["underage_cost"])) for r in rows}
+    rows = []
+    if args.out.exists():
+        with open(args.out, newline="") as f:
+            rows = list(csv.DictReader(f))
+    done = {(int(r["lead_time"]), float(r["underage_cost"])): r for r in rows}
     for lead in map(int, args.lead_times.split(",")):
         for cost in map(float, args.underage_costs.split(",")):
-            if (lead, cost) in done:
+            row = done.get((lead, cost))
+            need_capped = args.capped and (row is None or not row.get("capped_test_cost"))
+            if row is not None and not need_capped:
                 continue
             setting = make_setting(args.setting, lead_time=lead, underage_cost=cost)
             config = HDPOConfig(n_train=8192, batch_size=1024, n_dev=4096, lr=1e-2, patience=20)
-            work = args.work / f"{args.setting}-L{lead}-p{cost:g}"
-            t0 = time.time()
-            result = train_hdpo(setting, work, config, steps=args.steps, eval_every=50, progress=False,
-                                resume=(work / "checkpoint.pt").exists())
-            ref = result["reference"]
-            rows.append({"setting": args.setting, "lead_time": lead, "underage_cost": cost, "steps": result["steps"],
-                         "seconds": round(time.time() - t0, 1), "hdpo_test_cost": round(result["test_cost"], 4),
-                         "optimum": ref["name"], "optimum_test_cost": round(ref["test_cost"], 4),
-                         "optimum_exact_cost": round(ref["analytic_cost"], 4),
-                         "gap_vs_optimum_test_pct": round(100 * result["gap"], 3),
-                         "gap_vs_exact_pct": round(100 * (result["test_cost"] / ref["analytic_cost"] - 1), 3)})
+            if row is None:
+                work = args.work / f"{args.setting}-L{lead}-p{cost:g}"
+                t0 = time.time()
+                result = train_hdpo(setting, work, config, steps=args.steps, eval_every=50, progress=False,
+                                    resume=(work / "checkpoint.pt").exists())
+                ref = result["reference"]
+                row = {"setting": args.setting, "lead_time": lead, "underage_cost": cost, "steps": result["steps"],
+                       "seconds": round(time.time() - t0, 1), "hdpo_test_cost": round(result["test_cost"], 4),
+                       "optimum": ref["name"], "optimum_test_cost": round(ref["test_cost"], 4),
+                       "optimum_exact_cost": round(ref["analytic_cost"], 4),
+                       "gap_vs_optimum_test_pct": round(100 * result["gap"], 3),
+                       "gap_vs_exact_pct": round(100 * (result["test_cost"] / ref["analytic_cost"] - 1), 3)}
+                rows.append(row)
+                done[(lead, cost)] = row
+            if need_capped:
+                # same config and seed as train_hdpo above: the same train, dev and test scenarios
+                capped = learned_reference(setting, "capped_base_stock", config, steps=args.capped_steps, seed=0)
+                row.update({"capped_steps": args.capped_steps, "capped_level": round(capped["levels"][0], 3),
+                            "capped_cap": round(capped["caps"][0], 3),
+                            "capped_test_cost": round(capped["test_cost"], 4),
+                            "capped_gap_vs_optimum_test_pct":
+                                round(100 * (capped["test_cost"] / float(row["optimum_test_cost"]) - 1), 3),
+                            "capped_gap_vs_exact_pct":
+                                round(100 * (capped["test_cost"] / float(row["optimum_exact_cost"]) - 1), 3)})
             args.out.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(args.out) as tmp, open(tmp, "w", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=FIELDS)
                 w.writeheader()
                 w.writerows(rows)
-            print(", ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
+            print(", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from orl_envs.inventory.settings import make_setting  # noqa: E402
 
-from orl.algos.structured.hdpo import POLICIES, HDPOConfig  # noqa: E402
+from orl.algos.structured.hdpo import HDPOConfig  # noqa: E402
 from orl.train.hdpo import train_hdpo  # noqa: E402
 from orl.utils.atomic import atomic_path, write_json  # noqa: E402
 
@@ -68,7 +68,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--stores", type=int, nargs="+", default=[3, 10, 50])
     p.add_argument("--train-scenarios", type=int, nargs="+", default=[16, 256, 8192])
-    p.add_argument("--policies", nargs="+", choices=sorted(POLICIES), default=["mlp", "symmetry_aware", "gnn"])
+    p.add_argument("--policies", nargs="+", choices=sorted(POLICY_PARAMS), default=["mlp", "symmetry_aware", "gnn"])
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--patience", type=int, default=20)

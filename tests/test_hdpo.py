@@ -110,7 +110,8 @@ def test_hdpo_config_names_bad_fields():
         HDPOConfig(n_train=0)
     with pytest.raises(ValueError, match=r"test_ignore must lie in \[0, test_periods\), got 5000"):
         HDPOConfig(test_ignore=5000)
-    with pytest.raises(ValueError, match="policy must be one of gnn, mlp, symmetry_aware, got 'transformer'"):
+    with pytest.raises(ValueError, match="policy must be one of base_stock, capped_base_stock, echelon_stock, gnn, mlp, "
+                                         "symmetry_aware, got 'transformer'"):
         HDPOConfig(policy="transformer")
 
 

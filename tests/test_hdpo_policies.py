@@ -43,7 +43,7 @@ def _permuted(setting, perm: list[int]):
 
 def test_registry_names_the_policies():
     assert POLICIES["symmetry_aware"] is SymmetryAwarePolicy and POLICIES["gnn"] is GNNPolicy
-    assert sorted(POLICIES) == ["gnn", "mlp", "symmetry_aware"]
+    assert sorted(POLICIES) == ["base_stock", "capped_base_stock", "echelon_stock", "gnn", "mlp", "symmetry_aware"]
 
 
 @pytest.mark.parametrize("name", STRUCTURED)
@@ -132,9 +132,11 @@ def test_short_training_beats_the_untrained_policy(tmp_path, name):
 
 def test_unknown_policy_is_a_clear_error():
     setting = make_setting("one_warehouse_lost_demand", n_stores=3)
-    with pytest.raises(ValueError, match="unknown policy 'transformer'; known: gnn, mlp, symmetry_aware"):
+    with pytest.raises(ValueError, match="unknown policy 'transformer'; known: base_stock, capped_base_stock, "
+                                         "echelon_stock, gnn, mlp, symmetry_aware"):
         make_policy("transformer", setting)
-    with pytest.raises(ValueError, match="policy must be one of gnn, mlp, symmetry_aware, got 'transformer'"):
+    with pytest.raises(ValueError, match="policy must be one of base_stock, capped_base_stock, echelon_stock, gnn, "
+                                         "mlp, symmetry_aware, got 'transformer'"):
         HDPOConfig(policy="transformer")
     with pytest.raises(ValueError, match="hidden must be None or a non-empty list of positive integers"):
         HDPOConfig(policy="gnn", hidden=(32, 0))

@@ -99,7 +99,9 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=steps, initial=start, desc=f"bq {problem}{size}", unit="step", dynamic_ncols=True)
+        # A wall-time budget with an effectively unbounded step cap: show a counter, not a meaningless bar.
+        total = None if time_budget_s is not None and steps >= 10**8 else steps
+        bar = tqdm(total=total, initial=start, desc=f"bq {problem}{size}", unit="step", dynamic_ncols=True)
     t0, losses, accs = time.time(), [], []
     step = start
     for step in range(start + 1, steps + 1):

@@ -1,6 +1,10 @@
 """The HDPO loop (:mod:`orl.algos.structured.hdpo`): scenario sets, back-propagation through the
 simulator, dev-set model selection, test cost against the known optimum, logs, checkpoints, resume.
 
+Where orl knows no closed-form or DP optimum but an optimal policy *class* (the serial system:
+echelon-stock, Clark & Scarf), :func:`learned_reference` trains that parametric policy by the same
+gradient loop on the same scenarios and scores it on the same test scenarios.
+
 A run directory holds ``metrics.csv`` (training cost per logged step), ``eval.csv`` (dev cost per
 evaluation), TensorBoard logs in ``tb/``, ``checkpoint.pt`` (policy, optimiser, best policy, step and
 random state, written atomically after every evaluation) and ``result.json`` (test cost and reference).
@@ -19,7 +23,7 @@ from orl_envs.inventory.scenario import initial_state, sample_demands
 from orl_envs.inventory.settings import InventorySetting, make_setting
 from orl_envs.inventory.simulator import InventorySimulator, InventoryState
 
-from orl.algos.structured.hdpo import HDPOConfig, make_policy
+from orl.algos.structured.hdpo import PARAMETRIC, HDPOConfig, make_policy
 from orl.algos.structured.references import (BaseStockPolicy, LostSalesDPPolicy, base_stock_applies, base_stock_cost,
                                              base_stock_level, lost_sales_dp_applies, lost_sales_optimum)
 from orl.train.common import CSVLog, load_checkpoint, save_checkpoint
@@ -66,9 +70,20 @@ def mean_cost(sim: InventorySimulator, act, scen: Scenarios, ignore: int, chunk:
     return float(torch.cat(costs).sum()) / (n * (periods - ignore) * sim.n_stores)
 
 
-def reference(setting: InventorySetting, sim: InventorySimulator, test: Scenarios, ignore: int) -> dict[str, Any]:
+def reference(setting: InventorySetting, sim: InventorySimulator, test: Scenarios, ignore: int, *,
+              learned: bool = False, config: HDPOConfig | None = None, seed: int = 0,
+              train: Scenarios | None = None, dev: Scenarios | None = None,
+              learned_steps: int | None = None) -> dict[str, Any]:
     """The known optimum, where orl can compute one: its exact long-run cost (``analytic_cost``) and its
-    cost on the test scenarios (``test_cost``, the comparison HDPO's gap is measured against)."""
+    cost on the test scenarios (``test_cost``, the comparison HDPO's gap is measured against).
+
+    Base-stock (one store, backlog; analytic) and the lost-sales DP are computed directly and fast. With
+    ``learned=True`` (opt-in: it trains), a setting whose optimal policy class is known but has no
+    closed form (the serial system: echelon-stock) gets :func:`learned_reference` instead, trained on
+    ``train`` (default: the scenarios a :func:`train_hdpo` run with ``config`` and ``seed`` draws) for
+    ``learned_steps`` steps (default :data:`LEARNED_REFERENCE_STEPS`); it has no ``analytic_cost``.
+    Otherwise ``{}``.
+    """
     if base_stock_applies(setting):
         levels = base_stock_level(setting)
         policy = BaseStockPolicy(levels)
@@ -79,13 +94,113 @@ def reference(setting: InventorySetting, sim: InventorySimulator, test: Scenario
         dp = LostSalesDPPolicy(solution)
         return {"name": "lost-sales DP (optimal)", "analytic_cost": solution.average_cost,
                 "test_cost": mean_cost(sim, lambda s: dp(s.stores), test, ignore)}
+    if learned and learned_reference_policy(setting) is not None:
+        return learned_reference(setting, config=config, seed=seed, sim=sim, train=train, dev=dev, test=test,
+                                 steps=LEARNED_REFERENCE_STEPS if learned_steps is None else learned_steps)
     return {}
+
+
+#: Gradient steps of :func:`learned_reference` by default (the paper: 200-500 epochs of 4 batches).
+LEARNED_REFERENCE_STEPS = 300
+
+
+def learned_reference_policy(setting: InventorySetting) -> str | None:
+    """The parametric policy that is optimal for ``setting`` but needs learning, or None: ``echelon_stock``
+    for a serial system with backlogged demand (Clark & Scarf 1960)."""
+    if setting.echelons and setting.n_stores == 1 and not setting.lost_demand and not setting.transshipment:
+        return "echelon_stock"
+    return None
+
+
+def fit_policy(policy: torch.nn.Module, sim: InventorySimulator, train: Scenarios, steps: int, batch_size: int,
+               lr: float, *, dev: Scenarios | None = None, dev_ignore: int = 0, eval_every: int = 50, seed: int = 0,
+               grad_clip: float = 0.0) -> float | None:
+    """HDPO's gradient loop without logs or checkpoints: ``steps`` Adam steps on minibatches of ``train``
+    (loss = total cost / (batch x periods x stores), all periods), keeping the parameters with the lowest
+    cost on ``dev`` (evaluated every ``eval_every`` steps and at the end; without ``dev``, the last ones).
+    Returns the best dev cost (None without ``dev``). Batches come from a generator seeded with ``seed``."""
+    n, periods = train.demands.shape[0], train.demands.shape[2]
+    batch_size = min(batch_size, n)
+    opt = torch.optim.Adam(policy.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    perm, pos = torch.randperm(n, generator=gen), 0
+    best, best_state = float("inf"), None
+    for step in range(1, steps + 1):
+        if pos + batch_size > n:
+            perm, pos = torch.randperm(n, generator=gen), 0
+        idx = perm[pos : pos + batch_size]
+        pos += batch_size
+        state, demands = train.batch(idx)
+        _, total = rollout(sim, policy, state, demands, 0)
+        loss = total.sum() / (len(idx) * periods * sim.n_stores)
+        opt.zero_grad()
+        loss.backward()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), grad_clip)
+        opt.step()
+        if dev is not None and (step % eval_every == 0 or step == steps):
+            cost = mean_cost(sim, policy, dev, dev_ignore)
+            if cost < best:
+                best, best_state = cost, {k: v.clone() for k, v in policy.state_dict().items()}
+    if best_state is not None:
+        policy.load_state_dict(best_state)
+    return best if dev is not None else None
+
+
+def learned_reference(setting: InventorySetting, policy: str | None = None, config: HDPOConfig | None = None,
+                      steps: int = LEARNED_REFERENCE_STEPS, seed: int = 0, *, lr: float | None = None,
+                      eval_every: int = 50, sim: InventorySimulator | None = None, train: Scenarios | None = None,
+                      dev: Scenarios | None = None, test: Scenarios | None = None) -> dict[str, Any]:
+    """Train a parametric reference policy by HDPO with a small fixed budget and score it on the test set.
+
+    ``policy``: ``base_stock``, ``capped_base_stock`` or ``echelon_stock`` (default:
+    :func:`learned_reference_policy`, i.e. echelon-stock for the serial system). The scenario sets default
+    to those of a :func:`train_hdpo` run with the same ``config`` and ``seed`` (same sizes, periods and
+    seeds), so the result is comparable with that run's test cost. Batch size, periods and ignored periods
+    come from ``config``; the learning rate is the *policy's* default (``lr`` overrides it), not
+    ``config.lr``, which belongs to the run's network. ``steps`` Adam steps, dev-best parameters kept.
+
+    Returns ``name``, ``policy``, ``levels`` (and ``caps``), ``steps``, ``lr``, ``best_dev_cost``,
+    ``test_cost`` (per store and period, after ``config.test_ignore``) and ``train_seconds``.
+    """
+    c = config or HDPOConfig()
+    policy = policy or learned_reference_policy(setting)
+    if policy is None:
+        raise ValueError(f"no learned reference policy is known for {setting.name!r}; pass policy=...")
+    if policy not in PARAMETRIC:
+        raise ValueError(f"learned_reference: {policy!r} is not a parametric policy "
+                         f"(base_stock, capped_base_stock, echelon_stock)")
+    if sim is None:
+        sim = InventorySimulator(setting, validate=False)
+    if train is None:
+        train = Scenarios(setting, c.n_train, c.train_periods, seed + SPLIT_SEED["train"])
+    if dev is None:
+        dev = Scenarios(setting, c.n_dev, c.dev_periods, seed + SPLIT_SEED["dev"])
+    model = make_policy(policy, setting)
+    lr = model.default_lr if lr is None else lr
+    t0 = time.time()
+    best_dev = fit_policy(model, sim, train, steps, c.batch_size, lr, dev=dev, dev_ignore=c.dev_ignore,
+                          eval_every=eval_every, seed=seed)
+    seconds = time.time() - t0
+    if test is None:
+        test = Scenarios(setting, c.n_test, c.test_periods, seed + SPLIT_SEED["test"])
+    label = {"base_stock": "base-stock", "capped_base_stock": "capped base-stock",
+             "echelon_stock": "echelon-stock (Clark-Scarf optimal)"}[policy]
+    result = {"name": f"{label}, learned by HDPO ({steps} steps)", "policy": policy, "learned": True,
+              "levels": model.levels.detach().tolist(), "steps": steps, "lr": lr, "best_dev_cost": best_dev,
+              "train_seconds": round(seconds, 2), "test_cost": mean_cost(sim, model, test, c.test_ignore)}
+    if hasattr(model, "caps"):
+        result["caps"] = model.caps.detach().tolist()
+    return result
 
 
 def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfig | None = None, steps: int = 2000,
                eval_every: int = 50, seed: int = 0, log_every: int = 10, resume: bool = False, threads: int = 1,
-               progress: bool = True) -> dict[str, Any]:
-    """Train an HDPO policy for ``setting``; returns test cost, reference and paths."""
+               progress: bool = True, reference_steps: int = LEARNED_REFERENCE_STEPS) -> dict[str, Any]:
+    """Train an HDPO policy for ``setting``; returns test cost, reference and paths.
+
+    ``reference_steps``: the budget of the learned reference (:func:`learned_reference`; only where no
+    analytic or DP optimum exists but an optimal parametric class does, i.e. the serial system); 0 skips it."""
     c = config or HDPOConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -95,7 +210,7 @@ def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfi
     train = Scenarios(setting, c.n_train, c.train_periods, seed + SPLIT_SEED["train"])
     dev = Scenarios(setting, c.n_dev, c.dev_periods, seed + SPLIT_SEED["dev"])
     policy = make_policy(c.policy, setting, c.hidden)  # maps an InventoryState to orders [B, action_dim]
-    opt = torch.optim.Adam(policy.parameters(), lr=c.lr)
+    opt = torch.optim.Adam(policy.parameters(), lr=c.learning_rate)
     act = policy
     gen = torch.Generator().manual_seed(seed)
     start, best, best_state, since_best = 0, float("inf"), None, 0
@@ -165,7 +280,8 @@ def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfi
     policy.load_state_dict(best_state)
     test = Scenarios(setting, c.n_test, c.test_periods, seed + SPLIT_SEED["test"])
     test_cost = mean_cost(sim, act, test, c.test_ignore)
-    ref = reference(setting, sim, test, c.test_ignore)
+    ref = reference(setting, sim, test, c.test_ignore, learned=reference_steps > 0, config=c, seed=seed, train=train,
+                    dev=dev, learned_steps=reference_steps)
     result = {"setting": setting.name, "test_cost": test_cost, "best_dev_cost": best, "reference": ref,
               "gap": (test_cost / ref["test_cost"] - 1.0) if ref else None, "steps": step}
     write_json(out / "result.json", result)

@@ -11,9 +11,10 @@ scenarios (demand traces and initial inventories) through ``periods`` periods, t
 and back-propagate through the whole rollout (the first ``ignore_periods`` are excluded only from the
 *reported* cost, as in the code). Model selection: the policy with the lowest cost on a dev set.
 
-This module holds the config and the policies (:data:`POLICIES`: ``mlp``, ``symmetry_aware``, ``gnn``;
-each is built as ``Policy(setting, hidden)`` and maps an ``InventoryState`` to orders); the loop is
-:mod:`orl.train.hdpo`.
+This module holds the config and the policies (:data:`POLICIES`): the networks ``mlp``,
+``symmetry_aware``, ``gnn`` and the paper's parametric reference policies ``base_stock``,
+``capped_base_stock``, ``echelon_stock``, whose few levels are learned by the same loop. Each is built as
+``Policy(setting, hidden)`` and maps an ``InventoryState`` to orders; the loop is :mod:`orl.train.hdpo`.
 """
 
 from __future__ import annotations
@@ -37,15 +38,19 @@ from orl.nets.mlp import mlp
 class HDPOConfig:
     """Defaults: the paper's one-store settings (``vanilla_one_store.yml`` and the setting files).
 
-    ``policy``: a name in :data:`POLICIES` (``mlp``, ``symmetry_aware``, ``gnn``). ``hidden``: the
-    policy's hidden layers, ``None`` for its paper default (``mlp`` 32-32-32, the shared per-store network
-    of ``symmetry_aware`` 32-32, every block of ``gnn`` 32-32; see each class). The paper trains the
-    structured policies with ``lr=1e-3`` and clips the GNN's gradient norm at ``grad_clip=1.0``.
+    ``policy``: a name in :data:`POLICIES` (``mlp``, ``symmetry_aware``, ``gnn``, ``base_stock``,
+    ``capped_base_stock``, ``echelon_stock``). ``hidden``: the policy's hidden layers, ``None`` for its
+    paper default (``mlp`` 32-32-32, the shared per-store network of ``symmetry_aware`` 32-32, every block
+    of ``gnn`` 32-32; see each class; the parametric policies have none and refuse one). ``lr``: Adam's
+    learning rate, ``None`` for the policy's default (its class attribute ``default_lr``, see
+    :meth:`learning_rate`): 3e-3 for the networks (the paper's one-store MLP; the paper trains the
+    structured networks with ``lr=1e-3`` and clips the GNN's gradient norm at ``grad_clip=1.0``, pass
+    those explicitly), and the paper's 0.5 / 1.0 / 0.5 for base-stock / capped base-stock / echelon-stock.
     """
 
     policy: str = "mlp"
     hidden: tuple[int, ...] | None = None
-    lr: float = 3e-3
+    lr: float | None = None  # None: the policy's default_lr
     n_train: int = 32768
     batch_size: int = 8192
     train_periods: int = 50
@@ -78,8 +83,14 @@ class HDPOConfig:
                     or any(not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in self.hidden)):
                 raise ValueError(f"hdpo: hidden must be None or a non-empty list of positive integers, "
                                  f"got {self.hidden!r}")
-        if not self.lr > 0:
-            raise ValueError(f"hdpo: lr must be positive, got {self.lr!r}")
+        if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
+                                    or not self.lr > 0 or not math.isfinite(self.lr)):
+            raise ValueError(f"hdpo: lr must be None (the policy's default) or a positive number, got {self.lr!r}")
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate in use: ``lr``, or the policy's ``default_lr`` when ``lr`` is None."""
+        return float(self.lr) if self.lr is not None else POLICIES[self.policy].default_lr
 
 
 # --------------------------------------------------------------------------------------------------
@@ -136,6 +147,8 @@ class MLPPolicy(nn.Module):
     structured policies).
     """
 
+    default_lr = 3e-3  # vanilla_one_store.yml
+
     def __init__(self, setting: InventorySetting, hidden: Sequence[int] | None = None) -> None:
         super().__init__()
         hidden = tuple(hidden) if hidden else (32, 32, 32)
@@ -181,6 +194,8 @@ class SymmetryAwarePolicy(nn.Module):
       context comes from the stores alone. Settings with extra echelons (``serial``) raise ``ValueError``.
     * A transshipment centre is treated as a warehouse (the simulator ships all it holds).
     """
+
+    default_lr = 3e-3  # kept from before per-policy defaults existed (the paper: 1e-3; pass lr=1e-3)
 
     def __init__(self, setting: InventorySetting, hidden: Sequence[int] | None = None, context: int = 256,
                  warehouse_hidden: Sequence[int] = (16, 16), warehouse_bound: float = 4.0) -> None:
@@ -293,6 +308,8 @@ class GNNPolicy(nn.Module):
     stores and defined for any number of them.
     """
 
+    default_lr = 3e-3  # kept from before per-policy defaults existed (the paper: 1e-3; pass lr=1e-3)
+
     def __init__(self, setting: InventorySetting, hidden: Sequence[int] | None = None, rounds: int = 2) -> None:
         super().__init__()
         _check_structured("gnn", setting)
@@ -360,7 +377,161 @@ class GNNPolicy(nn.Module):
         return torch.cat([orders, w_order], dim=1)
 
 
-POLICIES: dict[str, type[nn.Module]] = {"mlp": MLPPolicy, "symmetry_aware": SymmetryAwarePolicy, "gnn": GNNPolicy}
+# --------------------------------------------------------------------------------------------------
+# Parametric reference policies, learned by the same HDPO loop (the paper trains its ``BaseStock``,
+# ``CappedBaseStock`` and ``EchelonStock`` "networks" this way: configs ``base_stock.yml``,
+# ``capped_base_stock.yml``, ``echelon_stock.yml``, Adam with lr 0.5 / 1.0 / 0.5).
+#
+# Parametrisation, as the paper's code: every level is ``softplus`` of a free parameter, in raw units of
+# stock (not in units of mean demand), so that Adam's step of about ``lr`` per update moves a level by
+# about ``lr`` units whatever the demand scale (the paper's lrs are tuned for these raw units and demand
+# means around 5). What differs, on purpose: the levels start from the setting (the code starts every
+# output at ``softplus(10)``, i.e. twice its settings' mean demand of 5), store levels are per store (the
+# code shares one level by all stores and scenarios), and the setting's feasibility rule (an upstream
+# stage ships at most its on-hand stock) is the simulator's, not the policy's.
+
+
+def _check_no_hidden(name: str, hidden: Sequence[int] | None) -> None:
+    if hidden:
+        raise ValueError(f"hdpo: the {name} policy has no hidden layers (its parameters are its levels), "
+                         f"got hidden={tuple(hidden)!r}; leave hidden unset")
+
+
+def _check_store_only(name: str, setting: InventorySetting) -> None:
+    if setting.upstream:
+        raise ValueError(
+            f"hdpo: the {name} policy covers store-only settings (stores ordering from an unlimited source), "
+            f"but {setting.name!r} has upstream locations; use echelon_stock for the serial system or a network policy"
+        )
+
+
+def _levels_parameter(values: Sequence[float]) -> nn.Parameter:
+    """A parameter whose ``softplus`` is ``values`` (each at least 1e-3, so the inverse is defined)."""
+    return nn.Parameter(torch.tensor([_softplus_inverse(max(float(v), 1e-3)) for v in values], dtype=torch.float32))
+
+
+class BaseStockLevelPolicy(nn.Module):
+    """Base-stock (order-up-to) policy with learned levels, one per store: order ``max(S - IP, 0)``.
+
+    ``IP`` (inventory position) = on-hand + everything in transit, i.e. the sum of the store's pipeline;
+    with backlog the on-hand, hence ``IP``, may be negative. ``S = softplus(theta)`` (raw units); the order
+    ``relu(S - IP)`` has gradient 1 in ``S`` wherever it orders. Optimal for one store with backlogged
+    demand (:func:`~orl.algos.structured.references.base_stock_level` is the analytic level).
+
+    Initial level: ``(L + 1) x`` the store's mean demand (the demand an order must cover; the paper's
+    code starts at 10, which is that for L = 1 and mean 5). Store-only settings; default lr 0.5 (the paper's).
+    """
+
+    default_lr = 0.5  # base_stock.yml
+
+    def __init__(self, setting: InventorySetting, hidden: Sequence[int] | None = None) -> None:
+        super().__init__()
+        _check_no_hidden("base_stock", hidden)
+        _check_store_only("base_stock", setting)
+        self.raw_level = _levels_parameter([(lt + 1) * m for lt, m in zip(setting.lead_times, setting.demand.mean)])
+
+    @property
+    def levels(self) -> torch.Tensor:
+        """The base-stock levels ``S`` per store, ``[n_stores]``."""
+        return F.softplus(self.raw_level)
+
+    def forward(self, state: InventoryState) -> torch.Tensor:
+        return F.relu(self.levels - state.stores.sum(dim=2))
+
+
+class CappedBaseStockPolicy(nn.Module):
+    """Capped base-stock (Xin 2021; near-optimal for lost sales): ``min(max(S - IP, 0), r)`` per store.
+
+    Learned ``S = softplus(theta_S)`` and cap ``r = softplus(theta_r)`` per store (raw units). Written as
+    ``torch.minimum(relu(S - IP), r)``, which equals ``clamp(S - IP, 0, r)`` and is differentiable almost
+    everywhere: the gradient reaches ``S`` where ``0 < S - IP < r`` and ``r`` where the cap binds.
+    Large ``r`` gives base-stock, large ``S`` a constant order ``r``.
+
+    Initial values: ``S = (L + 1) x`` mean demand, ``r = 2 x`` mean demand (the paper's code starts both
+    at 10, mean demand 5). Store-only settings; default lr 1.0 (the paper's).
+    """
+
+    default_lr = 1.0  # capped_base_stock.yml
+
+    def __init__(self, setting: InventorySetting, hidden: Sequence[int] | None = None) -> None:
+        super().__init__()
+        _check_no_hidden("capped_base_stock", hidden)
+        _check_store_only("capped_base_stock", setting)
+        means = setting.demand.mean
+        self.raw_level = _levels_parameter([(lt + 1) * m for lt, m in zip(setting.lead_times, means)])
+        self.raw_cap = _levels_parameter([2.0 * m for m in means])
+
+    @property
+    def levels(self) -> torch.Tensor:
+        return F.softplus(self.raw_level)
+
+    @property
+    def caps(self) -> torch.Tensor:
+        return F.softplus(self.raw_cap)
+
+    def forward(self, state: InventoryState) -> torch.Tensor:
+        return torch.minimum(F.relu(self.levels - state.stores.sum(dim=2)), self.caps)
+
+
+class EchelonStockPolicy(nn.Module):
+    """Echelon-stock policy for the serial system (Clark & Scarf 1960: optimal with backlogged demand).
+
+    Stages, downstream first: the store, the warehouse, then the extra echelons from the one supplying the
+    warehouse up to the most upstream. Stage ``k``'s *echelon* inventory position is everything at or below
+    it: the sum of the pipelines (on-hand + in transit) of stage ``k`` and of every stage downstream of it,
+    the store's possibly negative (backlogged) on-hand included. Stage ``k`` orders
+    ``max(S_k - echelon IP_k, 0)``. An upstream stage ships at most its on-hand stock; the simulator
+    applies that rule (with a single customer it is ``min(order, on-hand)``, the code's truncation).
+
+    Levels are partial sums of positive increments, ``S_k = sum_{j <= k} softplus(theta_j)`` (the paper's
+    code does the same: it "allowed us to avoid getting stuck in bad local minima"), so levels never
+    decrease going upstream. Initial increments: ``(L_store + 1) x`` mean demand for the store, ``L_k x``
+    mean demand for each upstream stage (the code: about 10 each). Default lr 0.5 (the paper's).
+
+    Only for settings with extra echelons above the warehouse and one store (``serial``); others raise
+    ``ValueError``. Orders are returned in the simulator's order: store, warehouse, echelons most upstream first.
+    """
+
+    default_lr = 0.5  # echelon_stock.yml
+
+    def __init__(self, setting: InventorySetting, hidden: Sequence[int] | None = None) -> None:
+        super().__init__()
+        _check_no_hidden("echelon_stock", hidden)
+        if not setting.echelons or setting.n_stores != 1 or setting.transshipment:
+            raise ValueError(
+                f"hdpo: the echelon_stock policy needs a serial system (one store, a warehouse and extra echelons "
+                f"above it, e.g. 'serial'), but {setting.name!r} has {setting.n_stores} store(s) and "
+                f"{len(setting.echelons)} extra echelon(s); use base_stock or capped_base_stock for store-only settings"
+            )
+        self.n_echelons = len(setting.echelons)
+        mean = setting.demand.mean[0]
+        upstream = [setting.warehouse.lead_time, *(e.lead_time for e in reversed(setting.echelons))]
+        self.raw_increments = _levels_parameter([(setting.lead_times[0] + 1) * mean, *(lt * mean for lt in upstream)])
+
+    @property
+    def levels(self) -> torch.Tensor:
+        """Echelon base-stock levels, downstream first (store, warehouse, echelons from the lowest up)."""
+        return torch.cumsum(F.softplus(self.raw_increments), dim=0)
+
+    def echelon_positions(self, state: InventoryState) -> torch.Tensor:
+        """Echelon inventory positions ``[B, stages]``, downstream first."""
+        installation = [state.stores.sum(dim=(1, 2)), state.warehouse.sum(dim=(1, 2))]
+        installation += [state.echelons[:, k].sum(dim=1) for k in reversed(range(self.n_echelons))]
+        return torch.cumsum(torch.stack(installation, dim=1), dim=1)
+
+    def forward(self, state: InventoryState) -> torch.Tensor:
+        orders = F.relu(self.levels - self.echelon_positions(state))  # downstream first
+        return torch.cat([orders[:, :2], orders[:, 2:].flip(1)], dim=1)  # store, warehouse, echelons upstream first
+
+
+#: The parametric policies (their parameters are levels, no hidden layers).
+PARAMETRIC = ("base_stock", "capped_base_stock", "echelon_stock")
+
+
+POLICIES: dict[str, type[nn.Module]] = {
+    "mlp": MLPPolicy, "symmetry_aware": SymmetryAwarePolicy, "gnn": GNNPolicy,
+    "base_stock": BaseStockLevelPolicy, "capped_base_stock": CappedBaseStockPolicy, "echelon_stock": EchelonStockPolicy,
+}
 
 
 def make_policy(name: str, setting: InventorySetting, hidden: Sequence[int] | None = None) -> nn.Module:
