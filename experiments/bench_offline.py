@@ -81,7 +81,6 @@ def worker_orl(algo_name: str, data: str, steps: int, warmup: int) -> dict:
 def worker_d3rlpy(algo_name: str, data: str, steps: int, warmup: int) -> dict:
     import d3rlpy
     import h5py
-    import numpy as np
     import torch
 
     torch.set_num_threads(1)
