@@ -53,6 +53,7 @@ from orl_envs.inventory.env import observe, static_features
 from orl_envs.inventory.settings import InventorySetting, make_setting
 from orl_envs.inventory.simulator import InventorySimulator, InventoryState
 
+from orl.algos.structured.hdpo import check_scenario_fields
 from orl.algos.structured.reinforce import GaussianPolicy, ReinforceConfig, reinforce_loss
 from orl.train.common import CSVLog, load_checkpoint, save_checkpoint
 from orl.train.hdpo import SPLIT_SEED, Scenarios, mean_cost, reference
@@ -247,9 +248,7 @@ class PPOBaselineConfig:
         if self.action_periods is not None and not 0 < self.action_periods <= ACTION_BOUND_PERIODS:
             raise ValueError(f"ppo: action_periods must lie in (0, {ACTION_BOUND_PERIODS}], "
                              f"got {self.action_periods!r}")
-        for periods, ignore in (("dev_periods", "dev_ignore"), ("test_periods", "test_ignore")):
-            if not 0 <= getattr(self, ignore) < getattr(self, periods):
-                raise ValueError(f"ppo: {ignore} must lie in [0, {periods}), got {getattr(self, ignore)!r}")
+        check_scenario_fields(self, "ppo")
 
 
 def env_observation(setting: InventorySetting, state: InventoryState) -> np.ndarray:

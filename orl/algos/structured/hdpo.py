@@ -34,6 +34,22 @@ from torch import nn
 from orl.nets.mlp import mlp
 
 
+_POSITIVE = ("n_train", "batch_size", "train_periods", "n_dev", "dev_periods", "n_test", "test_periods", "patience")
+_WINDOWS = (("train_periods", "train_ignore"), ("dev_periods", "dev_ignore"), ("test_periods", "test_ignore"))
+
+
+def check_scenario_fields(config: object, algo: str) -> None:
+    """Validate the scenario-set fields a config has (sizes, horizons, ignored warm-up periods), naming the
+    bad field: shared by HDPO and the baselines trained on the same scenario sets (REINFORCE, PPO)."""
+    for name in _POSITIVE:
+        value = getattr(config, name, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{algo}: {name} must be a positive integer, got {value!r}")
+    for periods, ignore in _WINDOWS:
+        if hasattr(config, ignore) and not 0 <= getattr(config, ignore) < getattr(config, periods):
+            raise ValueError(f"{algo}: {ignore} must lie in [0, {periods}), got {getattr(config, ignore)!r}")
+
+
 @dataclass
 class HDPOConfig:
     """Defaults: the paper's one-store settings (``vanilla_one_store.yml`` and the setting files).
@@ -65,15 +81,7 @@ class HDPOConfig:
     patience: int = 50  # dev evaluations without improvement before stopping
 
     def __post_init__(self) -> None:
-        for name in ("n_train", "batch_size", "train_periods", "n_dev", "dev_periods", "n_test", "test_periods",
-                     "patience"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"hdpo: {name} must be a positive integer, got {value!r}")
-        for periods, ignore in (("train_periods", "train_ignore"), ("dev_periods", "dev_ignore"),
-                                ("test_periods", "test_ignore")):
-            if not 0 <= getattr(self, ignore) < getattr(self, periods):
-                raise ValueError(f"hdpo: {ignore} must lie in [0, {periods}), got {getattr(self, ignore)!r}")
+        check_scenario_fields(self, "hdpo")
         if self.policy not in POLICIES:
             raise ValueError(f"hdpo: policy must be one of {', '.join(sorted(POLICIES))}, got {self.policy!r}")
         if self.hidden is not None:

@@ -39,6 +39,7 @@ from orl_envs.inventory.settings import InventorySetting
 from orl_envs.inventory.simulator import InventoryState, flat_width
 from torch import nn
 
+from orl.algos.structured.hdpo import check_scenario_fields
 from orl.nets.mlp import mlp
 
 BASELINES = ("batch_mean", "none")
@@ -67,15 +68,7 @@ class ReinforceConfig:
     patience: int = 50
 
     def __post_init__(self) -> None:
-        for name in ("n_train", "batch_size", "train_periods", "n_dev", "dev_periods", "n_test", "test_periods",
-                     "patience"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"reinforce: {name} must be a positive integer, got {value!r}")
-        for periods, ignore in (("train_periods", "train_ignore"), ("dev_periods", "dev_ignore"),
-                                ("test_periods", "test_ignore")):
-            if not 0 <= getattr(self, ignore) < getattr(self, periods):
-                raise ValueError(f"reinforce: {ignore} must lie in [0, {periods}), got {getattr(self, ignore)!r}")
+        check_scenario_fields(self, "reinforce")
         if self.baseline not in BASELINES:
             raise ValueError(f"reinforce: baseline must be one of {', '.join(BASELINES)}, got {self.baseline!r}")
         if not 0.0 < self.discount <= 1.0:
