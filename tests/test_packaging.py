@@ -37,3 +37,15 @@ def test_orl_depends_on_orl_envs_and_both_import():
 
     gym.register_envs(orl_envs)
     assert isinstance(orl_envs.ENV_IDS, tuple)
+
+
+def test_import_orl_envs_is_light():
+    """Registering the ids imports neither torch (the inventory simulator loads on first use) nor the
+    optional routing solvers (imported by the solver that needs them)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, orl_envs, gymnasium as gym; gym.make('orl/TSP-v0', size=5).reset(seed=0); "
+            "print(sorted(m for m in ('torch', 'elkai', 'pyvrp', 'ortools') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
