@@ -98,3 +98,37 @@ def test_all_locomotion_names_are_registered():
         assert {f"{env}-{lvl}" for lvl in ("random", "medium", "expert", "medium-replay", "medium-expert")} <= names
         assert {f"{env}-random-{g}-{p}" for g in ("medium", "expert") for p in (1, 5, 10, 50)} <= names
         assert dataset_info(f"{env}-medium").env_id.endswith("-v5")
+
+
+def _shipped() -> list[str]:
+    from orl.data.locomotion import POLICY_DIR
+
+    return sorted(p.name for p in POLICY_DIR.iterdir() if (p / "manifest.json").exists()) if POLICY_DIR.exists() else []
+
+
+def test_shipped_policies_are_small_and_complete():
+    """Whatever behaviour policies the package ships: at most 25 MB together, a manifest with the
+    provenance the datasets issue asks for, and actors that load and act in their environment."""
+    import json
+
+    import gymnasium as gym
+
+    from orl.data.behaviour import TanhGaussianPolicy
+    from orl.data.locomotion import ENVS, POLICY_DIR
+
+    if not _shipped():
+        pytest.skip("no behaviour policies shipped yet")
+    assert sum(f.stat().st_size for f in POLICY_DIR.rglob("*") if f.is_file()) <= 25 * 2**20
+    for env in _shipped():
+        m = json.loads((POLICY_DIR / env / "manifest.json").read_text())
+        assert m["env_id"] == ENVS[env] and m["versions"]["stable_baselines3"] and m["seed"] is not None
+        assert m["training"]["steps_trained"] >= m["expert"]["step"] >= m["medium"]["step"]
+        for key in ("random", "expert"):
+            assert m["reference"][key]["episodes"] == 100 and np.isfinite(m["reference"][key]["mean"])
+        assert m["reference"]["expert"]["mean"] > m["reference"]["random"]["mean"]
+        files = ["expert", "medium"] + [s["file"] for s in m["replay"]["snapshots"]]
+        space = gym.make(ENVS[env]).observation_space
+        for f in files:
+            actor = TanhGaussianPolicy.load(POLICY_DIR / env / f"{f}.npz")
+            a = actor.act(np.zeros((3, space.shape[0]), np.float32), np.random.default_rng(0))
+            assert a.shape == (3, gym.make(ENVS[env]).action_space.shape[0]) and np.all(np.abs(a) <= 1.0)
