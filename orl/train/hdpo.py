@@ -70,6 +70,15 @@ def mean_cost(sim: InventorySimulator, act, scen: Scenarios, ignore: int, chunk:
     return float(torch.cat(costs).sum()) / (n * (periods - ignore) * sim.n_stores)
 
 
+def training_sets(setting: InventorySetting, c, seed: int) -> tuple[InventorySimulator, Scenarios, Scenarios]:
+    """The simulator and the train/dev scenario sets of a run with ``seed`` (``c``: a ScenarioConfig) — the
+    same for HDPO and the baselines, so their costs are comparable."""
+    sim = InventorySimulator(setting, validate=False)
+    train = Scenarios(setting, c.n_train, c.train_periods, seed + SPLIT_SEED["train"])
+    dev = Scenarios(setting, c.n_dev, c.dev_periods, seed + SPLIT_SEED["dev"])
+    return sim, train, dev
+
+
 def reference(setting: InventorySetting, sim: InventorySimulator, test: Scenarios, ignore: int, *,
               learned: bool = False, config: HDPOConfig | None = None, seed: int = 0,
               train: Scenarios | None = None, dev: Scenarios | None = None,
@@ -170,12 +179,9 @@ def learned_reference(setting: InventorySetting, policy: str | None = None, conf
     if policy not in PARAMETRIC:
         raise ValueError(f"learned_reference: {policy!r} is not a parametric policy "
                          f"(base_stock, capped_base_stock, echelon_stock)")
-    if sim is None:
-        sim = InventorySimulator(setting, validate=False)
-    if train is None:
-        train = Scenarios(setting, c.n_train, c.train_periods, seed + SPLIT_SEED["train"])
-    if dev is None:
-        dev = Scenarios(setting, c.n_dev, c.dev_periods, seed + SPLIT_SEED["dev"])
+    if sim is None or train is None or dev is None:
+        own = training_sets(setting, c, seed)
+        sim, train, dev = (given if given is not None else made for given, made in zip((sim, train, dev), own))
     model = make_policy(policy, setting)
     lr = model.default_lr if lr is None else lr
     t0 = time.time()
@@ -206,9 +212,7 @@ def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfi
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    sim = InventorySimulator(setting, validate=False)
-    train = Scenarios(setting, c.n_train, c.train_periods, seed + SPLIT_SEED["train"])
-    dev = Scenarios(setting, c.n_dev, c.dev_periods, seed + SPLIT_SEED["dev"])
+    sim, train, dev = training_sets(setting, c, seed)
     policy = make_policy(c.policy, setting, c.hidden)  # maps an InventoryState to orders [B, action_dim]
     opt = torch.optim.Adam(policy.parameters(), lr=c.learning_rate)
     act = policy

@@ -56,7 +56,7 @@ from orl_envs.inventory.simulator import InventorySimulator, InventoryState
 from orl.algos.structured.hdpo import check_scenario_fields
 from orl.algos.structured.reinforce import GaussianPolicy, ReinforceConfig, reinforce_loss
 from orl.train.common import CSVLog, load_checkpoint, save_checkpoint
-from orl.train.hdpo import SPLIT_SEED, Scenarios, mean_cost, reference
+from orl.train.hdpo import SPLIT_SEED, Scenarios, mean_cost, reference, training_sets
 from orl.utils.atomic import atomic_path, write_json
 
 #: setting name -> Gymnasium id
@@ -127,9 +127,7 @@ def train_reinforce(setting: InventorySetting | str, out_dir: str | Path, config
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    sim = InventorySimulator(setting, validate=False)
-    train = Scenarios(setting, c.n_train, c.train_periods, seed + SPLIT_SEED["train"])
-    dev = Scenarios(setting, c.n_dev, c.dev_periods, seed + SPLIT_SEED["dev"])
+    sim, train, dev = training_sets(setting, c, seed)
     policy = GaussianPolicy(setting, tuple(c.hidden), c.init_std)
     opt = torch.optim.Adam(policy.parameters(), lr=c.lr)
     act = policy  # deterministic: the mean order

@@ -51,7 +51,24 @@ def check_scenario_fields(config: object, algo: str) -> None:
 
 
 @dataclass
-class HDPOConfig:
+class ScenarioConfig:
+    """The scenario sets every inventory learner trains, selects and is tested on (the paper's one-store
+    settings): sizes, horizons and ignored warm-up periods; shared by HDPO and REINFORCE."""
+
+    n_train: int = 32768
+    batch_size: int = 8192
+    train_periods: int = 50
+    train_ignore: int = 30
+    n_dev: int = 32768
+    dev_periods: int = 100
+    dev_ignore: int = 60
+    n_test: int = 4096
+    test_periods: int = 5000
+    test_ignore: int = 3000
+
+
+@dataclass
+class HDPOConfig(ScenarioConfig):
     """Defaults: the paper's one-store settings (``vanilla_one_store.yml`` and the setting files).
 
     ``policy``: a name in :data:`POLICIES` (``mlp``, ``symmetry_aware``, ``gnn``, ``base_stock``,
@@ -67,16 +84,6 @@ class HDPOConfig:
     policy: str = "mlp"
     hidden: tuple[int, ...] | None = None
     lr: float | None = None  # None: the policy's default_lr
-    n_train: int = 32768
-    batch_size: int = 8192
-    train_periods: int = 50
-    train_ignore: int = 30
-    n_dev: int = 32768
-    dev_periods: int = 100
-    dev_ignore: int = 60
-    n_test: int = 4096
-    test_periods: int = 5000
-    test_ignore: int = 3000
     grad_clip: float = 0.0  # 0: off (the paper clips at 1.0 for GNN policies only)
     patience: int = 50  # dev evaluations without improvement before stopping
 

@@ -39,31 +39,21 @@ from orl_envs.inventory.settings import InventorySetting
 from orl_envs.inventory.simulator import InventoryState, flat_width
 from torch import nn
 
-from orl.algos.structured.hdpo import check_scenario_fields
+from orl.algos.structured.hdpo import ScenarioConfig, check_scenario_fields
 from orl.nets.mlp import mlp
 
 BASELINES = ("batch_mean", "none")
 
 
 @dataclass
-class ReinforceConfig:
-    """Scenario sets and horizons: HDPO's defaults (:class:`orl.algos.structured.hdpo.HDPOConfig`)."""
+class ReinforceConfig(ScenarioConfig):
+    """Scenario sets and horizons: HDPO's (:class:`orl.algos.structured.hdpo.ScenarioConfig`)."""
 
     hidden: tuple[int, ...] = (32, 32, 32)
     lr: float = 1e-3
     init_std: float = 0.5  # initial sigma, in units of the mean demand
     baseline: str = "batch_mean"
     discount: float = 1.0
-    n_train: int = 32768
-    batch_size: int = 8192
-    train_periods: int = 50
-    train_ignore: int = 30  # only the *reported* training cost ignores these periods (as HDPO)
-    n_dev: int = 32768
-    dev_periods: int = 100
-    dev_ignore: int = 60
-    n_test: int = 4096
-    test_periods: int = 5000
-    test_ignore: int = 3000
     grad_clip: float = 0.0
     patience: int = 50
 
