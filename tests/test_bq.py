@@ -90,6 +90,21 @@ def test_solved_set_is_cached_resumable_and_replays_its_objective(tmp_path):
         solved_set("cvrp", 10, 5, progress=False, time_limit=0.1)
 
 
+def test_solved_sets_of_other_counts_are_reused_as_prefixes(tmp_path, monkeypatch):
+    small = solved_set("tsp", 8, 3, progress=False)
+    calls = []
+    import orl_envs.routing.solvers as solvers
+
+    real = solvers.solve
+    monkeypatch.setattr(solvers, "solve", lambda *a, **k: calls.append(1) or real(*a, **k))
+    big = solved_set("tsp", 8, 5, progress=False)
+    assert len(calls) == 2  # only the two new instances were solved
+    np.testing.assert_array_equal(big.actions[:3], small.actions)
+    fewer = solved_set("tsp", 8, 2, progress=False)
+    assert len(calls) == 2 and len(fewer) == 2
+    np.testing.assert_array_equal(fewer.arrays["coords"], big.arrays["coords"][:2])
+
+
 def test_cvrp_expert_routes_fullest_first():
     inst = CVRPInstance(coords=np.zeros((5, 2)) + np.arange(5)[:, None], demands=np.array([0, 1, 4, 4, 2]), capacity=8)
     # routes [1] (load 1) and [2, 3] (load 8) and [4] (load 2): fullest first, via-depot on later routes

@@ -17,6 +17,7 @@ the paper reports it roughly halves the gap); :func:`cvrp_actions_sorted` does t
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,11 +139,23 @@ def solved_set(problem: str, size: int, count: int, *, seed: int = 0, split: str
         return _load(path, problem, size, method)
     actions: list[list[int]] = []
     objective: list[float] = []
+    # Instance i depends only on (problem, size, seed, split, i), so the set of another count is a
+    # prefix of this one (or this one a prefix of it): reuse the largest complete set cached.
+    prefix = _largest_cached(name.rsplit("-n", 1)[0]) if cache else None
+    if prefix is not None:
+        m, other = prefix
+        done_set = _load(other, problem, size, method)
+        if m >= count:
+            return done_set.subset(slice(0, count))
+        actions = [list(a[a >= 0]) for a in done_set.actions]
+        objective = list(done_set.objective)
     if cache and partial.exists():
         with np.load(partial) as z:
             done = int(z["done"])
-            actions = [list(a[a >= 0]) for a in z["actions"][:done]]
-            objective = list(z["objective"][:done])
+        if done > len(actions):
+            with np.load(partial) as z:
+                actions = [list(a[a >= 0]) for a in z["actions"][:done]]
+                objective = list(z["objective"][:done])
     instances = [generate(problem, size, seed, split, i) for i in range(count)]
     bar = None
     if progress:
@@ -166,6 +179,16 @@ def solved_set(problem: str, size: int, count: int, *, seed: int = 0, split: str
         if partial.exists():
             partial.unlink()
     return out
+
+
+def _largest_cached(stem: str) -> tuple[int, Path] | None:
+    """The complete cached set ``<stem>-n<m>.npz`` with the largest ``m``, if any."""
+    best = None
+    for f in data_dir().glob(f"{stem}-n*.npz"):
+        m = re.fullmatch(re.escape(stem) + r"-n(\d+)\.npz", f.name)
+        if m and (best is None or int(m.group(1)) > best[0]):
+            best = (int(m.group(1)), f)
+    return best
 
 
 def _save(path: Path, instances: list, actions: list[list[int]], objective: list[float], done: int | None = None) -> None:
