@@ -20,6 +20,12 @@ and r) by HDPO on each point's training scenarios (``orl.train.hdpo.learned_refe
 steps, lr 1.0 as the paper, same batches and dev set) and writes its test cost on the same test
 scenarios and its gap to the optimum into the ``capped_*`` columns. With ``--capped``, finished points
 whose ``capped_*`` columns are empty (rows written without it) get only the capped policy trained.
+
+``--baselines reinforce ppo`` adds the issue's two model-free baselines to the same rows, scored on the
+same test scenarios: REINFORCE with a batch-mean baseline (``orl.train.inventory_baselines.train_reinforce``,
+HDPO's training and dev scenarios, ``--reinforce-steps`` gradient steps, default HDPO's ``--steps``) and
+stable-baselines3 PPO on the Gymnasium env (``train_ppo``, ``--ppo-timesteps`` environment steps, SB3's
+defaults otherwise). Like ``--capped``, a finished row lacking a baseline's columns gets only that baseline.
 """
 
 from __future__ import annotations
@@ -41,8 +47,38 @@ FIELDS = ["setting", "lead_time", "underage_cost", "steps", "seconds", "hdpo_tes
           "optimum_exact_cost", "gap_vs_optimum_test_pct", "gap_vs_exact_pct",
           # --capped: capped base-stock learned by HDPO (empty in rows written without it)
           "capped_steps", "capped_level", "capped_cap", "capped_test_cost", "capped_gap_vs_optimum_test_pct",
-          "capped_gap_vs_exact_pct"]
+          "capped_gap_vs_exact_pct",
+          # --baselines reinforce ppo: model-free baselines on the same test scenarios
+          "reinforce_steps", "reinforce_seconds", "reinforce_test_cost", "reinforce_gap_vs_optimum_test_pct",
+          "ppo_timesteps", "ppo_seconds", "ppo_test_cost", "ppo_gap_vs_optimum_test_pct"]
+BASELINES = ("reinforce", "ppo")
 GRIDS = {"one_store_backlogged": "1,4,7,10", "one_store_lost": "1,2,3,4"}
+
+
+def train_baseline(name: str, params: dict, config: HDPOConfig, args: argparse.Namespace,
+                   optimum_test_cost: float) -> dict:
+    """The ``<name>_*`` columns of one grid point: a model-free baseline's test cost beside the optimum's."""
+    from orl.algos.structured.reinforce import ReinforceConfig
+    from orl.train.inventory_baselines import PPOBaselineConfig, train_ppo, train_reinforce
+
+    setting = make_setting(args.setting, **params)
+    work = args.work / f"{args.setting}-L{params['lead_time']}-p{params['underage_cost']:g}-{name}"
+    # HDPO's scenario sets (sizes, horizons, seed): the test scenarios are the same as HDPO's.
+    sets = {k: getattr(config, k) for k in ("n_dev", "n_test", "test_periods", "test_ignore")}
+    t0 = time.time()
+    if name == "reinforce":
+        steps = args.reinforce_steps or args.steps
+        rc = ReinforceConfig(n_train=config.n_train, batch_size=config.batch_size, **sets)
+        result = train_reinforce(setting, work, rc, steps=steps, progress=False, resume=(work / "checkpoint.pt").exists())
+        budget = result["steps"]
+    else:
+        result = train_ppo(args.setting, work, PPOBaselineConfig(**sets), timesteps=args.ppo_timesteps, params=params,
+                           progress=False)
+        budget = result["timesteps"]
+    cost = result["test_cost"]
+    return {f"{name}_{'steps' if name == 'reinforce' else 'timesteps'}": budget,
+            f"{name}_seconds": round(time.time() - t0, 1), f"{name}_test_cost": round(cost, 4),
+            f"{name}_gap_vs_optimum_test_pct": round(100 * (cost / optimum_test_cost - 1), 3)}
 
 
 def main() -> None:
@@ -55,6 +91,9 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path("runs/hdpo-grid"))
     p.add_argument("--capped", action="store_true", help="also learn capped base-stock per point (capped_* columns)")
     p.add_argument("--capped-steps", type=int, default=300)
+    p.add_argument("--baselines", nargs="*", choices=BASELINES, default=[], help="also train these per point")
+    p.add_argument("--reinforce-steps", type=int, help="REINFORCE gradient steps (default: --steps)")
+    p.add_argument("--ppo-timesteps", type=int, default=200_000, help="PPO environment steps")
     args = p.parse_args()
     args.lead_times = args.lead_times or GRIDS[args.setting]
     args.out = args.out or Path(f"experiments/results/hdpo_{args.setting}.csv")
@@ -67,7 +106,8 @@ def main() -> None:
         for cost in map(float, args.underage_costs.split(",")):
             row = done.get((lead, cost))
             need_capped = args.capped and (row is None or not row.get("capped_test_cost"))
-            if row is not None and not need_capped:
+            need = [b for b in args.baselines if row is None or not row.get(f"{b}_test_cost")]
+            if row is not None and not need_capped and not need:
                 continue
             setting = make_setting(args.setting, lead_time=lead, underage_cost=cost)
             config = HDPOConfig(n_train=8192, batch_size=1024, n_dev=4096, lr=1e-2, patience=20)
@@ -95,6 +135,9 @@ def main() -> None:
                                 round(100 * (capped["test_cost"] / float(row["optimum_test_cost"]) - 1), 3),
                             "capped_gap_vs_exact_pct":
                                 round(100 * (capped["test_cost"] / float(row["optimum_exact_cost"]) - 1), 3)})
+            for name in need:
+                params = {"lead_time": lead, "underage_cost": cost}
+                row.update(train_baseline(name, params, config, args, float(row["optimum_test_cost"])))
             args.out.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(args.out) as tmp, open(tmp, "w", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=FIELDS)
