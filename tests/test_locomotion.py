@@ -132,3 +132,22 @@ def test_shipped_policies_are_small_and_complete():
             actor = TanhGaussianPolicy.load(POLICY_DIR / env / f"{f}.npz")
             a = actor.act(np.zeros((3, space.shape[0]), np.float32), np.random.default_rng(0))
             assert a.shape == (3, gym.make(ENVS[env]).action_space.shape[0]) and np.all(np.abs(a) <= 1.0)
+
+
+def test_hopper_physics_is_the_pinned_mujoco_s():
+    """orl's Hopper data and policies are made on MuJoCo 3.2.3-3.4 physics (pyproject pins ``mujoco<3.5``):
+    MuJoCo 3.5 changed Hopper-v5's foot contact, and a fixed action sequence then gives another
+    trajectory (length 249, return 369.815 instead of 366.740 here)."""
+    import gymnasium as gym
+
+    env = gym.make("Hopper-v5")
+    actions = 0.3 * np.random.default_rng(0).uniform(-1, 1, size=(300, 3)).astype(np.float32)
+    env.reset(seed=0)
+    total, steps = 0.0, 0
+    for a in actions:
+        _, r, terminated, _, _ = env.step(a)
+        total, steps = total + r, steps + 1
+        if terminated:
+            break
+    assert steps == 249
+    assert total == pytest.approx(366.7399962834016, abs=1e-6), "Hopper-v5 physics differ from MuJoCo 3.2.3-3.4's"
