@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test-instances", type=int, default=1000)
     p.add_argument("--gen-sizes", type=int, nargs="*", default=[100, 200])
     p.add_argument("--gen-instances", type=int, default=200)
-    p.add_argument("--beam", type=int, default=16)
+    p.add_argument("--beam", type=int, default=16, help="beam width on the training size (0 or 1: greedy only)")
+    p.add_argument("--gen-beam", type=int, default=None,
+                   help="beam width on the generalisation sizes (default: --beam; beam search on 200 nodes is slow on a CPU)")
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--layers", type=int, default=4)
@@ -82,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         inst = test.instances()
         ref = test.objective
         methods = {"bq greedy": lambda: greedy(policy, inst)}
-        if a.beam > 1:
-            methods[f"bq beam {a.beam}"] = lambda: beam_search(policy, inst, a.beam)
+        width = a.beam if size == a.size or a.gen_beam is None else a.gen_beam
+        if width > 1:
+            methods[f"bq beam {width}"] = lambda: beam_search(policy, inst, width)
         from orl_envs.routing.solvers import solve
 
         for h in HEURISTICS[a.problem]:
