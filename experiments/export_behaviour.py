@@ -3,8 +3,10 @@
 From the run's ``evals.csv`` (10 stochastic episodes per 10k-step checkpoint):
 
 - **expert** = the checkpoint with the best evaluation (D4RL: the final/best SAC policy);
-- **medium** = the earliest checkpoint whose evaluation reaches a third of the expert's
-  (D4RL: "a policy trained to approximately 1/3 the performance of the expert");
+- **medium** = the checkpoint before the expert whose evaluation is closest to a third of the
+  expert's, the earliest on ties (D4RL: "a policy trained to approximately 1/3 the performance of
+  the expert"). Not "the first at or above a third": learning curves jump (Hopper went from 961 to
+  2787 between two checkpoints), and the first checkpoint above a third can be nearly an expert;
 - **replay** = up to ``--max-replay`` kept actor snapshots (every checkpoint and every
   ``--snapshot-every`` steps between) from the start to the medium checkpoint, evenly spread, for
   ``<env>-medium-replay``.
@@ -46,7 +48,8 @@ def select(rows: list[dict], snapshot_steps: list[int], max_replay: int,
     rows = sorted(rows, key=lambda r: int(r["step"]))
     expert = max(rows, key=lambda r: float(r["stoch_mean"]))
     target = float(expert["stoch_mean"]) / 3.0
-    medium = next(r for r in rows if float(r["stoch_mean"]) >= target)
+    before_expert = [r for r in rows if int(r["step"]) < int(expert["step"])] or [expert]
+    medium = min(before_expert, key=lambda r: (abs(float(r["stoch_mean"]) - target), int(r["step"])))
     before = sorted(s for s in snapshot_steps if learning_starts <= s <= int(medium["step"]))
     if len(before) > max_replay:  # evenly spread, always keeping the first and the medium one
         keep = np.unique(np.linspace(0, len(before) - 1, max_replay).round().astype(int))
@@ -84,13 +87,15 @@ def main() -> None:
         "env_id": env_id,
         "algorithm": run_manifest.get("algorithm"),
         "seed": run_manifest.get("seed"),
-        "versions": run_manifest.get("versions"),
+        "versions": run_manifest.get("versions"),  # of the training run
+        # of these 100-episode evaluations (the reference scores): the physics may differ from training's
+        "evaluation_versions": {m: __import__(m).__version__ for m in ("gymnasium", "mujoco", "numpy")},
         "segments": run_manifest.get("segments", []),
         "training": {"steps_trained": max(int(r["step"]) for r in rows), "checkpoint_every": 10_000,
                      "selection_eval": "10 stochastic episodes per checkpoint"},
         "expert": {"file": "expert", "step": int(expert["step"]), "eval": reference["expert"]},
         "medium": {"file": "medium", "step": int(medium["step"]), "eval": medium_eval,
-                   "rule": "earliest checkpoint with evaluation >= expert / 3"},
+                   "rule": "checkpoint before the expert with the evaluation closest to expert / 3 (earliest on ties)"},
         "reference": reference,
         "replay": {"learning_starts": run_manifest.get("learning_starts", 10_000), "medium_step": int(medium["step"]),
                    "snapshots": [{"file": f"replay_{step:07d}", "step": step} for step in replay]},

@@ -77,10 +77,10 @@ def test_mix_shares_whole_trajectories():
 
 def test_export_selection_rules():
     rows = [{"step": str(s), "stoch_mean": str(v)} for s, v in
-            [(10000, 10), (20000, 400), (30000, 900), (40000, 1100), (50000, 3000), (60000, 2800)]]
+            [(10000, 10), (20000, 400), (30000, 880), (40000, 1100), (50000, 3000), (60000, 2800)]]
     snapshots = list(range(2000, 60001, 2000))  # every 2k steps, checkpoints included
     expert, medium, replay = select(rows, snapshots, max_replay=20)
-    assert expert["step"] == "50000" and medium["step"] == "40000"  # first >= 3000 / 3
+    assert expert["step"] == "50000" and medium["step"] == "40000"  # closest to 3000 / 3 (1100 beats 880)
     assert replay == list(range(2000, 40001, 2000))  # all 20 snapshots up to medium
     _, _, few = select(rows, snapshots, max_replay=5)
     assert len(few) == 5 and few[0] == 2000 and few[-1] == 40000  # evenly spread, ends kept
@@ -88,6 +88,12 @@ def test_export_selection_rules():
     assert coarse == [10000, 20000, 30000, 40000]
     _, _, trained = select(rows, snapshots, max_replay=20, learning_starts=10000)
     assert trained[0] == 10000 and trained[-1] == 40000  # warm-up snapshots are not replay policies
+    # A jump past a third: the first checkpoint above it (2900) is nearly an expert, so the medium
+    # policy is the one closest to a third, before the jump; ties go to the earliest.
+    jump = [{"step": str(s), "stoch_mean": str(v)} for s, v in
+            [(10000, 10), (20000, 950), (30000, 1050), (40000, 2900), (50000, 3000), (60000, 1000)]]
+    expert, medium, _ = select(jump, snapshots, max_replay=20)
+    assert expert["step"] == "50000" and medium["step"] == "20000"
 
 
 def test_all_locomotion_names_are_registered():
