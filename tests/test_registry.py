@@ -92,3 +92,38 @@ def test_a_killed_build_process_leaves_nothing_loadable(tmp_path):
     check = subprocess.run([sys.executable, "-c", "from orl.data import registry; print(registry.is_built('pendulum-random'))"],
                            env=env, capture_output=True, text=True)
     assert check.stdout.strip() == "False"
+
+
+def test_a_dataset_built_from_other_sources_is_stale_and_rebuilt(monkeypatch):
+    """A cached dataset records the fingerprint of what it was made from (for locomotion, the shipped
+    policies); when that changes (a re-export, a newer orl), the next load rebuilds it."""
+    from orl.data import pendulum
+
+    source = {"value": "policies-v1"}
+    builds = []
+
+    def build():
+        builds.append(source["value"])
+        return pendulum.rollout("random", 2, seed=len(builds))
+
+    info = registry.DatasetInfo(name="test-stale", env_id=pendulum.ENV_ID, build=build, description="test",
+                                source=lambda: source["value"])
+    monkeypatch.setitem(registry._REGISTRY, "test-stale", info)
+    first = load_dataset("test-stale")
+    assert registry.is_built("test-stale") and first.metadata["source"] == "policies-v1"
+    load_dataset("test-stale")
+    assert builds == ["policies-v1"]  # cached
+    source["value"] = "policies-v2"
+    assert not registry.is_built("test-stale")
+    second = load_dataset("test-stale")
+    assert builds == ["policies-v1", "policies-v2"] and second.metadata["source"] == "policies-v2"
+    assert not np.array_equal(first.observations, second.observations)
+
+
+def test_locomotion_datasets_are_fingerprinted_by_their_policies(tmp_path):
+    from orl.data.locomotion import POLICY_DIR, policies_fingerprint
+
+    assert policies_fingerprint("walker2d", tmp_path) is None  # nothing shipped: no check
+    shipped = policies_fingerprint("halfcheetah")
+    assert shipped is not None and shipped == policies_fingerprint("halfcheetah", POLICY_DIR)
+    assert registry.dataset_info("halfcheetah-medium").source() == shipped

@@ -165,15 +165,33 @@ def build_mixed(env: str, good_level: str, percent: int, size: int = SIZE, seed:
     return buf
 
 
-def dataset_specs() -> list[tuple[str, str, Any, str]]:
-    """``(name, env_id, builder, description)`` of every locomotion dataset."""
+def policies_fingerprint(env: str, policy_dir: Path | None = None) -> str | None:
+    """SHA-256 of ``env``'s shipped policy files (manifest and weights), or None if none are shipped:
+    a dataset built from other policies (an older orl, a re-export) is stale."""
+    import hashlib
+
+    folder = (policy_dir or POLICY_DIR) / env
+    files = sorted(folder.glob("*.json")) + sorted(folder.glob("*.npz"))
+    if not (folder / "manifest.json").exists():
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def dataset_specs() -> list[tuple[str, str, Any, str, Any]]:
+    """``(name, env_id, builder, description, source fingerprint)`` of every locomotion dataset."""
     specs = []
     for env, env_id in ENVS.items():
+        source = partial(policies_fingerprint, env)
         for level in LEVELS:
             specs.append((f"{env}-{level}", env_id, partial(build_standard, env, level),
-                          f"{env_id}, {level}: orl's re-creation of the D4RL protocol (not D4RL's data)"))
+                          f"{env_id}, {level}: orl's re-creation of the D4RL protocol (not D4RL's data)", source))
         for good in MIXED_GOOD:
             for pct in MIXED_PERCENT:
                 specs.append((f"{env}-random-{good}-{pct}", env_id, partial(build_mixed, env, good, pct),
-                              f"{env_id}: {pct}% {good} trajectories + random ones (Hong et al. 2023), 1M transitions"))
+                              f"{env_id}: {pct}% {good} trajectories + random ones (Hong et al. 2023), 1M transitions",
+                              source))
     return specs

@@ -38,6 +38,11 @@ class DatasetInfo:
     build: Callable[[], ReplayBuffer]
     description: str
     version: int = 0
+    #: A fingerprint of what the data is made from (for the locomotion datasets, the shipped behaviour
+    #: policies), stored in the built dataset's metadata as ``source``: a cached dataset whose
+    #: fingerprint differs is stale and is rebuilt on the next load. None (or a function returning
+    #: None, e.g. when the policies are missing) skips the check.
+    source: Callable[[], str | None] | None = None
 
     @property
     def minari_id(self) -> str:
@@ -81,8 +86,21 @@ def _unknown_message(spec: str) -> str:
 
 
 def is_built(name: str) -> bool:
+    """Whether ``name`` is in the cache and not stale (its ``source`` fingerprint is current)."""
     info = dataset_info(name)
-    return (minari_cache() / info.minari_id / "data" / "metadata.json").exists()
+    meta_file = minari_cache() / info.minari_id / "data" / "metadata.json"
+    if not meta_file.exists():
+        return False
+    current = info.source() if info.source is not None else None
+    if current is None:
+        return True
+    import json
+
+    try:
+        stored = json.loads(json.loads(meta_file.read_text()).get("orl", "{}")).get("source")
+    except (ValueError, TypeError, AttributeError):
+        return False  # unreadable metadata: rebuild
+    return stored == current
 
 
 def build_dataset(name: str, force: bool = False) -> Path:
@@ -98,6 +116,8 @@ def build_dataset(name: str, force: bool = False) -> Path:
         if is_built(name) and not force:
             return target
         buffer = info.build()
+        if info.source is not None:
+            buffer.metadata["source"] = info.source()
         buffer.metadata.setdefault("env_id", info.env_id)
         buffer.metadata["dataset"] = name
         buffer.metadata["checksum"] = buffer.checksum()
@@ -165,8 +185,8 @@ def dataset_metadata(spec: str) -> dict:
 def _register_builtin() -> None:
     from orl.data import locomotion, pendulum
 
-    for name, env_id, build, description in locomotion.dataset_specs():
-        register_dataset(DatasetInfo(name=name, env_id=env_id, build=build, description=description))
+    for name, env_id, build, description, source in locomotion.dataset_specs():
+        register_dataset(DatasetInfo(name=name, env_id=env_id, build=build, description=description, source=source))
 
     # pendulum-scripted v1: torque noise 0.5 (v0 had 1.0, too much for behaviour cloning to recover)
     for policy, text, version in (("random", "uniform-random torques", 0),
