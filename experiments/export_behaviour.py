@@ -3,10 +3,12 @@
 From the run's ``evals.csv`` (10 stochastic episodes per 10k-step checkpoint):
 
 - **expert** = the checkpoint with the best evaluation (D4RL: the final/best SAC policy);
-- **medium** = the checkpoint before the expert whose evaluation is closest to a third of the
-  expert's, the earliest on ties (D4RL: "a policy trained to approximately 1/3 the performance of
-  the expert"). Not "the first at or above a third": learning curves jump (Hopper went from 961 to
-  2787 between two checkpoints), and the first checkpoint above a third can be nearly an expert;
+- **medium** = of the checkpoints up to the first one that reaches a third of the expert's
+  evaluation, the one closest to that third, the earliest on ties (D4RL: "a policy trained to
+  approximately 1/3 the performance of the expert"). Not simply the first one at or above a third:
+  learning curves jump (Hopper went from 961 to 2787 between two checkpoints), so that one can be
+  nearly an expert; and not any checkpoint close to a third: a later one may be an expert's
+  temporary collapse (Hopper's 170k: 1029, between 3119 and 3186), not a policy partway trained;
 - **replay** = up to ``--max-replay`` kept actor snapshots (every checkpoint and every
   ``--snapshot-every`` steps between) from the start to the medium checkpoint, evenly spread, for
   ``<env>-medium-replay``.
@@ -48,8 +50,9 @@ def select(rows: list[dict], snapshot_steps: list[int], max_replay: int,
     rows = sorted(rows, key=lambda r: int(r["step"]))
     expert = max(rows, key=lambda r: float(r["stoch_mean"]))
     target = float(expert["stoch_mean"]) / 3.0
-    before_expert = [r for r in rows if int(r["step"]) < int(expert["step"])] or [expert]
-    medium = min(before_expert, key=lambda r: (abs(float(r["stoch_mean"]) - target), int(r["step"])))
+    first = next(r for r in rows if float(r["stoch_mean"]) >= target)
+    candidates = [r for r in rows if int(r["step"]) <= int(first["step"])]
+    medium = min(candidates, key=lambda r: (abs(float(r["stoch_mean"]) - target), int(r["step"])))
     before = sorted(s for s in snapshot_steps if learning_starts <= s <= int(medium["step"]))
     if len(before) > max_replay:  # evenly spread, always keeping the first and the medium one
         keep = np.unique(np.linspace(0, len(before) - 1, max_replay).round().astype(int))
@@ -95,7 +98,7 @@ def main() -> None:
                      "selection_eval": "10 stochastic episodes per checkpoint"},
         "expert": {"file": "expert", "step": int(expert["step"]), "eval": reference["expert"]},
         "medium": {"file": "medium", "step": int(medium["step"]), "eval": medium_eval,
-                   "rule": "checkpoint before the expert with the evaluation closest to expert / 3 (earliest on ties)"},
+                   "rule": "up to the first checkpoint reaching expert / 3, the one closest to expert / 3 (earliest on ties)"},
         "reference": reference,
         "replay": {"learning_starts": run_manifest.get("learning_starts", 10_000), "medium_step": int(medium["step"]),
                    "snapshots": [{"file": f"replay_{step:07d}", "step": step} for step in replay]},

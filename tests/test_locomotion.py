@@ -94,6 +94,10 @@ def test_export_selection_rules():
             [(10000, 10), (20000, 950), (30000, 1050), (40000, 2900), (50000, 3000), (60000, 1000)]]
     expert, medium, _ = select(jump, snapshots, max_replay=20)
     assert expert["step"] == "50000" and medium["step"] == "20000"
+    # A later dip to a third (an expert's temporary collapse) is not a medium policy.
+    dip = [{"step": str(s), "stoch_mean": str(v)} for s, v in
+           [(10000, 10), (20000, 500), (30000, 2900), (40000, 1000), (50000, 3000)]]
+    assert select(dip, snapshots, max_replay=20)[1]["step"] == "20000"
 
 
 def test_all_locomotion_names_are_registered():
