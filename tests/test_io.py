@@ -152,3 +152,22 @@ def test_minari_missing_dataset_is_a_clear_error(tmp_path):
         load_minari("orltest/none-v0", root=tmp_path)
     with pytest.raises(DatasetError, match="not found"):
         load_dataset("minari:orltest/none-v0")
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path):
+    """mkstemp/mkdtemp create owner-only temporaries; the renamed results get what open()/mkdir() give."""
+    import os
+    import stat
+
+    from orl.utils.atomic import atomic_dir, atomic_path
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "result.csv") as tmp, open(tmp, "w") as f:
+            f.write("a,b\n")
+        with atomic_dir(tmp_path / "dataset") as tmp:
+            (tmp / "data.txt").write_text("x")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "result.csv").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "dataset").stat().st_mode) == 0o755
