@@ -34,12 +34,13 @@ import argparse
 import csv
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from orl_envs.inventory.settings import make_setting  # noqa: E402
 
-from orl.algos.structured.hdpo import HDPOConfig  # noqa: E402
+from orl.algos.structured.hdpo import EvaluationSets, HDPOConfig  # noqa: E402
 from orl.train.hdpo import learned_reference, train_hdpo  # noqa: E402
 from orl.utils.atomic import atomic_path  # noqa: E402
 
@@ -64,7 +65,7 @@ def train_baseline(name: str, params: dict, config: HDPOConfig, args: argparse.N
     setting = make_setting(args.setting, **params)
     work = args.work / f"{args.setting}-L{params['lead_time']}-p{params['underage_cost']:g}-{name}"
     # HDPO's scenario sets (sizes, horizons, seed): the test scenarios are the same as HDPO's.
-    sets = {k: getattr(config, k) for k in ("n_dev", "n_test", "test_periods", "test_ignore")}
+    sets = {f.name: getattr(config, f.name) for f in fields(EvaluationSets)}
     t0 = time.time()
     if name == "reinforce":
         steps = args.reinforce_steps or args.steps

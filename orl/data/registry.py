@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import fcntl
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,8 +95,6 @@ def is_built(name: str) -> bool:
     current = info.source() if info.source is not None else None
     if current is None:
         return True
-    import json
-
     try:
         stored = json.loads(json.loads(meta_file.read_text()).get("orl", "{}")).get("source")
     except (ValueError, TypeError, AttributeError):
@@ -174,8 +173,6 @@ def normalized_score(name: str, returns: float | np.ndarray, reference: str = "o
 def dataset_metadata(spec: str) -> dict:
     """A dataset's metadata; for a built registered dataset, read without loading its data."""
     if spec in _REGISTRY and is_built(spec):
-        import json
-
         meta = json.loads((minari_cache() / _REGISTRY[spec].minari_id / "data" / "metadata.json").read_text())
         if "orl" in meta:
             return json.loads(meta["orl"])

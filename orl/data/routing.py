@@ -152,8 +152,7 @@ def solved_set(problem: str, size: int, count: int, *, seed: int = 0, split: str
     if cache and partial.exists():
         with np.load(partial) as z:
             done = int(z["done"])
-        if done > len(actions):
-            with np.load(partial) as z:
+            if done > len(actions):  # the partial build got further than the largest complete set
                 actions = [list(a[a >= 0]) for a in z["actions"][:done]]
                 objective = list(z["objective"][:done])
     instances = [generate(problem, size, seed, split, i) for i in range(count)]

@@ -53,7 +53,7 @@ from orl_envs.inventory.env import observe, static_features
 from orl_envs.inventory.settings import InventorySetting, make_setting
 from orl_envs.inventory.simulator import InventorySimulator, InventoryState
 
-from orl.algos.structured.hdpo import check_scenario_fields
+from orl.algos.structured.hdpo import EvaluationSets, check_scenario_fields
 from orl.algos.structured.reinforce import GaussianPolicy, ReinforceConfig, reinforce_loss
 from orl.train.common import CSVLog, load_checkpoint, save_checkpoint
 from orl.train.hdpo import SPLIT_SEED, Scenarios, mean_cost, reference, training_sets
@@ -218,8 +218,8 @@ def train_reinforce(setting: InventorySetting | str, out_dir: str | Path, config
 
 
 @dataclass
-class PPOBaselineConfig:
-    """SB3 PPO hyper-parameters (SB3's defaults unless noted) and HDPO's evaluation sets."""
+class PPOBaselineConfig(EvaluationSets):
+    """SB3 PPO hyper-parameters (SB3's defaults unless noted); dev and test sets: HDPO's (inherited)."""
 
     n_envs: int = 8
     n_steps: int = 256  # per env: 2048 transitions per update, SB3's default rollout size
@@ -235,12 +235,6 @@ class PPOBaselineConfig:
     norm_obs: bool = True
     norm_reward: bool = True
     train_periods: int = 50
-    n_dev: int = 32768
-    dev_periods: int = 100
-    dev_ignore: int = 60
-    n_test: int = 4096
-    test_periods: int = 5000
-    test_ignore: int = 3000
 
     def __post_init__(self) -> None:
         if self.action_periods is not None and not 0 < self.action_periods <= ACTION_BOUND_PERIODS:

@@ -51,20 +51,28 @@ def check_scenario_fields(config: object, algo: str) -> None:
 
 
 @dataclass
-class ScenarioConfig:
-    """The scenario sets every inventory learner trains, selects and is tested on (the paper's one-store
-    settings): sizes, horizons and ignored warm-up periods; shared by HDPO and REINFORCE."""
+class EvaluationSets:
+    """The dev (model selection) and test scenario sets every inventory learner is scored on, HDPO and
+    both baselines (REINFORCE, PPO), so their costs are comparable: sizes, horizons and ignored warm-up
+    periods (the paper's one-store settings)."""
 
-    n_train: int = 32768
-    batch_size: int = 8192
-    train_periods: int = 50
-    train_ignore: int = 30
     n_dev: int = 32768
     dev_periods: int = 100
     dev_ignore: int = 60
     n_test: int = 4096
     test_periods: int = 5000
     test_ignore: int = 3000
+
+
+@dataclass
+class ScenarioConfig(EvaluationSets):
+    """Plus the fixed training scenario set and its minibatches, for the learners that train on it (HDPO
+    and REINFORCE; PPO trains on the Gymnasium env instead)."""
+
+    n_train: int = 32768
+    batch_size: int = 8192
+    train_periods: int = 50
+    train_ignore: int = 30
 
 
 @dataclass
