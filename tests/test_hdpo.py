@@ -105,6 +105,34 @@ def test_hdpo_resume_equals_uninterrupted(tmp_path):
     assert full["reference"]["name"] == "lost-sales DP (optimal)"
 
 
+def test_time_budget_stops_after_an_evaluation_and_says_how_far_it_got(tmp_path):
+    setting = make_setting("one_store_lost", lead_time=2)
+    result = train_hdpo(setting, tmp_path, HDPOConfig(**TINY), steps=30, eval_every=10, progress=False,
+                        max_train_seconds=0.0)
+    assert result["steps"] == 1 and 0.0 < result["train_s"]
+    assert (tmp_path / "eval.csv").read_text().splitlines()[1].startswith("1,")  # evaluated before stopping
+
+
+def test_bad_devices_are_refused_by_name(tmp_path):
+    setting = make_setting("one_store_lost", lead_time=2)
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda\\[:N\\]', got 'tpu'"):
+        train_hdpo(setting, tmp_path, HDPOConfig(**TINY), steps=2, progress=False, device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device='cuda', but torch sees no CUDA GPU here"):
+            train_hdpo(setting, tmp_path, HDPOConfig(**TINY), steps=2, progress=False, device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_gpu_run_trains_on_the_same_data_as_a_cpu_run(tmp_path):
+    setting = make_setting("one_warehouse_lost_demand", n_stores=3)
+    config = HDPOConfig(policy="gnn", lr=1e-3, grad_clip=1.0, **TINY)
+    cpu = train_hdpo(setting, tmp_path / "cpu", config, steps=20, eval_every=10, progress=False)
+    gpu = train_hdpo(setting, tmp_path / "gpu", config, steps=20, eval_every=10, progress=False, device="cuda")
+    assert gpu["device"].startswith("cuda")
+    # Same scenarios and batches; only floating-point reduction order differs.
+    assert gpu["test_cost"] == pytest.approx(cpu["test_cost"], rel=1e-3)
+
+
 def test_hdpo_config_names_bad_fields():
     with pytest.raises(ValueError, match="n_train must be a positive integer, got 0"):
         HDPOConfig(n_train=0)
@@ -118,6 +146,7 @@ def test_hdpo_config_names_bad_fields():
 def test_hdpo_yaml_matches_the_code():
     cfg = yaml.safe_load((ROOT / "orl" / "conf" / "algo" / "hdpo.yaml").read_text())
     assert cfg.pop("name") == "hdpo" and cfg.pop("family") == "hdpo"
+    assert cfg.pop("device") == "cpu"  # where it runs (train_hdpo's argument), not an HDPOConfig field
     assert cfg == {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(HDPOConfig()).items()}
 
 

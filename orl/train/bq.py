@@ -21,7 +21,7 @@ import torch
 
 from orl.algos.structured.bq import MAXIMISE, BQConfig, BQPolicy, beam_search, greedy, imitation_loss
 from orl.data.routing import SolvedSet, solved_set
-from orl.train.common import CSVLog, load_checkpoint, save_checkpoint
+from orl.train.common import CSVLog, check_device, load_checkpoint, save_checkpoint
 from orl.utils.atomic import write_json
 
 
@@ -72,6 +72,7 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
+    device = check_device(device)
     solve_kw = dict(method=c.expert, time_limit=c.expert_time_limit, progress=progress)
     train = train_data or solved_set(problem, size, c.train_instances, seed=data_seed, split="train", **solve_kw)
     val = val_data or solved_set(problem, size, c.val_instances, seed=data_seed, split="val", **solve_kw)

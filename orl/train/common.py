@@ -1,4 +1,4 @@
-"""What every training loop shares: CSV metric logs that survive a resume, atomic checkpoints."""
+"""What every training loop shares: CSV metric logs that survive a resume, atomic checkpoints, the device."""
 
 from __future__ import annotations
 
@@ -65,3 +65,16 @@ class CSVLog:
             return
         with open(self.path, "a", newline="") as f:
             csv.DictWriter(f, fieldnames=self.fields).writerow(row)
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device``, refused with a clear message when it is unknown or absent."""
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r}, but torch sees no CUDA GPU here; use device=cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {str(device)!r}")
+    return device

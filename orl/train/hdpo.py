@@ -26,7 +26,7 @@ from orl_envs.inventory.simulator import InventorySimulator, InventoryState
 from orl.algos.structured.hdpo import PARAMETRIC, HDPOConfig, make_policy
 from orl.algos.structured.references import (BaseStockPolicy, LostSalesDPPolicy, base_stock_applies, base_stock_cost,
                                              base_stock_level, lost_sales_dp_applies, lost_sales_optimum)
-from orl.train.common import CSVLog, load_checkpoint, save_checkpoint
+from orl.train.common import CSVLog, check_device, load_checkpoint, save_checkpoint
 from orl.utils.atomic import write_json
 # Scenario sets come from their own seeds (offset from the run's seed) so that they never overlap.
 SPLIT_SEED = {"train": 0, "dev": 10_000, "test": 20_000}
@@ -40,6 +40,16 @@ class Scenarios:
         self.demands = sample_demands(setting, n, periods, gen).float()
         self.state = initial_state(setting, n, gen)
 
+    def to(self, device: str | torch.device) -> Scenarios:
+        """The same scenarios on ``device`` (a copy; ``self`` stays where it is). Scenarios are always drawn on
+        the CPU from CPU generators, so a GPU run sees exactly the data of a CPU run with the same seed."""
+        moved = object.__new__(Scenarios)
+        s = self.state
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        moved.demands, moved.state = self.demands.to(device), InventoryState(move(s.stores), move(s.warehouse),
+                                                                              move(s.echelons))
+        return moved
+
     def batch(self, idx: torch.Tensor | slice) -> tuple[InventoryState, torch.Tensor]:
         s = self.state
         pick = lambda t: None if t is None else t[idx]  # noqa: E731
@@ -48,8 +58,8 @@ class Scenarios:
 
 def rollout(sim: InventorySimulator, act, state: InventoryState, demands: torch.Tensor, ignore: int) -> torch.Tensor:
     """Total cost per scenario over periods ``ignore..T-1`` and over all periods: ``(counted, all)`` [B]."""
-    counted = torch.zeros(demands.shape[0])
-    total = torch.zeros(demands.shape[0])
+    counted = torch.zeros(demands.shape[0], device=demands.device)
+    total = torch.zeros(demands.shape[0], device=demands.device)
     for t in range(demands.shape[2]):
         result = sim.step(state, act(state), demands[:, :, t])
         state = result.state
@@ -202,8 +212,18 @@ def learned_reference(setting: InventorySetting, policy: str | None = None, conf
 
 def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfig | None = None, steps: int = 2000,
                eval_every: int = 50, seed: int = 0, log_every: int = 10, resume: bool = False, threads: int = 1,
-               progress: bool = True, reference_steps: int = LEARNED_REFERENCE_STEPS) -> dict[str, Any]:
+               progress: bool = True, reference_steps: int = LEARNED_REFERENCE_STEPS,
+               device: str | torch.device = "cpu", max_train_seconds: float | None = None) -> dict[str, Any]:
     """Train an HDPO policy for ``setting``; returns test cost, reference and paths.
+
+    ``device``: where the policy and the rollouts live (``"cuda"`` for a GPU, as the paper trains). The
+    scenario sets are still drawn on the CPU from the same seeds, and the minibatch order comes from a CPU
+    generator, so a GPU run trains on exactly the data of a CPU run; its numbers differ only by floating-point
+    reduction order. The optimum's reference cost is computed on the CPU copy of the test set.
+
+    ``max_train_seconds``: stop (after a dev evaluation and a checkpoint) once this much training time has
+    been spent, counted across resumptions and excluding dev evaluations, as the baselines' loops
+    (:mod:`orl.train.inventory_baselines`) do; ``result["steps"]`` then says how far it got.
 
     ``reference_steps``: the budget of the learned reference (:func:`learned_reference`; only where no
     analytic or DP optimum exists but an optimal parametric class does, i.e. the serial system); 0 skips it."""
@@ -212,20 +232,23 @@ def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfi
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
+    device = check_device(device)
     sim, train, dev = training_sets(setting, c, seed)
-    policy = make_policy(c.policy, setting, c.hidden)  # maps an InventoryState to orders [B, action_dim]
+    train, dev = train.to(device), dev.to(device)
+    policy = make_policy(c.policy, setting, c.hidden).to(device)  # maps an InventoryState to orders [B, action_dim]
     opt = torch.optim.Adam(policy.parameters(), lr=c.learning_rate)
     act = policy
     gen = torch.Generator().manual_seed(seed)
-    start, best, best_state, since_best = 0, float("inf"), None, 0
+    start, best, best_state, since_best, train_s = 0, float("inf"), None, 0, 0.0
     step = start
     if resume:
-        state = load_checkpoint(out)
+        state = load_checkpoint(out, map_location=device)
         policy.load_state_dict(state["policy"])
         opt.load_state_dict(state["opt"])
         gen.set_state(state["gen"])
         torch.set_rng_state(state["torch_rng"])
         start, best, best_state, since_best = state["step"], state["best"], state["best_policy"], state["since_best"]
+        train_s = state.get("train_s", 0.0)  # checkpoints written before the time budget existed
         step = start
     metrics_csv = CSVLog(out / "metrics.csv", start if resume else None)
     eval_csv = CSVLog(out / "eval.csv", start if resume else None)
@@ -238,6 +261,7 @@ def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfi
 
         bar = tqdm(total=steps, initial=start, desc="hdpo", unit="step", dynamic_ncols=True)
     t0, losses = time.time(), []
+    clock = t0  # training clock: excludes the dev evaluations
     if resume:  # the epoch's order and position, so the resumed run draws the very same batches
         perm, pos = state["perm"], state["pos"]
     else:
@@ -263,7 +287,9 @@ def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfi
             losses = []
         if bar is not None:
             bar.update(1)
-        if step % eval_every == 0 or step == steps:
+        over = max_train_seconds is not None and train_s + time.time() - clock > max_train_seconds
+        if step % eval_every == 0 or step == steps or over:
+            train_s += time.time() - clock
             dev_cost = mean_cost(sim, act, dev, c.dev_ignore)
             if dev_cost < best:
                 best, best_state, since_best = dev_cost, {k: v.clone() for k, v in policy.state_dict().items()}, 0
@@ -275,19 +301,24 @@ def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfi
                 bar.set_postfix(dev=f"{dev_cost:.3f}")
             save_checkpoint(out, {"policy": policy.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
                                   "torch_rng": torch.get_rng_state(), "step": step, "best": best,
-                                  "best_policy": best_state, "since_best": since_best, "perm": perm, "pos": pos})
-            if since_best >= c.patience:
+                                  "best_policy": best_state, "since_best": since_best, "perm": perm, "pos": pos,
+                                  "train_s": train_s})
+            if since_best >= c.patience or over:
                 break
+            clock = time.time()
     if bar is not None:
         bar.close()
     tb.close()
     policy.load_state_dict(best_state)
     test = Scenarios(setting, c.n_test, c.test_periods, seed + SPLIT_SEED["test"])
-    test_cost = mean_cost(sim, act, test, c.test_ignore)
+    test_cost = mean_cost(sim, act, test.to(device), c.test_ignore)
+    if device.type != "cpu":  # the references (the DP policy is numpy) run on the CPU, on the same scenarios
+        train, dev = None, None
     ref = reference(setting, sim, test, c.test_ignore, learned=reference_steps > 0, config=c, seed=seed, train=train,
                     dev=dev, learned_steps=reference_steps)
     result = {"setting": setting.name, "test_cost": test_cost, "best_dev_cost": best, "reference": ref,
-              "gap": (test_cost / ref["test_cost"] - 1.0) if ref else None, "steps": step}
+              "gap": (test_cost / ref["test_cost"] - 1.0) if ref else None, "steps": step,
+              "train_s": train_s, "device": str(device)}
     write_json(out / "result.json", result)
     result.update(policy=policy, out_dir=str(out))
     return result
@@ -299,6 +330,7 @@ def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
 
     params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items() if k not in ("name", "family")}
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    device = params.pop("device", "cpu")  # where it runs, not a hyperparameter of the method
     unknown = sorted(set(params) - set(HDPOConfig.__dataclass_fields__))
     if unknown:
         raise ValueError(f"hdpo: unknown hyperparameter(s) {unknown}; known: {', '.join(HDPOConfig.__dataclass_fields__)}")
@@ -307,7 +339,8 @@ def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
     env_params = {k: tuple(v) if isinstance(v, list) else v for k, v in OmegaConf.to_container(cfg.env.params, resolve=True).items()}
     setting = make_setting(cfg.env.setting, **env_params)
     result = train_hdpo(setting, out_dir, HDPOConfig(**params), steps=cfg.steps, eval_every=cfg.eval_every,
-                        seed=cfg.seed, log_every=cfg.log_every, resume=resume, threads=cfg.threads)
+                        seed=cfg.seed, log_every=cfg.log_every, resume=resume, threads=cfg.threads,
+                        device=device)
     ref = result["reference"]
     line = f"test cost: {result['test_cost']:.4f} per store and period"
     if ref:
