@@ -73,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     run = a.out / f"{a.problem}{a.size}"
     resume = (run / "checkpoint.pt").exists()
     res = train_bq(a.problem, a.size, run, cfg, steps=a.steps, eval_every=a.eval_every, seed=a.seed, resume=resume,
-                   threads=a.threads, time_budget_s=a.hours * 3600, device=a.device)
+                   threads=a.threads, time_budget_s=a.hours * 3600, device=a.device, test=False)
     policy = res["policy"].eval()
-    print(f"trained {res['steps']} steps in {res['train_time_s'] / 3600:.2f} h; "
-          f"test greedy gap {res['greedy_gap_pct']:+.2f}%")
+    print(f"trained {res['steps']} steps in {res['train_time_s'] / 3600:.2f} h "
+          f"(best validation greedy gap {res['best_val_gap_pct']:+.2f}%)")
 
     rows = []
     for size, count in [(a.size, a.test_instances)] + [(s, a.gen_instances) for s in a.gen_sizes]:

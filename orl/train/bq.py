@@ -61,12 +61,13 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
              eval_every: int = 500, seed: int = 0, data_seed: int = 0, log_every: int = 50, resume: bool = False,
              threads: int = 1, progress: bool = True, train_data: SolvedSet | None = None,
              val_data: SolvedSet | None = None, test_data: SolvedSet | None = None,
-             time_budget_s: float | None = None, device: str = "cpu") -> dict[str, Any]:
+             time_budget_s: float | None = None, device: str = "cpu", test: bool = True) -> dict[str, Any]:
     """Train a BQ policy; returns the test result (greedy/beam gaps) and the policy.
 
     ``time_budget_s`` stops training (after a validation and checkpoint) once this much training
     wall time has been spent, counted across resumptions; expert solving is not counted.
-    ``device`` ("cpu", "cuda") holds the model; the environments' rules stay in numpy on the CPU."""
+    ``device`` ("cpu", "cuda") holds the model; the environments' rules stay in numpy on the CPU.
+    ``test=False`` skips the final test evaluation (for callers that evaluate on their own test sets)."""
     c = config or BQConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -147,10 +148,11 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
     if best_state is not None:
         policy.load_state_dict(best_state)
     torch.save({"policy": {k: v.cpu() for k, v in policy.state_dict().items()}, "problem": problem, "size": size, "config": asdict(c)}, out / "policy.pt")
-    test = test_data or solved_set(problem, size, c.test_instances, seed=data_seed, split="test", **solve_kw)
-    result = {"problem": problem, "size": size, "steps": step, "best_val_gap_pct": best,
-              "train_time_s": train_time,
-              "test_instances": len(test), "expert": train.method, **evaluate(policy, test, c.beam_size)}
+    result = {"problem": problem, "size": size, "steps": step, "best_val_gap_pct": best, "train_time_s": train_time,
+              "expert": train.method}
+    if test:
+        test_set = test_data or solved_set(problem, size, c.test_instances, seed=data_seed, split="test", **solve_kw)
+        result.update(test_instances=len(test_set), **evaluate(policy, test_set, c.beam_size))
     write_json(out / "result.json", result)
     result.update(policy=policy, out_dir=str(out))
     return result
