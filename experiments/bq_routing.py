@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=2.5e-4)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes that solve the expert sets and build the minibatches ahead (numpy; the bottleneck of a GPU run)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (the model; environments stay in numpy)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("runs/bq-routing"))
@@ -72,15 +74,17 @@ def main(argv: list[str] | None = None) -> int:
                    train_instances=a.train_instances, expert_time_limit=a.expert_time_limit, beam_size=0)
     run = a.out / f"{a.problem}{a.size}"
     resume = (run / "checkpoint.pt").exists()
+    for split, count in (("train", a.train_instances), ("val", cfg.val_instances)):  # cached for train_bq
+        solved_set(a.problem, a.size, count, seed=0, split=split, time_limit=a.expert_time_limit, workers=a.workers)
     res = train_bq(a.problem, a.size, run, cfg, steps=a.steps, eval_every=a.eval_every, seed=a.seed, resume=resume,
-                   threads=a.threads, time_budget_s=a.hours * 3600, device=a.device, test=False)
+                   threads=a.threads, time_budget_s=a.hours * 3600, device=a.device, test=False, workers=a.workers)
     policy = res["policy"].eval()
     print(f"trained {res['steps']} steps in {res['train_time_s'] / 3600:.2f} h "
           f"(best validation greedy gap {res['best_val_gap_pct']:+.2f}%)")
 
     rows = []
     for size, count in [(a.size, a.test_instances)] + [(s, a.gen_instances) for s in a.gen_sizes]:
-        test = solved_set(a.problem, size, count, seed=0, split="test")
+        test = solved_set(a.problem, size, count, seed=0, split="test", workers=a.workers)
         inst = test.instances()
         ref = test.objective
         methods = {"bq greedy": lambda: greedy(policy, inst)}

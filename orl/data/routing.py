@@ -117,12 +117,13 @@ def _pad(actions: list[list[int]]) -> np.ndarray:
 
 def solved_set(problem: str, size: int, count: int, *, seed: int = 0, split: str = "train", method: str = "auto",
                time_limit: float | None = None, chunk: int = 100, progress: bool = True,
-               cache: bool = True) -> SolvedSet:
+               cache: bool = True, workers: int = 0) -> SolvedSet:
     """``count`` instances of ``problem`` with ``size`` nodes, solved by ``method`` (cached).
 
     The cache file is ``$ORL_DATA_DIR/routing/<problem><size>-<split>-s<seed>-<method>-n<count>.npz``;
     while building, every ``chunk`` solved instances are saved to ``...partial.npz`` (atomically),
-    from which a new call resumes.
+    from which a new call resumes. ``workers > 0`` solves in that many processes (results are
+    taken in instance order, so the partial files and the resumption are the same).
     """
     from orl_envs.routing.solvers import METHODS, solve
 
@@ -161,15 +162,30 @@ def solved_set(problem: str, size: int, count: int, *, seed: int = 0, split: str
         from tqdm.auto import tqdm
 
         bar = tqdm(total=count, initial=len(actions), desc=f"solving {problem}{size} ({method})", unit="inst")
-    for i in range(len(actions), count):
-        sol = solve(instances[i], method, time_limit=time_limit, seed=i)
-        acts = cvrp_actions_sorted(sol.nodes, instances[i]) if problem == "cvrp" else list(sol.actions)
-        actions.append(acts)
-        objective.append(sol.objective)
-        if bar is not None:
-            bar.update(1)
-        if cache and ((i + 1) % chunk == 0) and i + 1 < count:
-            _save(partial, instances[: i + 1], actions, objective, done=i + 1)
+    todo = range(len(actions), count)
+    pool = None
+    if workers > 0:
+        import concurrent.futures as cf
+        import multiprocessing as mp
+
+        from orl.utils.parallel import one_thread
+
+        pool = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=one_thread)
+        solutions = pool.map(_solve_one, [(instances[i], method, time_limit, i) for i in todo], chunksize=4)
+    else:
+        solutions = (solve(instances[i], method, time_limit=time_limit, seed=i) for i in todo)
+    try:
+        for i, sol in zip(todo, solutions):
+            acts = cvrp_actions_sorted(sol.nodes, instances[i]) if problem == "cvrp" else list(sol.actions)
+            actions.append(acts)
+            objective.append(sol.objective)
+            if bar is not None:
+                bar.update(1)
+            if cache and ((i + 1) % chunk == 0) and i + 1 < count:
+                _save(partial, instances[: i + 1], actions, objective, done=i + 1)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
     if bar is not None:
         bar.close()
     out = SolvedSet(problem, size, stack_instances(instances), _pad(actions), np.asarray(objective, np.float64), method)
@@ -178,6 +194,14 @@ def solved_set(problem: str, size: int, count: int, *, seed: int = 0, split: str
         if partial.exists():
             partial.unlink()
     return out
+
+
+def _solve_one(args: tuple):
+    """Worker: ``solve(instance, method, time_limit=..., seed=...)`` from one picklable tuple."""
+    from orl_envs.routing.solvers import solve
+
+    instance, method, time_limit, seed = args
+    return solve(instance, method, time_limit=time_limit, seed=seed)
 
 
 def _largest_cached(stem: str) -> tuple[int, Path] | None:

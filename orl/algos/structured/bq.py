@@ -166,15 +166,21 @@ def expert_states(instances: list, actions: np.ndarray, k: int):
     return batch
 
 
-def imitation_loss(policy: BQPolicy, instances: list, actions: np.ndarray, k: int) -> tuple[torch.Tensor, float]:
-    """Cross-entropy of the expert's action ``k`` in the state after its first ``k`` actions."""
+def expert_batch(instances: list, actions: np.ndarray, k: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """One imitation minibatch in numpy: the observation after the expert's first ``k`` actions
+    and the expert's action ``k`` (plain arrays, so worker processes can build it)."""
     state = expert_states(instances, actions, k)
     if state.done.any():
         raise ValueError(f"some expert solutions end before step {k}")
-    logits = policy(state.observation())
-    target = torch.from_numpy(actions[:, k]).to(logits.device)
-    loss = F.cross_entropy(logits, target)
-    acc = float((logits.argmax(1) == target).float().mean())
+    return state.observation(), np.ascontiguousarray(actions[:, k])
+
+
+def imitation_loss(policy: BQPolicy, obs: dict[str, np.ndarray], target: np.ndarray) -> tuple[torch.Tensor, float]:
+    """Cross-entropy of the expert's action ``target`` in the states ``obs`` (see :func:`expert_batch`)."""
+    logits = policy(obs)
+    target_t = torch.from_numpy(target).to(logits.device)
+    loss = F.cross_entropy(logits, target_t)
+    acc = float((logits.argmax(1) == target_t).float().mean())
     return loss, acc
 
 
