@@ -41,16 +41,22 @@ from orl.data.registry import data_dir  # noqa: E402
 from orl.utils.atomic import atomic_dir  # noqa: E402
 
 
-def select(rows: list[dict], snapshot_steps: list[int], max_replay: int,
-           learning_starts: int = 0) -> tuple[dict, dict, list[int]]:
+def select(rows: list[dict], snapshot_steps: list[int], max_replay: int, learning_starts: int = 0,
+           medium_rows: list[dict] | None = None) -> tuple[dict, dict, list[int]]:
     """(expert row, medium row, replay snapshot steps) from the evaluation log and the kept snapshots.
 
     Snapshots taken during SB3's random warm-up (before ``learning_starts``) are not replay policies:
-    the warm-up's own uniform-random actions stand for those steps."""
+    the warm-up's own uniform-random actions stand for those steps. With ``medium_rows`` (another
+    run's evaluation log) the medium policy comes from that run, whose snapshots ``snapshot_steps``
+    then are; the expert, and so the target of a third, from ``rows``."""
     rows = sorted(rows, key=lambda r: int(r["step"]))
     expert = max(rows, key=lambda r: float(r["stoch_mean"]))
     target = float(expert["stoch_mean"]) / 3.0
-    first = next(r for r in rows if float(r["stoch_mean"]) >= target)
+    rows = rows if medium_rows is None else sorted(medium_rows, key=lambda r: int(r["step"]))
+    first = next((r for r in rows if float(r["stoch_mean"]) >= target), None)
+    if first is None:
+        raise SystemExit(f"no checkpoint of the medium run reaches a third of the expert's evaluation ({target:.0f}); "
+                         f"its best is {max(float(r['stoch_mean']) for r in rows):.0f}: train it longer")
     candidates = [r for r in rows if int(r["step"]) <= int(first["step"])]
     medium = min(candidates, key=lambda r: (abs(float(r["stoch_mean"]) - target), int(r["step"])))
     before = sorted(s for s in snapshot_steps if learning_starts <= s <= int(medium["step"]))
@@ -64,6 +70,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--env", required=True, choices=sorted(ENVS))
     p.add_argument("--run", type=Path, help="run directory (default: $ORL_DATA_DIR/behaviour/<Env>/seed0)")
+    p.add_argument("--medium-run", type=Path,
+                   help="take medium and medium-replay from this run instead (a run from step 0 with snapshots every "
+                        "2k steps, where --run kept too few before its medium checkpoint)")
     p.add_argument("--max-replay", type=int, default=20)
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--out", type=Path, default=POLICY_DIR)
@@ -73,16 +82,23 @@ def main() -> None:
     with open(run / "evals.csv") as f:
         rows = list(csv.DictReader(f))
     run_manifest = json.loads((run / "manifest.json").read_text())
-    steps = [int(f.stem.split("_")[1]) for f in (run / "snapshots").glob("step_*.npz")]
-    expert, medium, replay = select(rows, steps, args.max_replay, run_manifest.get("learning_starts", 10_000))
-    snap = lambda r: run / "snapshots" / f"step_{int(r['step']):07d}.npz"  # noqa: E731
+    mrun = args.medium_run or run  # medium and replay snapshots
+    medium_manifest = json.loads((mrun / "manifest.json").read_text())
+    medium_rows = None
+    if args.medium_run is not None:
+        with open(mrun / "evals.csv") as f:
+            medium_rows = list(csv.DictReader(f))
+    steps = [int(f.stem.split("_")[1]) for f in (mrun / "snapshots").glob("step_*.npz")]
+    learning_starts = medium_manifest.get("learning_starts", 10_000)
+    expert, medium, replay = select(rows, steps, args.max_replay, learning_starts, medium_rows)
+    snap = lambda r, d=run: d / "snapshots" / f"step_{int(r['step']):07d}.npz"  # noqa: E731
 
     def score(policy: TanhGaussianPolicy | None, seed: int) -> dict:
         r = evaluate(env_id, policy, args.episodes, seed=seed)
         return {"mean": float(r.mean()), "std": float(r.std()), "episodes": args.episodes}
 
     reference = {"random": score(None, 1), "expert": score(TanhGaussianPolicy.load(snap(expert)), 2)}
-    medium_eval = score(TanhGaussianPolicy.load(snap(medium)), 3)
+    medium_eval = score(TanhGaussianPolicy.load(snap(medium, mrun)), 3)
     print(f"{env_id}: expert step {expert['step']} ({reference['expert']['mean']:.0f} ± {reference['expert']['std']:.0f}), "
           f"medium step {medium['step']} ({medium_eval['mean']:.0f} ± {medium_eval['std']:.0f}), "
           f"random {reference['random']['mean']:.0f}; {len(replay)} replay snapshots")
@@ -98,16 +114,17 @@ def main() -> None:
                      "selection_eval": "10 stochastic episodes per checkpoint"},
         "expert": {"file": "expert", "step": int(expert["step"]), "eval": reference["expert"]},
         "medium": {"file": "medium", "step": int(medium["step"]), "eval": medium_eval,
-                   "rule": "up to the first checkpoint reaching expert / 3, the one closest to expert / 3 (earliest on ties)"},
+                   "rule": "up to the first checkpoint reaching expert / 3, the one closest to expert / 3 (earliest on ties)",
+                   "seed": medium_manifest.get("seed"), "versions": medium_manifest.get("versions")},
         "reference": reference,
-        "replay": {"learning_starts": run_manifest.get("learning_starts", 10_000), "medium_step": int(medium["step"]),
+        "replay": {"learning_starts": learning_starts, "medium_step": int(medium["step"]), "seed": medium_manifest.get("seed"),
                    "snapshots": [{"file": f"replay_{step:07d}", "step": step} for step in replay]},
     }
     with atomic_dir(args.out / args.env) as tmp:
         shutil.copy(snap(expert), tmp / "expert.npz")
-        shutil.copy(snap(medium), tmp / "medium.npz")
+        shutil.copy(snap(medium, mrun), tmp / "medium.npz")
         for step in replay:
-            shutil.copy(run / "snapshots" / f"step_{step:07d}.npz", tmp / f"replay_{step:07d}.npz")
+            shutil.copy(mrun / "snapshots" / f"step_{step:07d}.npz", tmp / f"replay_{step:07d}.npz")
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote {args.out / args.env}")
 

@@ -98,6 +98,12 @@ def test_export_selection_rules():
     dip = [{"step": str(s), "stoch_mean": str(v)} for s, v in
            [(10000, 10), (20000, 500), (30000, 2900), (40000, 1000), (50000, 3000)]]
     assert select(dip, snapshots, max_replay=20)[1]["step"] == "20000"
+    # Medium from another run (its own evaluations), against a third of this run's expert.
+    short = [{"step": str(s), "stoch_mean": str(v)} for s, v in [(10000, 5), (20000, 600), (30000, 1200), (40000, 2500)]]
+    expert, medium, replay = select(rows, snapshots, max_replay=20, learning_starts=10000, medium_rows=short)
+    assert expert["step"] == "50000" and medium["step"] == "30000" and replay == list(range(10000, 30001, 2000))
+    with pytest.raises(SystemExit, match=r"reaches a third of the expert's evaluation \(1000\); its best is 600"):
+        select(rows, snapshots, max_replay=20, medium_rows=short[:2])
 
 
 def test_all_locomotion_names_are_registered():

@@ -233,8 +233,8 @@ def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfi
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     device = check_device(device)
-    sim, train, dev = training_sets(setting, c, seed)
-    train, dev = train.to(device), dev.to(device)
+    sim, train_cpu, dev_cpu = training_sets(setting, c, seed)  # the CPU copies also serve a learned reference
+    train, dev = train_cpu.to(device), dev_cpu.to(device)
     policy = make_policy(c.policy, setting, c.hidden).to(device)  # maps an InventoryState to orders [B, action_dim]
     opt = torch.optim.Adam(policy.parameters(), lr=c.learning_rate)
     act = policy
@@ -312,10 +312,9 @@ def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfi
     policy.load_state_dict(best_state)
     test = Scenarios(setting, c.n_test, c.test_periods, seed + SPLIT_SEED["test"])
     test_cost = mean_cost(sim, act, test.to(device), c.test_ignore)
-    if device.type != "cpu":  # the references (the DP policy is numpy) run on the CPU, on the same scenarios
-        train, dev = None, None
-    ref = reference(setting, sim, test, c.test_ignore, learned=reference_steps > 0, config=c, seed=seed, train=train,
-                    dev=dev, learned_steps=reference_steps)
+    # The references (the DP policy is numpy) run on the CPU, on the same scenarios.
+    ref = reference(setting, sim, test, c.test_ignore, learned=reference_steps > 0, config=c, seed=seed,
+                    train=train_cpu, dev=dev_cpu, learned_steps=reference_steps)
     result = {"setting": setting.name, "test_cost": test_cost, "best_dev_cost": best, "reference": ref,
               "gap": (test_cost / ref["test_cost"] - 1.0) if ref else None, "steps": step,
               "train_s": train_s, "device": str(device)}
