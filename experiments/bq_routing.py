@@ -64,11 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=0,
                    help="processes that solve the expert sets and build the minibatches ahead (numpy; the bottleneck of a GPU run)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (the model; environments stay in numpy)")
+    p.add_argument("--tf32", action="store_true", help="TF32 matrix products on a GPU (float32 precision 'high')")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("runs/bq-routing"))
     p.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
+    if a.tf32:
+        torch.set_float32_matmul_precision("high")
 
     cfg = BQConfig(dim=a.dim, layers=a.layers, heads=a.heads, ff_dim=a.ff_dim, batch_size=a.batch_size, lr=a.lr,
                    train_instances=a.train_instances, expert_time_limit=a.expert_time_limit, beam_size=0)
