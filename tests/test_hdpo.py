@@ -146,7 +146,6 @@ def test_hdpo_config_names_bad_fields():
 def test_hdpo_yaml_matches_the_code():
     cfg = yaml.safe_load((ROOT / "orl" / "conf" / "algo" / "hdpo.yaml").read_text())
     assert cfg.pop("name") == "hdpo" and cfg.pop("family") == "hdpo"
-    assert cfg.pop("device") == "cpu"  # where it runs (train_hdpo's argument), not an HDPOConfig field
     assert cfg == {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(HDPOConfig()).items()}
 
 

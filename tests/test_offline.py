@@ -127,6 +127,27 @@ def test_bad_settings_name_the_field(pendulum):
         make_algorithm("sac", pendulum, np.array([-2.0]), np.array([2.0]))
 
 
+def test_devices_are_checked_by_name():
+    with pytest.raises(ValueError, match=r"device must be 'cpu' or 'cuda\[:N\]', got 'tpu'"):
+        TrainConfig(device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device='cuda', but torch sees no CUDA GPU here; use device=cpu"):
+            TrainConfig(device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_a_gpu_run_checkpoints_to_a_cpu_policy(tmp_path, pendulum, name):
+    """Trained on the GPU, the checkpoint loads on a CPU and acts as the GPU policy did."""
+    cfg = TrainConfig(steps=200, eval_every=100, eval_episodes=1, device="cuda")
+    result = train_offline(name, pendulum, "Pendulum-v1", tmp_path, cfg, SMALL[name], progress=False)
+    cpu = make_algorithm(name, pendulum, np.array([-2.0]), np.array([2.0]), SMALL[name])
+    cpu.load_state_dict(torch.load(tmp_path / "checkpoint.pt", weights_only=False, map_location="cpu")["algo"])
+    obs = pendulum.observations[:64]
+    np.testing.assert_allclose(cpu.act(obs), result["algo"].act(obs), atol=1e-4)
+    assert float(eval_rows(tmp_path)[-1]["return_mean"]) < 0  # Pendulum returns are negative: it ran
+
+
 def test_configs_match_the_code():
     from orl.data import dataset_names
 

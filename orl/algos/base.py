@@ -87,6 +87,7 @@ class OfflineAlgorithm:
         self.obs_mean = torch.as_tensor(obs_mean if normalize else np.zeros(obs_dim), dtype=torch.float32)
         self.obs_std = torch.as_tensor(np.asarray(obs_std) + eps if normalize else np.ones(obs_dim), dtype=torch.float32)
         self.total_it = 0
+        self.device = torch.device("cpu")
         # r <- reward_scale * r + reward_bias in every batch; set by setup() where a config asks for it
         self.reward_scale, self.reward_bias = 1.0, 0.0
 
@@ -108,6 +109,17 @@ class OfflineAlgorithm:
         The default does nothing."""
 
     # -- shared
+    def to(self, device: str | torch.device) -> "OfflineAlgorithm":
+        """Move the networks, optimiser-held scalars and statistics to ``device`` (in place; the
+        optimisers keep their parameters, which ``nn.Module.to`` moves without replacing them)."""
+        self.device = torch.device(device)
+        for comp in self.components().values():
+            if isinstance(comp, nn.Module):
+                comp.to(self.device)
+        for name in ("action_scale", "action_bias", "obs_mean", "obs_std"):
+            setattr(self, name, getattr(self, name).to(self.device))
+        return self
+
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
         return (obs - self.obs_mean) / self.obs_std
 
@@ -120,18 +132,18 @@ class OfflineAlgorithm:
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Actions for raw observations: a batch ``(B, obs_dim)`` or a single observation."""
-        x = torch.as_tensor(np.asarray(obs, np.float32))
+        x = torch.as_tensor(np.asarray(obs, np.float32), device=self.device)
         single = x.ndim == 1
         x = x[None] if single else x
         if x.shape[-1] != self.obs_dim:
             raise ValueError(f"{self.name}.act: expected observations with {self.obs_dim} features, got shape {tuple(x.shape)}")
-        a = self.to_env_action(self.policy(self.normalize(x), deterministic)).numpy()
+        a = self.to_env_action(self.policy(self.normalize(x), deterministic)).cpu().numpy()
         return a[0] if single else a
 
     def state_dict(self) -> dict[str, Any]:
         return {"name": self.name, "config": dataclasses.asdict(self.config), "total_it": self.total_it,
                 "reward_scale": self.reward_scale, "reward_bias": self.reward_bias,
-                "obs_mean": self.obs_mean.clone(), "obs_std": self.obs_std.clone(),
+                "obs_mean": self.obs_mean.cpu().clone(), "obs_std": self.obs_std.cpu().clone(),
                 "components": {k: copy.deepcopy(v.state_dict()) for k, v in self.components().items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -145,7 +157,7 @@ class OfflineAlgorithm:
             v.load_state_dict(state["components"][k])
         self.total_it = int(state["total_it"])
         self.reward_scale, self.reward_bias = float(state["reward_scale"]), float(state["reward_bias"])
-        self.obs_mean, self.obs_std = state["obs_mean"].clone(), state["obs_std"].clone()
+        self.obs_mean, self.obs_std = state["obs_mean"].to(self.device), state["obs_std"].to(self.device)
 
     def prepare(self, batch: Batch) -> tuple[torch.Tensor, ...]:
         """Normalised (s, a in [-1, 1], r, s', not_done) from a batch."""

@@ -329,7 +329,7 @@ def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
 
     params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items() if k not in ("name", "family")}
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-    device = params.pop("device", "cpu")  # where it runs, not a hyperparameter of the method
+    device = cfg.get("device", "cpu")  # where it runs (orl.run's device=), not a hyperparameter of the method
     unknown = sorted(set(params) - set(HDPOConfig.__dataclass_fields__))
     if unknown:
         raise ValueError(f"hdpo: unknown hyperparameter(s) {unknown}; known: {', '.join(HDPOConfig.__dataclass_fields__)}")

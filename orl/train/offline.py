@@ -25,7 +25,7 @@ import torch
 from orl.algos import algorithm_class
 from orl.data.buffer import ReplayBuffer
 from orl.data.collect import evaluate
-from orl.train.common import CSVLog, load_checkpoint, save_checkpoint
+from orl.train.common import CSVLog, check_device, load_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -42,6 +42,7 @@ class TrainConfig:
     sampler_alpha: float = 0.1
     sampler_k: float = 10.0
     threads: int = 1
+    device: str = "cpu"  # "cuda[:N]": networks and batches on a GPU (evaluation episodes stay on the CPU)
 
     def __post_init__(self) -> None:
         from orl.data.samplers import SAMPLERS
@@ -54,6 +55,7 @@ class TrainConfig:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         if not self.sampler_alpha > 0:
             raise ValueError(f"sampler_alpha must be positive, got {self.sampler_alpha!r}")
+        check_device(self.device)
 
 
 def make_algorithm(name: str, buffer: ReplayBuffer, action_low: np.ndarray, action_high: np.ndarray,
@@ -87,10 +89,12 @@ def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: st
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
+    device = check_device(cfg.device)
+    torch.manual_seed(cfg.seed)  # seeds the CUDA generators too
     rng = np.random.default_rng(cfg.seed)
     space = gym.make(env_id).action_space
-    algo = make_algorithm(algo_name, buffer, space.low, space.high, algo_overrides, total_steps=cfg.steps)
+    algo = make_algorithm(algo_name, buffer, space.low, space.high, algo_overrides, total_steps=cfg.steps).to(device)
+    on_gpu = device.type == "cuda"
     buffer.set_sampler(cfg.sampler, alpha=cfg.sampler_alpha, k=cfg.sampler_k)
     if score_fn is None:
         lo, hi = buffer.metadata.get("ref_min_score"), buffer.metadata.get("ref_max_score")
@@ -98,10 +102,12 @@ def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: st
 
     start = 0
     if resume:
-        state = load_checkpoint(out)
+        state = load_checkpoint(out, map_location=device)
         algo.load_state_dict(state["algo"])
         rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if on_gpu and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
         buffer.sampler.load_state_dict(state["sampler"], buffer)
         start = int(state["step"])
     metrics_csv = CSVLog(out / "metrics.csv", start if resume else None)
@@ -118,7 +124,8 @@ def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: st
     counts: dict[str, int] = {}
     t0 = time.time()
     for step in range(start + 1, cfg.steps + 1):
-        for k, v in algo.update(buffer.sample(cfg.batch_size, rng)).items():
+        batch = buffer.sample(cfg.batch_size, rng)
+        for k, v in algo.update(batch.to(device) if on_gpu else batch).items():
             sums[k] = sums.get(k, 0.0) + v
             counts[k] = counts.get(k, 0) + 1
         if step % cfg.log_every == 0 or step == cfg.steps:
@@ -141,8 +148,10 @@ def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: st
             tb.add_scalar("eval/normalized_score", float(np.mean(scores)), step)
             if bar is not None:
                 bar.set_postfix(score=f"{np.mean(scores):.1f}")
+            extra = {"cuda_rng": torch.cuda.get_rng_state(device)} if on_gpu else {}
             save_checkpoint(out, {"algo": algo.state_dict(), "numpy_rng": rng.bit_generator.state,
-                                  "torch_rng": torch.get_rng_state(), "sampler": buffer.sampler.state_dict(), "step": step})
+                                  "torch_rng": torch.get_rng_state(), "sampler": buffer.sampler.state_dict(), "step": step,
+                                  **extra})
     if bar is not None:
         bar.close()
     tb.close()
@@ -161,7 +170,8 @@ def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
 
     train_cfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, seed=cfg.seed, eval_every=cfg.eval_every,
                             eval_episodes=cfg.eval_episodes, log_every=cfg.log_every, sampler=cfg.sampler,
-                            sampler_alpha=cfg.sampler_alpha, sampler_k=cfg.sampler_k, threads=cfg.threads)
+                            sampler_alpha=cfg.sampler_alpha, sampler_k=cfg.sampler_k, threads=cfg.threads,
+                            device=str(cfg.get("device", "cpu")))
     if "dataset" not in cfg.env:
         raise ValueError(f"algo={cfg.algo.name} trains on a dataset; env={cfg.env.name} is not one")
     buffer = load_dataset(cfg.env.dataset)

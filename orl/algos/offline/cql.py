@@ -193,8 +193,8 @@ class CQL(OfflineAlgorithm):
             alpha_loss = -(self.log_alpha * (log_pi.detach() + self.target_entropy)).mean()
             alpha = self.log_alpha.exp().detach() * c.alpha_multiplier
         else:
-            alpha_loss = torch.zeros(())
-            alpha = torch.tensor(c.alpha_multiplier)
+            alpha_loss = torch.zeros((), device=s.device)
+            alpha = torch.tensor(c.alpha_multiplier, device=s.device)
         if self.total_it <= c.bc_steps:
             actor_loss = (alpha * log_pi - self.actor.log_prob(s, a)).mean()
         else:
@@ -215,7 +215,7 @@ class CQL(OfflineAlgorithm):
             y = r.squeeze(1) + not_done.squeeze(1) * c.discount * q_next
 
             # actions for the conservative term: uniform, pi(.|s) and pi(.|s'), n of each
-            rand = torch.empty(b, n, self.action_dim).uniform_(-1.0, 1.0)
+            rand = torch.empty(b, n, self.action_dim, device=s.device).uniform_(-1.0, 1.0)
             a_pi, logp_pi = self.actor(torch.cat([s, s2]), repeat=n)
             a_cur, a_nxt = a_pi[:b], a_pi[b:]
             logp_cur, logp_nxt = logp_pi[:b], logp_pi[b:]
@@ -226,7 +226,8 @@ class CQL(OfflineAlgorithm):
         td_loss = F.mse_loss(q1, y) + F.mse_loss(q2, y)
         if c.importance_sample:
             # subtract log q(a_j): log 0.5^|A| for the uniform actions, log pi for the policy's
-            offset = torch.cat([torch.full((b, n), self.action_dim * math.log(0.5)), logp_cur, logp_nxt], 1)
+            offset = torch.cat([torch.full((b, n), self.action_dim * math.log(0.5), device=s.device), logp_cur,
+                                logp_nxt], 1)
             q1_ood, q2_ood = q1_all[:, 1:] - offset, q2_all[:, 1:] - offset
         else:  # the code also puts the data action in the set here
             q1_ood, q2_ood = q1_all, q2_all
