@@ -51,7 +51,8 @@ def tuned(algo: str, dataset: str) -> dict:
     return yaml.safe_load(path.read_text()) if path.exists() else {}
 
 
-def run_point(point: tuple[str, str, str, int], steps: int, eval_every: int, eval_episodes: int, work: str) -> dict:
+def run_point(point: tuple[str, str, str, int], steps: int, eval_every: int, eval_episodes: int, work: str,
+              device: str = "cpu") -> dict:
     from orl.data import load_dataset
     from orl.train.offline import TrainConfig, train_offline
 
@@ -59,7 +60,7 @@ def run_point(point: tuple[str, str, str, int], steps: int, eval_every: int, eva
     out = Path(work) / dataset / f"{algo}-{sampler}" / f"seed{seed}"
     buffer = load_dataset(dataset)
     cfg = TrainConfig(steps=steps, seed=seed, eval_every=eval_every, eval_episodes=eval_episodes, sampler=sampler,
-                      threads=1)
+                      threads=1, device=device)
     t0 = time.time()
     res = train_offline(algo, buffer, buffer.metadata["env_id"], out, cfg, tuned(algo, dataset),
                         resume=(out / "checkpoint.pt").exists(), progress=False)
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--work", default="runs/offline-results")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (all --jobs processes share the GPU)")
     p.add_argument("--report", action="store_true", help="only print the table of finished points")
     a = p.parse_args(argv)
     spec = TABLES[a.table]
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     todo = [pt for pt in itertools.product(datasets, algos, spec["samplers"], a.seeds) if (*pt, a.steps) not in done]
     print(f"{len(todo)} points to run ({len(done)} done) at {a.steps} updates each")
     with ProcessPoolExecutor(a.jobs) as pool:
-        futures = [pool.submit(run_point, pt, a.steps, a.eval_every, a.eval_episodes, f"{a.work}/{a.table}")
+        futures = [pool.submit(run_point, pt, a.steps, a.eval_every, a.eval_episodes, f"{a.work}/{a.table}", a.device)
                    for pt in todo]
         for fut in futures:
             row = fut.result()
