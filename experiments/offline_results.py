@@ -43,7 +43,7 @@ TABLES = {
     "reweighting": {"datasets": [f"{e}-random-expert-5" for e in ENVS], "algos": ("td3bc", "iql"),
                     "samplers": ("uniform", "aw", "rw")},
 }
-FIELDS = ["dataset", "algo", "sampler", "seed", "steps", "last", "best", "eval_episodes", "seconds"]
+FIELDS = ["dataset", "algo", "sampler", "seed", "steps", "last", "best", "eval_episodes", "seconds", "device"]
 
 
 def tuned(algo: str, dataset: str) -> dict:
@@ -66,7 +66,7 @@ def run_point(point: tuple[str, str, str, int], steps: int, eval_every: int, eva
                         resume=(out / "checkpoint.pt").exists(), progress=False)
     return {"dataset": dataset, "algo": algo, "sampler": sampler, "seed": seed, "steps": steps,
             "last": f"{res['last']:.2f}", "best": f"{res['best']:.2f}", "eval_episodes": eval_episodes,
-            "seconds": f"{time.time() - t0:.0f}"}
+            "seconds": f"{time.time() - t0:.0f}", "device": device}
 
 
 def report(rows: list[dict]) -> str:
