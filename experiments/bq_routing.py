@@ -77,8 +77,6 @@ def main(argv: list[str] | None = None) -> int:
                    train_instances=a.train_instances, expert_time_limit=a.expert_time_limit, beam_size=0)
     run = a.out / f"{a.problem}{a.size}"
     resume = (run / "checkpoint.pt").exists()
-    for split, count in (("train", a.train_instances), ("val", cfg.val_instances)):  # cached for train_bq
-        solved_set(a.problem, a.size, count, seed=0, split=split, time_limit=a.expert_time_limit, workers=a.workers)
     res = train_bq(a.problem, a.size, run, cfg, steps=a.steps, eval_every=a.eval_every, seed=a.seed, resume=resume,
                    threads=a.threads, time_budget_s=a.hours * 3600, device=a.device, test=False, workers=a.workers)
     policy = res["policy"].eval()

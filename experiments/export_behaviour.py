@@ -83,9 +83,9 @@ def main() -> None:
         rows = list(csv.DictReader(f))
     run_manifest = json.loads((run / "manifest.json").read_text())
     mrun = args.medium_run or run  # medium and replay snapshots
-    medium_manifest = json.loads((mrun / "manifest.json").read_text())
-    medium_rows = None
+    medium_manifest, medium_rows = run_manifest, None
     if args.medium_run is not None:
+        medium_manifest = json.loads((mrun / "manifest.json").read_text())
         with open(mrun / "evals.csv") as f:
             medium_rows = list(csv.DictReader(f))
     steps = [int(f.stem.split("_")[1]) for f in (mrun / "snapshots").glob("step_*.npz")]

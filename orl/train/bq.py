@@ -129,15 +129,15 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
     wall time has been spent, counted across resumptions; expert solving is not counted.
     ``device`` ("cpu", "cuda") holds the model; the environments' rules stay in numpy on the CPU.
     ``test=False`` skips the final test evaluation (for callers that evaluate on their own test sets).
-    ``workers`` builds the minibatches ahead in that many processes (:class:`ExpertBatches`); the
-    result does not depend on it."""
+    ``workers`` solves the expert sets and builds the minibatches ahead in that many processes
+    (:func:`solved_set`, :class:`ExpertBatches`); the result does not depend on it."""
     c = config or BQConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     device = check_device(device)
-    solve_kw = dict(method=c.expert, time_limit=c.expert_time_limit, progress=progress)
+    solve_kw = dict(method=c.expert, time_limit=c.expert_time_limit, progress=progress, workers=workers)
     train = train_data or solved_set(problem, size, c.train_instances, seed=data_seed, split="train", **solve_kw)
     val = val_data or solved_set(problem, size, c.val_instances, seed=data_seed, split="val", **solve_kw)
     policy = BQPolicy(problem, c).to(device)

@@ -124,8 +124,7 @@ def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: st
     counts: dict[str, int] = {}
     t0 = time.time()
     for step in range(start + 1, cfg.steps + 1):
-        batch = buffer.sample(cfg.batch_size, rng)
-        for k, v in algo.update(batch.to(device) if on_gpu else batch).items():
+        for k, v in algo.update(buffer.sample(cfg.batch_size, rng).to(device)).items():
             sums[k] = sums.get(k, 0.0) + v
             counts[k] = counts.get(k, 0) + 1
         if step % cfg.log_every == 0 or step == cfg.steps:
