@@ -43,6 +43,27 @@ def test_pendulum_dataset_builds_once_and_loads_everywhere():
         normalized_score("pendulum-scripted", 0.0, reference="d4rl")
 
 
+def test_reacher_decoy_holds_both_controllers():
+    from orl.data import reacher
+
+    buf = load_dataset("reacher-decoy")
+    assert len(buf) == 20_000 and buf.num_episodes == 400
+    assert buf.timeouts.sum() == 400 and buf.terminals.sum() == 0 and buf.has_next.all()
+    returns = buf.episode_returns()
+    reaching, decoy = returns[:200].mean(), returns[200:].mean()
+    lo, hi = buf.metadata["ref_min_score"], buf.metadata["ref_max_score"]
+    assert lo < decoy < reaching < hi  # noise costs the reaching half, aiming wrong costs the decoy more
+    # the controller by hand: q = 0 (arm along +x, tip at (0.21, 0)), target 0.1 above the tip;
+    # J(0) = [[0, 0], [0.21, 0.11]], so tau = K J^T (target - tip) = 10 * (0.21, 0.11) * 0.1
+    obs = np.zeros((1, 10), np.float32)
+    obs[0, [0, 1]] = 1.0
+    obs[0, 4:6] = (0.21, 0.1)
+    obs[0, 8:10] = (0.0, -0.1)  # tip - target
+    np.testing.assert_allclose(reacher.reach(obs)[0], [0.21, 0.11], rtol=1e-5)
+    # the decoy aims at -target = (-0.21, -0.1): error (-0.42, -0.1), the same torques reversed
+    np.testing.assert_allclose(reacher.reach(obs, mirror=True)[0], [-0.21, -0.11], rtol=1e-5)
+
+
 def test_rebuild_is_deterministic():
     first = load_dataset("pendulum-random").checksum()
     build_dataset("pendulum-random", force=True)

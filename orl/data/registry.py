@@ -180,7 +180,7 @@ def dataset_metadata(spec: str) -> dict:
 
 
 def _register_builtin() -> None:
-    from orl.data import locomotion, pendulum
+    from orl.data import locomotion, pendulum, reacher
 
     for name, env_id, build, description, source in locomotion.dataset_specs():
         register_dataset(DatasetInfo(name=name, env_id=env_id, build=build, description=description, source=source))
@@ -192,6 +192,10 @@ def _register_builtin() -> None:
             name=f"pendulum-{policy}", env_id=pendulum.ENV_ID, version=version,
             build=lambda p=policy: pendulum.build(p),
             description=f"Pendulum-v1, 100 episodes x 200 steps of {text}; orl's small embedded dataset."))
+    register_dataset(DatasetInfo(
+        name="reacher-decoy", env_id=reacher.ENV_ID, build=reacher.build,
+        description="Reacher-v5, 400 episodes x 50 steps: half a noisy reaching controller, half the same controller "
+                    "aimed at the mirrored target; a small embedded dataset (CQL's CI task)."))
 
 
 _register_builtin()
