@@ -19,7 +19,6 @@ and method); the policy is saved as ``runs/bq-routing/<problem><size>/policy.pt`
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from orl.algos.structured.bq import MAXIMISE, BQConfig, beam_search, greedy  # noqa: E402
 from orl.data.routing import solved_set  # noqa: E402
 from orl.train.bq import gap, train_bq  # noqa: E402
-from orl.utils.atomic import atomic_path  # noqa: E402
+from orl.utils.atomic import write_csv  # noqa: E402
 
 HEURISTICS = {"tsp": ("nearest_neighbour", "farthest_insertion"), "cvrp": ("nearest_neighbour",),
               "op": ("greedy",), "kp": ("greedy",)}
@@ -108,10 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{a.problem}{size} ({count} instances) {name:>20}: objective {obj.mean():.4f}, gap "
                   f"{rows[-1]['gap_pct']}% ({dt * 1000:.1f} ms/instance); {test.method} {ref.mean():.4f}")
     a.results.mkdir(parents=True, exist_ok=True)
-    with atomic_path(a.results / f"bq_{a.problem}{a.size}.csv") as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(a.results / f"bq_{a.problem}{a.size}.csv", rows, FIELDS)
     return 0
 
 

@@ -17,14 +17,13 @@ Writes ``experiments/results/datasets.csv`` and prints the Markdown table for ``
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from orl.data.locomotion import ENVS, POLICY_DIR  # noqa: E402
-from orl.utils.atomic import atomic_path  # noqa: E402
+from orl.utils.atomic import write_csv  # noqa: E402
 
 LEVELS = ("random", "medium", "expert", "medium-replay", "medium-expert")
 #: Schweighofer et al. (CoLLAs 2022), D4RL v0: (TQ, SACo relative to medium-replay).
@@ -86,10 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     with ProcessPoolExecutor(a.jobs) as pool:
         rows = list(pool.map(row, names))
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(a.out) as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(a.out, rows, FIELDS)
     print(markdown(rows))
     return 0
 

@@ -42,7 +42,7 @@ from orl_envs.inventory.settings import make_setting  # noqa: E402
 
 from orl.algos.structured.hdpo import EvaluationSets, HDPOConfig  # noqa: E402
 from orl.train.hdpo import learned_reference, train_hdpo  # noqa: E402
-from orl.utils.atomic import atomic_path  # noqa: E402
+from orl.utils.atomic import write_csv  # noqa: E402
 
 FIELDS = ["setting", "lead_time", "underage_cost", "steps", "seconds", "hdpo_test_cost", "optimum", "optimum_test_cost",
           "optimum_exact_cost", "gap_vs_optimum_test_pct", "gap_vs_exact_pct",
@@ -140,10 +140,7 @@ def main() -> None:
                 params = {"lead_time": lead, "underage_cost": cost}
                 row.update(train_baseline(name, params, config, args, float(row["optimum_test_cost"])))
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(args.out) as tmp, open(tmp, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=FIELDS)
-                w.writeheader()
-                w.writerows(rows)
+            write_csv(args.out, rows, FIELDS)
             print(", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
 
 

@@ -51,7 +51,7 @@ from orl_envs.inventory.settings import make_setting  # noqa: E402
 
 from orl.algos.structured.hdpo import HDPOConfig  # noqa: E402
 from orl.train.hdpo import train_hdpo  # noqa: E402
-from orl.utils.atomic import atomic_path, write_json  # noqa: E402
+from orl.utils.atomic import write_csv, write_json  # noqa: E402
 
 SETTING = "one_warehouse_lost_demand"
 FIELDS = ["setting", "n_stores", "n_train", "policy", "seed", "test_cost", "best_dev_cost", "steps", "seconds",
@@ -73,13 +73,6 @@ def point_config(args: argparse.Namespace, n_train: int, policy: str) -> HDPOCon
                       dev_periods=args.dev_periods, dev_ignore=args.dev_ignore, n_test=args.n_test,
                       test_periods=args.test_periods, test_ignore=args.test_ignore, patience=args.patience,
                       **POLICY_PARAMS[policy])
-
-
-def write_rows(out: Path, rows: list[dict]) -> None:
-    with atomic_path(out) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(rows)
 
 
 def common_columns(args: argparse.Namespace, n_stores: int, n_train: int | str, policy: str) -> dict:
@@ -181,7 +174,7 @@ def main() -> None:
                     continue
                 run = run_hdpo if policy in POLICY_PARAMS else run_baseline
                 rows.append(run(args, setting, n_stores, n_train, policy))
-                write_rows(args.out, rows)
+                write_csv(args.out, rows, FIELDS)
                 print(", ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
 
 

@@ -34,7 +34,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from orl.utils.atomic import atomic_path  # noqa: E402
+from orl.utils.atomic import write_csv  # noqa: E402
 
 ENVS = ("hopper", "halfcheetah", "walker2d")
 TABLES = {
@@ -116,10 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             row = fut.result()
             rows.append(row)
             out.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=FIELDS)
-                w.writeheader()
-                w.writerows(rows)
+            write_csv(out, rows, FIELDS)
             print(f"{row['dataset']} {row['algo']} {row['sampler']} seed {row['seed']}: last {row['last']}, "
                   f"best {row['best']} ({row['seconds']} s)", flush=True)
     print(report(rows))

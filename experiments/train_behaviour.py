@@ -45,7 +45,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from orl.data.behaviour import sb3_actor_arrays  # noqa: E402
-from orl.utils.atomic import atomic_path, write_json  # noqa: E402
+from orl.utils.atomic import atomic_path, write_csv, write_json  # noqa: E402
 
 EVAL_FIELDS = ["step", "wall_s", "det_mean", "det_std", "stoch_mean", "stoch_std", "env_steps_per_s"]
 
@@ -131,10 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
 
     def write_evals() -> None:
-        with atomic_path(evals_file) as tmp, open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=EVAL_FIELDS)
-            w.writeheader()
-            w.writerows(rows)
+        write_csv(evals_file, rows, EVAL_FIELDS)
 
     class Checkpointer(BaseCallback):
         def __init__(self) -> None:

@@ -171,3 +171,18 @@ def test_atomic_writes_get_the_usual_permissions(tmp_path):
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "result.csv").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "dataset").stat().st_mode) == 0o755
+
+
+def test_write_csv_replaces_whole_files_only(tmp_path):
+    """A results table is rewritten whole: a row that cannot be written leaves the previous file intact."""
+    import csv
+
+    from orl.utils.atomic import write_csv
+
+    out = tmp_path / "results.csv"
+    write_csv(out, [{"algo": "td3bc", "score": 1.5}], ["algo", "score"])
+    with pytest.raises(ValueError):  # a column not in the header: DictWriter refuses it mid-write
+        write_csv(out, [{"algo": "iql", "score": 2.0}, {"algo": "cql", "bogus": 1}], ["algo", "score"])
+    with open(out, newline="") as f:
+        assert list(csv.DictReader(f)) == [{"algo": "td3bc", "score": "1.5"}]
+    assert [p.name for p in tmp_path.iterdir()] == ["results.csv"]  # no temporary left behind

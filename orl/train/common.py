@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from orl.utils.atomic import atomic_path
+from orl.utils.atomic import atomic_path, write_csv
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -53,10 +53,7 @@ class CSVLog:
     def _rewrite(self) -> None:
         for r in self.rows:
             self.fields += [k for k in r if k not in self.fields]
-        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.fields or ["step"])
-            w.writeheader()
-            w.writerows(self.rows)
+        write_csv(self.path, self.rows, self.fields or ["step"])
 
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append(row)

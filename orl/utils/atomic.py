@@ -9,11 +9,12 @@ which is why the temporary file lives next to the target.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +78,11 @@ def write_json(target: str | os.PathLike[str], obj: Any) -> None:
     """Atomically write ``obj`` as indented JSON."""
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_csv(target: str | os.PathLike[str], rows: Iterable[dict[str, Any]], fieldnames: Sequence[str]) -> None:
+    """Atomically write ``rows`` as a CSV file with a header (the columns ``fieldnames``, in order)."""
+    with atomic_path(target) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(fieldnames))
+        w.writeheader()
+        w.writerows(rows)
