@@ -95,6 +95,45 @@ def test_interrupted_build_leaves_nothing_loadable(monkeypatch):
     assert len(load_dataset(info.name)) == 600  # the next use builds it whole
 
 
+def test_a_concurrent_first_use_builds_once_and_says_who_built(monkeypatch, capsys):
+    import threading
+
+    from orl.data import build as build_cli
+    from orl.data.pendulum import rollout
+
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def slow_build():
+        calls.append(1)
+        started.set()
+        release.wait(10)
+        return rollout("random", 2, 0)
+
+    info = registry.DatasetInfo(name="pendulum-concurrent", env_id="Pendulum-v1", build=slow_build, description="test")
+    monkeypatch.setitem(registry._REGISTRY, info.name, info)
+    real_flock, waiting = registry.fcntl.flock, threading.Event()
+
+    def flock(fd, op):  # the second caller announces itself before it blocks on the lock
+        if started.is_set():
+            waiting.set()
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(registry.fcntl, "flock", flock)
+    first = threading.Thread(target=build_cli.main, args=([info.name],))
+    first.start()
+    assert started.wait(10)  # the first builder holds the lock
+    second = threading.Thread(target=build_cli.main, args=([info.name],))
+    second.start()
+    assert waiting.wait(10)  # the second is at the lock: let the first finish
+    release.set()
+    first.join(30)
+    second.join(30)
+    out = capsys.readouterr().out
+    assert len(calls) == 1
+    assert out.count(f"{info.name}: built in") == 1
+    assert out.count(f"{info.name}: built by another process while this one waited") == 1
+
+
 def test_a_killed_build_process_leaves_nothing_loadable(tmp_path):
     """SIGKILL a real build process mid-way: no dataset appears, and the next build succeeds."""
     code = (

@@ -11,7 +11,7 @@ import sys
 import time
 
 from orl.data.errors import DatasetError
-from orl.data.registry import build_dataset, dataset_info, dataset_names, is_built
+from orl.data.registry import dataset_info, dataset_names, ensure_built, is_built
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,8 +28,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: already built")
                 continue
             t = time.time()
-            path = build_dataset(name, force=args.force)
-            print(f"{name}: built in {time.time() - t:.0f} s -> {path}")
+            path, built = ensure_built(name, force=args.force)
+            if built:
+                print(f"{name}: built in {time.time() - t:.0f} s -> {path}")
+            else:
+                print(f"{name}: built by another process while this one waited ({time.time() - t:.0f} s) -> {path}")
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -104,6 +104,12 @@ def is_built(name: str) -> bool:
 
 def build_dataset(name: str, force: bool = False) -> Path:
     """Build the registered dataset ``name`` into the cache (if needed); return its directory."""
+    return ensure_built(name, force)[0]
+
+
+def ensure_built(name: str, force: bool = False) -> tuple[Path, bool]:
+    """:func:`build_dataset`, also saying whether this call built it (False: it was already built,
+    possibly by another process while this one waited for the build lock)."""
     from orl.data.io import save_minari
 
     info = dataset_info(name)
@@ -113,7 +119,7 @@ def build_dataset(name: str, force: bool = False) -> Path:
     with open(lock_dir / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent builder waits here, then finds the dataset built
         if is_built(name) and not force:
-            return target
+            return target, False
         buffer = info.build()
         if info.source is not None:
             buffer.metadata["source"] = info.source()
@@ -123,7 +129,7 @@ def build_dataset(name: str, force: bool = False) -> Path:
         save_minari(buffer, info.minari_id, env=info.env_id, root=minari_cache(), overwrite=True,
                     algorithm_name=str(buffer.metadata.get("policy", "orl")), description=info.description,
                     ref_min_score=buffer.metadata.get("ref_min_score"), ref_max_score=buffer.metadata.get("ref_max_score"))
-    return target
+    return target, True
 
 
 def load_dataset(spec: str, *, build: bool = True) -> ReplayBuffer:
