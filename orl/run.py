@@ -16,6 +16,13 @@ applied automatically; command-line ``algo.<field>=`` overrides still win). A ru
 TensorBoard) and ``checkpoint.pt``, and ends with the line
 ``normalized score: last X, best Y over N episodes``.
 
+``resume=<run dir>`` continues that run from its ``checkpoint.pt`` with the configuration saved in its
+``config.yaml``; only ``device=`` and ``threads=`` may be changed on resume (they change where the run
+computes, not what it learns), anything else is refused. Bad input of any kind (unknown keys, mistyped
+values, an unknown evaluation environment, an unwritable ``out_root``, a damaged checkpoint) stops with
+exit code 2 and one line naming it, before anything is written; Ctrl-C (or SIGTERM) stops with exit code
+130 and says where the last checkpoint is.
+
 Adding an algorithm family means a training module with a ``run_config`` function, its entry in
 ``orl.train.FAMILIES`` and ``algo/``/``env/`` config entries (``family: <name>``); this file does
 not change.
@@ -23,53 +30,124 @@ not change.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import signal
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import hydra
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 CONF = Path(__file__).parent / "conf"
+#: What ``resume=<dir>`` may change: where the run computes, not what it learns.
+RESUME_MAY_CHANGE = ("device", "threads")
+#: Arguments that belong to Hydra itself, passed through unchecked.
+_HYDRA_FLAGS = ("-", "+", "~", "hydra.", "hydra/")
 
-# ``hydra.run.dir`` is the resume directory when one is given, else a fresh timestamped one.
-OmegaConf.register_new_resolver("orl_run_dir", lambda resume, fresh: resume if resume else fresh, replace=True)
+
+class UsageError(Exception):
+    """Bad input from the command line: printed as one ``error:`` line, exit code 2."""
 
 
 def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
+def _yaml(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def top_level_keys() -> list[str]:
+    """The settings ``key=value`` may set: config.yaml's and those of the global-package algorithm files."""
+    keys = {k for k in _yaml(CONF / "config.yaml") if k not in ("defaults", "hydra")}
+    for path in (CONF / "algo").glob("*.yaml"):
+        if path.read_text().startswith("# @package _global_"):
+            keys |= {k for k in _yaml(path) if k != "algo"}
+    return sorted(keys | {"algo", "env"})
+
+
+def _group_keys(group: str, name: str) -> set[str]:
+    """The keys ``<group>.<key>=`` may set when ``<group>=<name>`` is chosen."""
+    data = _yaml(CONF / group / f"{name}.yaml")
+    return set(data.get(group, data) if group == "algo" and "algo" in data else data)
+
+
 def check_argv(argv: list[str]) -> list[str]:
-    """Validate ``algo=``/``env=`` before Hydra (exit 2 with the valid names) and map
-    ``env=minari:<id>`` / ``env=<path>`` onto the ``custom`` env entry."""
-    out = []
+    """Validate the command line before Hydra: ``algo=``/``env=`` names, setting names and ``out_root``
+    (exit 2 naming the bad one and the valid ones), and map ``env=minari:<id>`` / ``env=<path>`` onto the
+    ``custom`` env entry. Hydra's own arguments (``-m``, ``+key=``, ``hydra.*``) pass through."""
+    out: list[str] = []
+    chosen = {"algo": ["a2pr"], "env": ["hopper-medium"]}  # config.yaml's defaults
+    later: list[tuple[str, str]] = []
     for arg in argv:
-        key, _, value = arg.partition("=")
-        if key == "algo" and value:
+        key, eq, value = arg.partition("=")
+        if arg.startswith(_HYDRA_FLAGS) or not eq:
+            out.append(arg)
+            continue
+        if key == "algo":
             bad = [v for v in value.split(",") if v not in group_options("algo")]
-            if bad:
-                raise SystemExit(_usage_error(f"unknown algo {bad[0]!r}; valid: {', '.join(group_options('algo'))}"))
-        if key == "env" and value:
+            if bad or not value:
+                raise UsageError(f"unknown algo {(bad or [value])[0]!r}; valid: {', '.join(group_options('algo'))}")
+            chosen["algo"] = value.split(",")
+        elif key == "env":
             if value.startswith("minari:") or value.endswith((".hdf5", ".h5")) or os.sep in value:
                 out += ["env=custom", f"env.dataset={value}", f"env.name={_safe_name(value)}"]
+                chosen["env"] = ["custom"]
                 continue
             bad = [v for v in value.split(",") if v not in group_options("env")]
-            if bad:
-                raise SystemExit(_usage_error(
-                    f"unknown env {bad[0]!r}; valid: {', '.join(group_options('env'))}, "
-                    f"minari:<dataset_id>, or a path to a D4RL-layout .hdf5 file"))
+            if bad or not value:
+                raise UsageError(f"unknown env {(bad or [value])[0]!r}; valid: {', '.join(group_options('env'))}, "
+                                 f"minari:<dataset_id>, or a path to a D4RL-layout .hdf5 file")
+            chosen["env"] = value.split(",")
+        elif "." in key and key.split(".", 1)[0] in ("algo", "env"):
+            later.append((key, arg))
+        elif key not in top_level_keys():
+            raise UsageError(f"unknown setting {key!r}; valid: {', '.join(top_level_keys())} "
+                             "(and algo.<field>=, env.<field>=)")
         out.append(arg)
+    for key, arg in later:  # once algo= and env= are known, wherever they stood
+        group, field = key.split(".", 1)
+        for name in chosen[group]:
+            known = _group_keys(group, name)
+            if field.split(".", 1)[0] not in known:
+                raise UsageError(f"unknown setting {key!r} for {group}={name}; valid: "
+                                 f"{', '.join(f'{group}.{k}' for k in sorted(known) if k not in ('name', 'family'))}")
+    out_root = next((a.partition("=")[2] for a in argv if a.startswith("out_root=")), None)
+    out_root = out_root or _yaml(CONF / "config.yaml")["out_root"]
+    check_writable_dir(out_root, "out_root")
+    global _OUT_ROOT_IS_NEW
+    _OUT_ROOT_IS_NEW = not Path(out_root).exists()
     return out
+
+
+#: Whether this process's run will create ``out_root`` (then a rejected run removes it again, if empty).
+_OUT_ROOT_IS_NEW = False
+
+
+def check_writable_dir(path: str, what: str) -> None:
+    """Refuse ``path`` by name unless it is, or could be created as, a directory that takes files.
+
+    Nothing is created: the probe file goes into the nearest existing ancestor (``os.access`` alone
+    says yes to root on a read-only mount, so a file is really written and removed)."""
+    p = Path(path).absolute()
+    existing = next(d for d in (p, *p.parents) if d.exists())
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is a file")
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".orl-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UsageError(f"{what}={path!r} is not a writable directory ({e.strerror or e})") from None
 
 
 def _safe_name(spec: str) -> str:
     return spec.replace("minari:", "minari-").replace(os.sep, "_").removesuffix(".hdf5").removesuffix(".h5")
-
-
-def _usage_error(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
 
 
 def apply_tuned(cfg: DictConfig) -> list[str]:
@@ -96,37 +174,177 @@ def apply_tuned(cfg: DictConfig) -> list[str]:
     return applied
 
 
+def check_config(cfg: DictConfig) -> None:
+    """The loop settings and the family, refused by name (the family's trainer checks the rest)."""
+    from orl.train import trainer_for
+    from orl.train.offline import settings_from
+
+    settings_from(cfg)
+    trainer_for(cfg.algo.get("family", "offline"))
+
+
+# ------------------------------------------------------------------------------------------ resume
+def load_run_dir(path: str) -> tuple[Path, DictConfig, int | None]:
+    """A run directory to resume: its saved configuration and its checkpoint's step (``None``: no
+    checkpoint yet). Refused by name, before anything is written, when it is not one or is damaged."""
+    from orl.train.common import CHECKPOINT, load_checkpoint
+
+    if not path:
+        raise UsageError("resume= needs a run directory (one holding config.yaml and checkpoint.pt)")
+    out = Path(path)
+    if not out.exists():
+        raise UsageError(f"resume: {out} does not exist")
+    if not out.is_dir():
+        raise UsageError(f"resume: {out} is a file, not a run directory (one holding config.yaml and checkpoint.pt)")
+    saved = out / "config.yaml"
+    if not saved.is_file():
+        raise UsageError(f"resume: {saved} not found (is {out} an orl run directory?)")
+    try:
+        cfg = OmegaConf.load(saved)
+        missing = [k for k in ("algo.name", "env.name", "steps", "seed") if OmegaConf.select(cfg, k) is None]
+    except Exception as e:  # a YAML syntax error, or not a mapping
+        raise UsageError(f"resume: {saved} cannot be read ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if missing:
+        raise UsageError(f"resume: {saved} is not an orl run configuration (it has no {missing[0]})")
+    step = None
+    if (out / CHECKPOINT).exists():
+        try:
+            step = int(load_checkpoint(out)["step"])
+        except ValueError as e:  # CheckpointError
+            raise UsageError(f"resume: {e}") from None
+    return out, cfg, step
+
+
+def resume_main(argv: list[str]) -> int:
+    """``python -m orl.run resume=<dir> [device=...] [threads=...]``, without Hydra: nothing in the run
+    directory is rewritten except what training itself continues (its logs past the checkpoint)."""
+    if any(a in ("-m", "--multirun") for a in argv):
+        raise UsageError("resume= continues one run directory; it does not combine with -m")
+    values: dict[str, Any] = {}
+    resume = ""
+    refused = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if key == "resume" and eq:
+            resume = value
+        elif key in RESUME_MAY_CHANGE and eq:
+            values[key] = yaml.safe_load(value)
+        else:
+            refused.append(arg)
+    out, cfg, step = load_run_dir(resume)
+    if refused:
+        raise UsageError(f"resume continues {out} as saved in its config.yaml; {refused[0]!r} would change it "
+                         f"(only {', '.join(k + '=' for k in RESUME_MAY_CHANGE)} may change on resume): start a new run "
+                         "to change it")
+    for key, value in values.items():
+        cfg[key] = value
+    try:
+        check_config(cfg)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if values:
+        print(f"resume: {', '.join(f'{k}={v}' for k, v in values.items())} (the saved config.yaml is unchanged)")
+    if step is None:
+        print(f"resume: {out} has no checkpoint yet (stopped before its first evaluation): training from step 0")
+    elif step >= cfg.steps:
+        print(f"resume: {out} finished at step {step:,} of {cfg.steps:,}; nothing left to train")
+    else:
+        print(f"resuming {out} at step {step:,} of {cfg.steps:,}")
+    print(_train(cfg, out, resume=step is not None, tuned=[], fresh=False))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ training
+def _train(cfg: DictConfig, out_dir: Path, resume: bool, tuned: list[str], fresh: bool) -> str:
+    """Run the family's trainer; its expected failures become one ``error:`` line (exit 2) and Ctrl-C
+    a note of the last checkpoint (exit 130). A fresh run that fails before its first checkpoint leaves
+    no run directory behind."""
+    from orl.data import DatasetError
+    from orl.train import trainer_for
+    from orl.train.common import CHECKPOINT
+
+    try:
+        return trainer_for(cfg.algo.get("family", "offline"))(cfg, out_dir, resume, tuned)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {_checkpoint_note(out_dir)}", file=sys.stderr)
+        raise SystemExit(130) from None
+    except (UsageError, DatasetError, ValueError, OSError) as e:
+        if fresh and not (out_dir / CHECKPOINT).exists():
+            _discard_run_dir(out_dir, Path(cfg.out_root))
+        raise UsageError(str(e)) from None
+
+
+def _checkpoint_note(out_dir: Path) -> str:
+    from orl.train.common import CHECKPOINT, load_checkpoint
+
+    path = out_dir / CHECKPOINT
+    if not path.exists():
+        return f"no checkpoint was written yet (one is written at every evaluation); {out_dir} has nothing to resume"
+    try:
+        step = int(load_checkpoint(out_dir)["step"])
+    except (ValueError, OSError):
+        return f"the checkpoint {path} cannot be read"
+    return f"the last checkpoint is {path} (step {step:,}); continue with: python -m orl.run resume={out_dir}"
+
+
+#: What a run directory holds before its first checkpoint (Hydra's and orl's files).
+_RUN_FILES = (".hydra", "config.yaml", "metrics.csv", "eval.csv", "tb", "run.log", "orl.run.log")
+
+
+def _discard_run_dir(out_dir: Path, out_root: Path) -> None:
+    """Remove what this run wrote into its fresh directory, then the directory and its parents while
+    they are empty, up to (not including) ``out_root``; a file that is not a run's is never touched."""
+    for name in _RUN_FILES:
+        p = out_dir / name
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists():
+            p.unlink()
+    root = out_root.resolve()
+    d = out_dir.resolve()
+    while d != root and root in d.parents:
+        try:
+            d.rmdir()  # only when empty
+        except OSError:
+            break
+        d = d.parent
+    if d == root and _OUT_ROOT_IS_NEW:
+        with contextlib.suppress(OSError):
+            root.rmdir()
+
+
 def run(cfg: DictConfig) -> str:
     """Train one configuration (also the entry point of every multirun job); returns the final line.
 
     The algorithm's ``family`` (its ``algo/*.yaml``; default ``offline``) picks the training loop from
     ``orl.train.FAMILIES``."""
-    from orl.data import DatasetError
-    from orl.train import trainer_for
-
-    out_dir = Path(cfg.resume) if cfg.resume else Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)
+    out_dir = Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir)
     OmegaConf.set_struct(cfg, False)
-    tuned = [] if cfg.resume else apply_tuned(cfg)
-    if cfg.resume:  # the run's own configuration, not the command line's defaults
-        saved = out_dir / "config.yaml"
-        if not saved.exists():
-            raise SystemExit(_usage_error(f"resume: {saved} not found (is {out_dir} an orl run directory?)"))
-        cfg = OmegaConf.load(saved)
-    else:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"run directory: {out_dir}", flush=True)
+    try:
+        if cfg.get("resume"):
+            raise UsageError("resume= is given alone: python -m orl.run resume=<run dir>")
+        tuned = apply_tuned(cfg)
+        check_config(cfg)
         from orl.utils.atomic import atomic_path
 
         with atomic_path(out_dir / "config.yaml") as tmp:
             tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    try:
         if tuned:
             print(f"tuned settings for {cfg.algo.name} on {cfg.env.name}: {', '.join(tuned)}")
-        line = trainer_for(cfg.algo.get("family", "offline"))(cfg, out_dir, bool(cfg.resume), tuned)
-    except (DatasetError, ValueError, FileNotFoundError) as e:
+        line = _train(cfg, out_dir, resume=False, tuned=tuned, fresh=True)
+    except (UsageError, ValueError, OSError) as e:
+        if not (out_dir / "checkpoint.pt").exists():
+            _discard_run_dir(out_dir, Path(cfg.out_root))
         raise SystemExit(_usage_error(str(e))) from None
     print(f"run directory: {out_dir}")
     print(line)
     return line
+
+
+def _usage_error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -134,9 +352,25 @@ def _hydra_main(cfg: DictConfig) -> None:
     run(cfg)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM (a scheduler's stop) ends a run like Ctrl-C: the note says how to resume
+
+
 def main() -> None:
-    sys.argv = [sys.argv[0], *check_argv(sys.argv[1:])]
-    _hydra_main()
+    argv = sys.argv[1:]
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    if not multirun:
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        if any(a.partition("=")[0] == "resume" for a in argv):
+            raise SystemExit(resume_main(argv))
+        sys.argv = [sys.argv[0], *check_argv(argv)]
+        _hydra_main()
+    except UsageError as e:
+        raise SystemExit(_usage_error(str(e))) from None
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

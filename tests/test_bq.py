@@ -182,5 +182,6 @@ def test_cli_trains_and_resumes(tmp_path):
     r2 = _cli(f"resume={run_dir}", cwd=tmp_path)
     assert r2.returncode == 0, r2.stderr[-2000:]
     assert r2.stdout.strip().splitlines()[-1] == last  # nothing left to train: the same best policy
+    assert f"resume: {run_dir} finished at step 40 of 40" in r2.stdout  # resumed, not retrained from step 0
     bad = _cli("algo=bq", "env=pendulum-scripted", cwd=tmp_path)
     assert bad.returncode == 2 and "algo=bq needs a routing env" in bad.stderr

@@ -163,6 +163,8 @@ def test_cli_trains_hdpo_and_refuses_mismatched_families(tmp_path):
     assert last.startswith("test cost: ") and "base-stock (optimal)" in last and "gap" in last
     run_dir = next((tmp_path / "runs" / "hdpo" / "inventory-one-store-backlogged").iterdir())
     assert {"config.yaml", "eval.csv", "metrics.csv", "checkpoint.pt", "result.json"} <= {p.name for p in run_dir.iterdir()}
+    r2 = _cli(f"resume={run_dir}", cwd=tmp_path)
+    assert r2.returncode == 0 and f"resume: {run_dir} finished at step 20 of 20" in r2.stdout, r2.stderr[-2000:]
     r = _cli("algo=hdpo", "env=pendulum-scripted", cwd=tmp_path)
     assert r.returncode == 2 and "needs an inventory env" in r.stderr and "Traceback" not in r.stderr
     r = _cli("algo=td3bc", "env=inventory-one-store-lost", cwd=tmp_path)

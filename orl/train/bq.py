@@ -22,7 +22,8 @@ import torch
 
 from orl.algos.structured.bq import MAXIMISE, BQConfig, BQPolicy, beam_search, expert_batch, greedy, imitation_loss
 from orl.data.routing import SolvedSet, solved_set
-from orl.train.common import CSVLog, check_device, load_checkpoint, save_checkpoint
+from orl.train.common import CSVLog, DurationEstimate, check_device, load_checkpoint, load_torch, save_checkpoint, save_torch
+from orl.utils.config import build_config
 from orl.utils.atomic import write_json
 
 
@@ -160,13 +161,15 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
     from torch.utils.tensorboard import SummaryWriter
 
     tb = SummaryWriter(str(out / "tb"), purge_step=start + 1 if resume else None)
-    bar = None
+    bar = eta = None
     if progress:
         from tqdm.auto import tqdm
 
         # A wall-time budget with an effectively unbounded step cap: show a counter, not a meaningless bar.
         total = None if time_budget_s is not None and steps >= 10**8 else steps
         bar = tqdm(total=total, initial=start, desc=f"bq {problem}{size}", unit="step", dynamic_ncols=True)
+        if time_budget_s is None:  # a time budget already bounds the run
+            eta = DurationEstimate(start, steps, unit="steps", write=tqdm.write)
     t0, losses, accs = time.time(), [], []
     step = start
     batches = ExpertBatches(train, rng, c.batch_size, workers)
@@ -183,6 +186,8 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
             accs.append(acc)
             if bar is not None:
                 bar.update(1)
+            if eta is not None:
+                eta(step)
             if step % log_every == 0 or step == steps:
                 row = {"step": step, "loss": float(np.mean(losses)), "accuracy": float(np.mean(accs)),
                        "lr": opt.param_groups[0]["lr"], "steps_per_s": (step - start) / (time.time() - t0)}
@@ -213,7 +218,8 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
     tb.close()
     if best_state is not None:
         policy.load_state_dict(best_state)
-    torch.save({"policy": {k: v.cpu() for k, v in policy.state_dict().items()}, "problem": problem, "size": size, "config": asdict(c)}, out / "policy.pt")
+    save_torch(out / "policy.pt", {"policy": {k: v.cpu() for k, v in policy.state_dict().items()}, "problem": problem,
+                                   "size": size, "config": asdict(c)})
     result = {"problem": problem, "size": size, "steps": step, "best_val_gap_pct": best, "train_time_s": train_time,
               "expert": train.method}
     if test:
@@ -226,7 +232,7 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
 
 def load_policy(path: str | Path, device: str = "cpu") -> BQPolicy:
     """A trained policy from a run's ``policy.pt``."""
-    state = torch.load(path, weights_only=False, map_location=device)
+    state = load_torch(path, map_location=device, required=("policy", "problem", "config"))
     policy = BQPolicy(state["problem"], BQConfig(**state["config"]))
     policy.load_state_dict(state["policy"])
     return policy.to(device).eval()
@@ -237,12 +243,10 @@ def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
     from omegaconf import OmegaConf
 
     params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items() if k not in ("name", "family")}
-    unknown = sorted(set(params) - set(BQConfig.__dataclass_fields__))
-    if unknown:
-        raise ValueError(f"bq: unknown hyperparameter(s) {unknown}; known: {', '.join(BQConfig.__dataclass_fields__)}")
+    config = build_config(BQConfig, params, "bq", prefix="algo.")
     if "problem" not in cfg.env:
         raise ValueError(f"algo=bq needs a routing env (env=tsp-50, cvrp-50, ...), not {cfg.env.name!r}")
-    result = train_bq(cfg.env.problem, int(cfg.env.size), out_dir, BQConfig(**params), steps=cfg.steps,
+    result = train_bq(cfg.env.problem, int(cfg.env.size), out_dir, config, steps=cfg.steps,
                       eval_every=cfg.eval_every, seed=cfg.seed, log_every=cfg.log_every, resume=resume,
                       threads=cfg.threads, device=cfg.get("device", "cpu"),
                       workers=int(cfg.get("workers", 0)))

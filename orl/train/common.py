@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +14,50 @@ from orl.utils.atomic import atomic_path, write_csv
 CHECKPOINT = "checkpoint.pt"
 
 
+class CheckpointError(ValueError):
+    """A checkpoint or saved policy exists but cannot be read: truncated, corrupt, or not orl's."""
+
+
+def save_torch(path: str | Path, obj: Any) -> None:
+    """``torch.save`` atomically (temp file + rename: a kill never leaves half a file)."""
+    with atomic_path(Path(path), suffix=".pt") as tmp:
+        torch.save(obj, tmp)
+
+
+def load_torch(path: str | Path, map_location: str | torch.device | None = None,
+               required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read a file written by :func:`save_torch`, refusing a damaged one with a :class:`CheckpointError`
+    that names the file (instead of the unpickler's traceback); the file itself is never changed.
+
+    ``required``: keys the stored dictionary must have (what makes it the kind of file expected).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found" if not path.exists() else f"{path} is not a file")
+    try:
+        state = torch.load(path, weights_only=False, map_location=map_location)
+    except Exception as e:  # the unpickler and zip reader raise many types; all mean "unreadable"
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise CheckpointError(f"{path} cannot be read: it is truncated or corrupt ({type(e).__name__}: {reason}). "
+                              "It was left unchanged; restore it from a copy or start a new run") from None
+    missing = [k for k in required if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CheckpointError(f"{path} is not the file expected here: it lacks {', '.join(map(repr, missing))}")
+    return state
+
+
 def save_checkpoint(out: Path, state: dict[str, Any]) -> None:
-    """Write ``out/checkpoint.pt`` atomically (temp file + rename: a kill never leaves half a file)."""
-    with atomic_path(Path(out) / CHECKPOINT, suffix=".pt") as tmp:
-        torch.save(state, tmp)
+    """Write ``out/checkpoint.pt`` atomically."""
+    save_torch(Path(out) / CHECKPOINT, state)
 
 
-def load_checkpoint(out: Path, map_location: str | None = None) -> dict[str, Any]:
-    """Read ``out/checkpoint.pt``; a clear error when there is none."""
+def load_checkpoint(out: Path, map_location: str | torch.device | None = None) -> dict[str, Any]:
+    """Read ``out/checkpoint.pt``: a ``FileNotFoundError`` when there is none, a :class:`CheckpointError`
+    naming the file when it is damaged."""
     path = Path(out) / CHECKPOINT
     if not path.exists():
         raise FileNotFoundError(f"resume: no {CHECKPOINT} in {out}")
-    return torch.load(path, weights_only=False, map_location=map_location)
+    return load_torch(path, map_location, required=("step",))
 
 
 class CSVLog:
@@ -75,3 +108,40 @@ def check_device(device: str | torch.device) -> torch.device:
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {str(device)!r}")
     return device
+
+
+def format_duration(seconds: float) -> str:
+    """``4 h 12 min``, ``7 min 5 s``, ``12 s``."""
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h} h {m} min"
+    return f"{m} min {s} s" if m else f"{s} s"
+
+
+class DurationEstimate:
+    """Says once, after ``after_s`` seconds of training, how long the rest of the run will take.
+
+    A run's cost is easy to underestimate (a bare ``python -m orl.run`` is a million A2PR updates):
+    this line tells the user within seconds, measured on their machine, while tqdm's ETA scrolls away.
+    Call it after every step; it costs one clock read until it has spoken.
+    """
+
+    def __init__(self, start: int, total: int, unit: str = "updates", after_s: float = 5.0, write=print) -> None:
+        self.start, self.total, self.unit, self.after_s, self.write = start, total, unit, after_s, write
+        self.t0 = time.monotonic()
+        self.done = start >= total
+
+    def __call__(self, step: int) -> None:
+        if self.done:
+            return
+        elapsed = time.monotonic() - self.t0
+        if elapsed < self.after_s:
+            self.done = step >= self.total  # a run shorter than after_s needs no estimate
+            return
+        self.done = True
+        rate = (step - self.start) / max(elapsed, 1e-9)
+        left = self.total - step
+        self.write(f"speed: {rate:,.1f} {self.unit}/s over the first {step - self.start:,}: about "
+                   f"{format_duration(left / rate)} for the remaining {left:,} (evaluations not included)")

@@ -26,7 +26,8 @@ from orl_envs.inventory.simulator import InventorySimulator, InventoryState
 from orl.algos.structured.hdpo import PARAMETRIC, HDPOConfig, make_policy
 from orl.algos.structured.references import (BaseStockPolicy, LostSalesDPPolicy, base_stock_applies, base_stock_cost,
                                              base_stock_level, lost_sales_dp_applies, lost_sales_optimum)
-from orl.train.common import CSVLog, check_device, load_checkpoint, save_checkpoint
+from orl.train.common import CSVLog, DurationEstimate, check_device, load_checkpoint, save_checkpoint
+from orl.utils.config import build_config
 from orl.utils.atomic import write_json
 # Scenario sets come from their own seeds (offset from the run's seed) so that they never overlap.
 SPLIT_SEED = {"train": 0, "dev": 10_000, "test": 20_000}
@@ -255,11 +256,13 @@ def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfi
     from torch.utils.tensorboard import SummaryWriter
 
     tb = SummaryWriter(str(out / "tb"), purge_step=start + 1 if resume else None)
-    bar = None
+    bar = eta = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, initial=start, desc="hdpo", unit="step", dynamic_ncols=True)
+        if max_train_seconds is None:  # a time budget already bounds the run
+            eta = DurationEstimate(start, steps, unit="steps", write=tqdm.write)
     t0, losses = time.time(), []
     clock = t0  # training clock: excludes the dev evaluations
     if resume:  # the epoch's order and position, so the resumed run draws the very same batches
@@ -287,6 +290,8 @@ def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfi
             losses = []
         if bar is not None:
             bar.update(1)
+        if eta is not None:
+            eta(step)
         over = max_train_seconds is not None and train_s + time.time() - clock > max_train_seconds
         if step % eval_every == 0 or step == steps or over:
             train_s += time.time() - clock
@@ -328,16 +333,13 @@ def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
     from omegaconf import OmegaConf
 
     params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items() if k not in ("name", "family")}
-    params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
     device = cfg.get("device", "cpu")  # where it runs (orl.run's device=), not a hyperparameter of the method
-    unknown = sorted(set(params) - set(HDPOConfig.__dataclass_fields__))
-    if unknown:
-        raise ValueError(f"hdpo: unknown hyperparameter(s) {unknown}; known: {', '.join(HDPOConfig.__dataclass_fields__)}")
+    config = build_config(HDPOConfig, params, "hdpo", prefix="algo.")
     if "setting" not in cfg.env:
         raise ValueError(f"algo=hdpo needs an inventory env (env=inventory-...), not {cfg.env.name!r}")
     env_params = {k: tuple(v) if isinstance(v, list) else v for k, v in OmegaConf.to_container(cfg.env.params, resolve=True).items()}
     setting = make_setting(cfg.env.setting, **env_params)
-    result = train_hdpo(setting, out_dir, HDPOConfig(**params), steps=cfg.steps, eval_every=cfg.eval_every,
+    result = train_hdpo(setting, out_dir, config, steps=cfg.steps, eval_every=cfg.eval_every,
                         seed=cfg.seed, log_every=cfg.log_every, resume=resume, threads=cfg.threads,
                         device=device)
     ref = result["reference"]

@@ -25,7 +25,8 @@ import torch
 from orl.algos import algorithm_class
 from orl.data.buffer import ReplayBuffer
 from orl.data.collect import evaluate
-from orl.train.common import CSVLog, check_device, load_checkpoint, save_checkpoint
+from orl.train.common import CSVLog, DurationEstimate, check_device, load_checkpoint, save_checkpoint
+from orl.utils.config import build_config, check_fields
 
 
 @dataclass
@@ -47,6 +48,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         from orl.data.samplers import SAMPLERS
 
+        check_fields(self)  # types first: seed=1.5 or steps=abc name their field
+        if self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         for name in ("steps", "batch_size", "eval_every", "eval_episodes", "log_every", "threads"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -55,6 +59,8 @@ class TrainConfig:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         if not self.sampler_alpha > 0:
             raise ValueError(f"sampler_alpha must be positive, got {self.sampler_alpha!r}")
+        if not 0 < self.sampler_k <= 100:
+            raise ValueError(f"sampler_k must be a percentage in (0, 100], got {self.sampler_k!r}")
         check_device(self.device)
 
 
@@ -63,16 +69,40 @@ def make_algorithm(name: str, buffer: ReplayBuffer, action_low: np.ndarray, acti
     """Build algorithm ``name`` for ``buffer``'s shapes, its config from defaults + ``overrides``,
     prepared for a run of ``total_steps`` updates (``OfflineAlgorithm.setup``)."""
     cls = algorithm_class(name)
-    fields = cls.Config.__dataclass_fields__
-    unknown = sorted(set(overrides or {}) - set(fields))
-    if unknown:
-        raise ValueError(f"{name}: unknown hyperparameter(s) {unknown}; known: {', '.join(sorted(fields))}")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in (overrides or {}).items()}
-    config = cls.Config(**kwargs)
+    config = build_config(cls.Config, overrides, name, prefix="algo.")
     mean, std = buffer.observation_stats()
     algo = cls(int(np.prod(buffer.observation_shape)), action_low, action_high, config, mean, std)
     algo.setup(buffer, total_steps)
     return algo
+
+
+def eval_action_space(env_id: str, buffer: ReplayBuffer | None = None):
+    """The ``Box`` action space of evaluation environment ``env_id``, checked against ``buffer``'s shapes.
+
+    Refused with a ``ValueError`` naming ``env_id`` when it is not a registered Gymnasium id, acts in a
+    discrete space (every offline algorithm here outputs continuous actions) or disagrees with the
+    dataset's observation or action size (a policy trained on the data could not act in it).
+    """
+    import gymnasium as gym
+
+    try:
+        env = gym.make(env_id)
+    except (gym.error.Error, ImportError, TypeError) as e:  # unregistered id, missing extra, bad kwargs
+        raise ValueError(f"env.eval_env={env_id!r} cannot be made: {e}") from None
+    obs_space, space = env.observation_space, env.action_space
+    env.close()
+    if not isinstance(space, gym.spaces.Box):
+        raise ValueError(f"env.eval_env={env_id!r} has action space {space}; orl's offline algorithms act in "
+                         "continuous (Box) action spaces")
+    if buffer is not None:
+        obs_shape = tuple(obs_space.shape or ())
+        if int(np.prod(obs_shape)) != int(np.prod(buffer.observation_shape)):
+            raise ValueError(f"env.eval_env={env_id!r} observes shape {obs_shape}, the dataset "
+                             f"{tuple(buffer.observation_shape)}: choose the environment the data came from")
+        if int(np.prod(space.shape)) != int(buffer.action_dim):
+            raise ValueError(f"env.eval_env={env_id!r} acts in {int(np.prod(space.shape))} dimensions, the dataset in "
+                             f"{buffer.action_dim}: choose the environment the data came from")
+    return space
 
 
 def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: str | Path,
@@ -83,8 +113,6 @@ def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: st
     ``score_fn(returns) -> normalised scores`` (default: from the buffer's reference scores, or
     the raw returns when it has none).
     """
-    import gymnasium as gym
-
     cfg = cfg or TrainConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -92,7 +120,7 @@ def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: st
     device = check_device(cfg.device)
     torch.manual_seed(cfg.seed)  # seeds the CUDA generators too
     rng = np.random.default_rng(cfg.seed)
-    space = gym.make(env_id).action_space
+    space = eval_action_space(env_id, buffer)
     algo = make_algorithm(algo_name, buffer, space.low, space.high, algo_overrides, total_steps=cfg.steps).to(device)
     on_gpu = device.type == "cuda"
     buffer.set_sampler(cfg.sampler, alpha=cfg.sampler_alpha, k=cfg.sampler_k)
@@ -115,11 +143,12 @@ def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: st
     from torch.utils.tensorboard import SummaryWriter
 
     tb = SummaryWriter(str(out / "tb"), purge_step=start + 1 if resume else None)
-    bar = None
+    bar = eta = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.steps, initial=start, desc=f"{algo_name}", unit="upd", dynamic_ncols=True)
+        eta = DurationEstimate(start, cfg.steps, write=tqdm.write)
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     t0 = time.time()
@@ -137,6 +166,7 @@ def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: st
             sums, counts = {}, {}
         if bar is not None:
             bar.update(1)
+            eta(step)
         if step % cfg.eval_every == 0 or step == cfg.steps:
             returns = evaluate(env_id, lambda obs, _rng: algo.act(obs, deterministic=True), cfg.eval_episodes,
                                seed=cfg.seed + 100)
@@ -161,22 +191,31 @@ def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: st
             "algo": algo, "out_dir": str(out)}
 
 
+def settings_from(cfg) -> TrainConfig:
+    """The loop settings of an ``orl.run`` configuration (its top-level keys), checked by name."""
+    return TrainConfig(**{k: cfg[k] for k in TrainConfig.__dataclass_fields__ if k in cfg})
+
+
 def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
-    """``python -m orl.run algo=<offline algorithm> env=<dataset>``: train and return the final line."""
+    """``python -m orl.run algo=<offline algorithm> env=<dataset>``: train and return the final line.
+
+    Everything the user typed is checked before the dataset is loaded (which may build it for
+    minutes): the loop settings, the hyperparameters and the evaluation environment."""
     from omegaconf import OmegaConf
 
     from orl.data import load_dataset
 
-    train_cfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, seed=cfg.seed, eval_every=cfg.eval_every,
-                            eval_episodes=cfg.eval_episodes, log_every=cfg.log_every, sampler=cfg.sampler,
-                            sampler_alpha=cfg.sampler_alpha, sampler_k=cfg.sampler_k, threads=cfg.threads,
-                            device=str(cfg.get("device", "cpu")))
+    train_cfg = settings_from(cfg)
     if "dataset" not in cfg.env:
         raise ValueError(f"algo={cfg.algo.name} trains on a dataset; env={cfg.env.name} is not one")
+    params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items() if k not in ("name", "family")}
+    build_config(algorithm_class(cfg.algo.name).Config, params, cfg.algo.name, prefix="algo.")
+    if cfg.env.eval_env:
+        eval_action_space(cfg.env.eval_env)
+    print(f"loading dataset {cfg.env.dataset} (built on first use)", flush=True)
     buffer = load_dataset(cfg.env.dataset)
     eval_env = cfg.env.eval_env or buffer.metadata.get("env_id")
     if not eval_env:
         raise ValueError("env.eval_env is not set and the dataset's metadata names no env_id")
-    params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items() if k not in ("name", "family")}
     result = train_offline(cfg.algo.name, buffer, eval_env, out_dir, train_cfg, params, resume=resume)
     return f"normalized score: last {result['last']:.1f}, best {result['best']:.1f} over {result['episodes']} episodes"

@@ -1,0 +1,256 @@
+"""``python -m orl.run`` as a user meets it: resume, interrupts, and bad input (issue 15).
+
+Every fault case runs the CLI as a subprocess and asserts exit code 2, one ``error:`` line naming the
+bad value, no traceback, and that nothing on disk changed (no run directory left behind, no file of an
+existing run rewritten). The resume tests would fail if a resumed run silently trained from step 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SMALL = ["algo.actor_hidden=[32,32]", "algo.critic_hidden=[32,32]", "algo.vae_hidden=[64,64]"]
+COMMON = ["algo=a2pr", "env=pendulum-scripted", "steps=400", "eval_every=100", "eval_episodes=2", "seed=1", *SMALL]
+
+
+def _cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orl.run", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def _eval_rows(run_dir: Path) -> list[dict]:
+    with open(run_dir / "eval.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Every file under ``root`` with a hash of its bytes."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _assert_refused(r: subprocess.CompletedProcess, *needles: str) -> None:
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout, r.stderr[-3000:]
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, r.stderr[-2000:]
+    for needle in needles:
+        assert needle in errors[0], (needle, errors[0])
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> tuple[Path, Path, str]:
+    """An uninterrupted 400-update run: (its cwd, its run directory, its final line)."""
+    cwd = tmp_path_factory.mktemp("finished")
+    r = _cli(*COMMON, cwd=cwd)
+    assert r.returncode == 0, r.stderr[-2000:]
+    run_dir = next((cwd / "runs" / "a2pr" / "pendulum-scripted").iterdir())
+    assert r.stdout.splitlines()[0] == f"run directory: {run_dir}"  # said first, so TensorBoard can follow
+    return cwd, run_dir, r.stdout.strip().splitlines()[-1]
+
+
+def _start_and_wait_for_checkpoint(args: list[str], cwd: Path, run_root: Path) -> tuple[subprocess.Popen, Path]:
+    proc = subprocess.Popen([sys.executable, "-m", "orl.run", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(run_root.glob("*/checkpoint.pt")):
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        time.sleep(0.1)
+    return proc, next(run_root.iterdir())
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path, finished):
+    """Killed after a checkpoint, the run resumes at the checkpoint's step (the rows before it are kept
+    as they were, a marker in them included) and ends exactly where the uninterrupted run ended."""
+    _, full_dir, last = finished
+    proc, run_dir = _start_and_wait_for_checkpoint([*COMMON, "out_root=killed"], tmp_path,
+                                                   tmp_path / "killed" / "a2pr" / "pendulum-scripted")
+    proc.kill()
+    proc.communicate()
+    import torch
+
+    step = int(torch.load(run_dir / "checkpoint.pt", weights_only=False)["step"])
+    assert 100 <= step < 400
+    # Mark the logged rows up to the checkpoint: a run that restarted from zero would rewrite them.
+    rows = [r for r in _eval_rows(run_dir) if int(r["step"]) <= step]
+    rows[0]["return_mean"] = "12345.0"
+    with open(run_dir / "eval.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    hydra_before = _snapshot(run_dir / ".hydra")
+    r = _cli(f"resume={run_dir}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"resuming {run_dir} at step {step:,} of 400" in r.stdout
+    assert r.stdout.strip().splitlines()[-1] == last
+    got, want = _eval_rows(run_dir), _eval_rows(full_dir)
+    assert got[0]["return_mean"] == "12345.0"  # kept, not recomputed
+    assert [r["step"] for r in got] == [r["step"] for r in want]
+    assert got[len(rows):] == want[len(rows):]  # the continued part equals the uninterrupted run
+    assert _snapshot(run_dir / ".hydra") == hydra_before  # Hydra's record of the original run is untouched
+
+
+def test_resume_of_a_finished_run_changes_nothing(tmp_path, finished):
+    cwd, run_dir, last = finished
+    ckpt = (run_dir / "checkpoint.pt").read_bytes()
+    rows = _eval_rows(run_dir)
+    r = _cli(f"resume={run_dir}", "threads=1", cwd=cwd)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "finished at step 400 of 400; nothing left to train" in r.stdout
+    assert r.stdout.strip().splitlines()[-1] == last
+    assert (run_dir / "checkpoint.pt").read_bytes() == ckpt and _eval_rows(run_dir) == rows
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "random bytes"])
+def test_resume_refuses_a_damaged_checkpoint_and_keeps_it(tmp_path, finished, damage):
+    import shutil
+
+    _, full_dir, _ = finished
+    run_dir = tmp_path / "run"
+    shutil.copytree(full_dir, run_dir)
+    data = (run_dir / "checkpoint.pt").read_bytes()
+    bad = {"truncated": data[: len(data) // 2], "empty": b"", "random bytes": os.urandom(4096)}[damage]
+    (run_dir / "checkpoint.pt").write_bytes(bad)
+    before = _snapshot(run_dir)
+    r = _cli(f"resume={run_dir}", cwd=tmp_path)
+    _assert_refused(r, str(run_dir / "checkpoint.pt"), "truncated or corrupt")
+    assert _snapshot(run_dir) == before
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path, finished):
+    cwd, run_dir, _ = finished
+    before = _snapshot(run_dir)
+    _assert_refused(_cli(f"resume={run_dir}", "algo=iql", cwd=cwd), "'algo=iql' would change it", "device=, threads=")
+    _assert_refused(_cli(f"resume={run_dir}", "steps=800", cwd=cwd), "'steps=800' would change it")
+    _assert_refused(_cli(f"resume={run_dir}", "threads=abc", cwd=cwd), "threads must be an integer, got 'abc'")
+    assert _snapshot(run_dir) == before
+    _assert_refused(_cli(f"resume={tmp_path / 'nonexistent'}", cwd=tmp_path), "does not exist")
+    assert not (tmp_path / "nonexistent").exists()
+    (tmp_path / "a-file").write_text("x")
+    _assert_refused(_cli(f"resume={tmp_path / 'a-file'}", cwd=tmp_path), "is a file, not a run directory")
+    bad = tmp_path / "bad-config"
+    bad.mkdir()
+    (bad / "config.yaml").write_text("algo: [unclosed\n")
+    _assert_refused(_cli(f"resume={bad}", cwd=tmp_path), f"{bad / 'config.yaml'} cannot be read")
+    (bad / "config.yaml").write_text("steps: 10\n")
+    _assert_refused(_cli(f"resume={bad}", cwd=tmp_path), "is not an orl run configuration")
+    assert sorted(p.name for p in bad.iterdir()) == ["config.yaml"]
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["seed=1.5"], ["seed must be an integer, got 1.5"]),
+    (["seed=-1"], ["seed must be a non-negative integer, got -1"]),
+    (["seed=abc"], ["seed must be an integer, got 'abc'"]),
+    (["stepz=10"], ["unknown setting 'stepz'", "steps"]),
+    (["algo.lr=abc"], ["algo.lr must be a number, got 'abc'"]),
+    (["algo.hidden=abc"], ["algo.hidden must be a list of integers", "got 'abc'"]),
+    (["algo.lrr=0.1"], ["unknown setting 'algo.lrr' for algo=bc", "algo.lr"]),
+    (["env.eval_env=NoSuchEnv-v0"], ["env.eval_env='NoSuchEnv-v0' cannot be made"]),
+    (["env.eval_env=CartPole-v1"], ["env.eval_env='CartPole-v1' has action space Discrete(2)", "Box"]),
+    (["env.eval_env=Hopper-v5"], ["env.eval_env='Hopper-v5' observes shape (11,), the dataset (3,)"]),
+    (["sampler=best"], ["sampler must be one of uniform, rw, aw, topk, got 'best'"]),
+    (["device=tpu"], ["device must be 'cpu' or 'cuda[:N]', got 'tpu'"]),
+])
+def test_bad_input_exits_2_naming_it_and_leaves_no_run_directory(tmp_path, args, needles):
+    r = _cli("algo=bc", "env=pendulum-scripted", "steps=50", *args, cwd=tmp_path)
+    _assert_refused(r, *needles)
+    assert not (tmp_path / "runs").exists(), sorted(str(p) for p in (tmp_path / "runs").rglob("*"))
+
+
+def test_an_unwritable_out_root_is_refused_before_anything_is_written(tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    r = _cli("algo=bc", "env=pendulum-scripted", f"out_root={tmp_path / 'a-file' / 'runs'}", cwd=tmp_path)
+    _assert_refused(r, "out_root=", "is not a writable directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+    if os.geteuid() != 0:  # root writes into read-only directories; the file case above covers it there
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o555)
+        _assert_refused(_cli("algo=bc", "env=pendulum-scripted", f"out_root={ro}", cwd=tmp_path), "is not a writable")
+
+
+def test_ctrl_c_stops_promptly_and_says_how_to_resume(tmp_path):
+    args = [*COMMON, "steps=1000000", "eval_every=100"]
+    proc, run_dir = _start_and_wait_for_checkpoint(args, tmp_path, tmp_path / "runs" / "a2pr" / "pendulum-scripted")
+    proc.send_signal(signal.SIGINT)
+    t0 = time.time()
+    out, err = proc.communicate(timeout=60)
+    assert time.time() - t0 < 10 and proc.returncode == 130, (proc.returncode, err[-2000:])
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+    assert f"python -m orl.run resume={run_dir}" in err and "the last checkpoint is" in err
+    import torch
+
+    step = int(torch.load(run_dir / "checkpoint.pt", weights_only=False)["step"])
+    # SIGTERM (what a scheduler sends) is handled the same way, and the resumed run continues from there.
+    proc = subprocess.Popen([sys.executable, "-m", "orl.run", f"resume={run_dir}"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        time.sleep(0.2)
+        rows = _eval_rows(run_dir) if (run_dir / "eval.csv").exists() else []
+        if rows and int(rows[-1]["step"]) > step + 100:
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
+    assert f"resuming {run_dir} at step {step:,} of 1,000,000" in out
+
+
+def test_the_python_api_names_a_damaged_checkpoint(tmp_path):
+    import torch
+
+    from orl.data import load_dataset
+    from orl.train.bq import load_policy
+    from orl.train.common import CheckpointError
+    from orl.train.offline import TrainConfig, train_offline
+
+    (tmp_path / "checkpoint.pt").write_bytes(b"\x80\x02not a checkpoint")
+    with pytest.raises(CheckpointError, match="checkpoint.pt cannot be read: it is truncated or corrupt"):
+        train_offline("bc", load_dataset("pendulum-scripted"), "Pendulum-v1", tmp_path,
+                      TrainConfig(steps=10, eval_every=10, eval_episodes=1), {"hidden": [8]}, resume=True,
+                      progress=False)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == b"\x80\x02not a checkpoint"
+    (tmp_path / "policy.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="policy.pt cannot be read"):
+        load_policy(tmp_path / "policy.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="lacks 'policy'"):
+        load_policy(tmp_path / "other.pt")
+
+
+def test_hyperparameters_are_type_checked_by_name():
+    from orl.algos.offline.a2pr import A2PRConfig
+    from orl.algos.structured.hdpo import HDPOConfig
+    from orl.utils.config import build_config
+
+    assert build_config(A2PRConfig, {"actor_hidden": [64, 64], "alpha": 3}, "a2pr").actor_hidden == (64, 64)
+    for values, message in [({"actor_lr": "abc"}, "algo.actor_lr must be a number, got 'abc'"),
+                            ({"actor_lr": float("nan")}, "algo.actor_lr must be a number, got nan"),
+                            ({"actor_hidden": [64, "x"]}, "algo.actor_hidden must be a list of integers"),
+                            ({"actor_hidden": []}, "algo.actor_hidden must be a list of integers"),
+                            ({"normalize_states": "yes"}, "algo.normalize_states must be true or false, got 'yes'"),
+                            ({"policy_freq": 2.5}, "algo.policy_freq must be an integer, got 2.5")]:
+        with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            build_config(A2PRConfig, values, "a2pr", prefix="algo.")
+    with pytest.raises(ValueError, match=r"algo.lr must be a number or null, got 'fast'"):
+        build_config(HDPOConfig, {"lr": "fast"}, "hdpo", prefix="algo.")
+
+
+def test_the_duration_estimate_is_said_once():
+    from orl.train.common import DurationEstimate, format_duration
+
+    said: list[str] = []
+    eta = DurationEstimate(start=1000, total=1_001_000, after_s=0.0, write=said.append)
+    time.sleep(0.01)
+    eta(1100)
+    eta(1200)
+    assert len(said) == 1 and "for the remaining 999,900" in said[0] and "updates/s over the first 100" in said[0]
+    assert format_duration(3 * 3600 + 125) == "3 h 2 min" and format_duration(65) == "1 min 5 s"
