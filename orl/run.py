@@ -269,9 +269,11 @@ def _train(cfg: DictConfig, out_dir: Path, resume: bool, tuned: list[str], fresh
         print(f"\ninterrupted: {_checkpoint_note(out_dir)}", file=sys.stderr)
         raise SystemExit(130) from None
     except (UsageError, DatasetError, ValueError, OSError) as e:
-        if fresh and not (out_dir / CHECKPOINT).exists():
-            _discard_run_dir(out_dir, Path(cfg.out_root))
-        raise UsageError(str(e)) from None
+        if not (out_dir / CHECKPOINT).exists():
+            if fresh:
+                _discard_run_dir(out_dir, Path(cfg.out_root))
+            raise UsageError(str(e)) from None
+        raise UsageError(f"{e}; {_checkpoint_note(out_dir)}") from None
 
 
 def _checkpoint_note(out_dir: Path) -> str:

@@ -254,3 +254,28 @@ def test_the_duration_estimate_is_said_once():
     eta(1200)
     assert len(said) == 1 and "for the remaining 999,900" in said[0] and "updates/s over the first 100" in said[0]
     assert format_duration(3 * 3600 + 125) == "3 h 2 min" and format_duration(65) == "1 min 5 s"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 300 KiB tmpfs: room for one small checkpoint, not for its replacement beside it."""
+    mnt = tmp_path / "small-disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip() or r.returncode}): needs root in a mount namespace")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_full_disk_stops_training_with_one_line_and_keeps_the_last_checkpoint(tmp_path, small_disk):
+    import torch
+
+    r = _cli("algo=bc", "env=pendulum-scripted", "steps=3000", "eval_every=200", "eval_episodes=1",
+             "algo.hidden=[64,64]", f"out_root={small_disk}", cwd=tmp_path)
+    _assert_refused(r, "No space left on device", "the last checkpoint is", "resume=")
+    run_dir = next((small_disk / "bc" / "pendulum-scripted").iterdir())
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)  # whole and loadable
+    assert state["step"] == 200 and not list(run_dir.glob(".checkpoint.pt.*"))  # no temp file left

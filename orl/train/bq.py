@@ -210,12 +210,12 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
                                       "config": asdict(c), "elapsed_s": elapsed + time.time() - t0})
                 if out_of_time:
                     break
-    finally:
+    finally:  # the bar ends its line before any message (an error, Ctrl-C) is printed
         batches.close()
+        if bar is not None:
+            bar.close()
+        tb.close()
     train_time = elapsed + time.time() - t0
-    if bar is not None:
-        bar.close()
-    tb.close()
     if best_state is not None:
         policy.load_state_dict(best_state)
     save_torch(out / "policy.pt", {"policy": {k: v.cpu() for k, v in policy.state_dict().items()}, "problem": problem,

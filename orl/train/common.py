@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import time
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,15 @@ class CheckpointError(ValueError):
 
 def save_torch(path: str | Path, obj: Any) -> None:
     """``torch.save`` atomically (temp file + rename: a kill never leaves half a file)."""
-    with atomic_path(Path(path), suffix=".pt") as tmp:
-        torch.save(obj, tmp)
+    # Serialised in memory first: torch's own file writer turns a full disk into a cryptic RuntimeError
+    # ("unexpected pos"), a plain write raises the OSError (ENOSPC) that callers report by name.
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    try:
+        with atomic_path(Path(path), suffix=".pt") as tmp:
+            tmp.write_bytes(buffer.getbuffer())
+    except OSError as e:
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
 
 
 def load_torch(path: str | Path, map_location: str | torch.device | None = None,

@@ -269,51 +269,53 @@ def train_hdpo(setting: InventorySetting, out_dir: str | Path, config: HDPOConfi
         perm, pos = state["perm"], state["pos"]
     else:
         perm, pos = torch.randperm(c.n_train, generator=gen), 0
-    for step in range(start + 1, steps + 1):
-        if pos + c.batch_size > c.n_train:  # a new epoch
-            perm, pos = torch.randperm(c.n_train, generator=gen), 0
-        idx = perm[pos : pos + c.batch_size]
-        pos += c.batch_size
-        state, demands = train.batch(idx)
-        counted, total = rollout(sim, act, state, demands, c.train_ignore)
-        loss = total.sum() / (len(idx) * c.train_periods * setting.n_stores)  # the code trains on all periods
-        opt.zero_grad()
-        loss.backward()
-        if c.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), c.grad_clip)
-        opt.step()
-        losses.append(float(counted.detach().sum()) / (len(idx) * (c.train_periods - c.train_ignore) * setting.n_stores))
-        if step % log_every == 0 or step == steps:
-            row = {"step": step, "train_cost": float(np.mean(losses)), "steps_per_s": (step - start) / (time.time() - t0)}
-            metrics_csv.append(row)
-            tb.add_scalar("train/cost", row["train_cost"], step)
-            losses = []
-        if bar is not None:
-            bar.update(1)
-        if eta is not None:
-            eta(step)
-        over = max_train_seconds is not None and train_s + time.time() - clock > max_train_seconds
-        if step % eval_every == 0 or step == steps or over:
-            train_s += time.time() - clock
-            dev_cost = mean_cost(sim, act, dev, c.dev_ignore)
-            if dev_cost < best:
-                best, best_state, since_best = dev_cost, {k: v.clone() for k, v in policy.state_dict().items()}, 0
-            else:
-                since_best += 1
-            eval_csv.append({"step": step, "dev_cost": dev_cost, "best_dev_cost": best})
-            tb.add_scalar("eval/dev_cost", dev_cost, step)
+    try:
+        for step in range(start + 1, steps + 1):
+            if pos + c.batch_size > c.n_train:  # a new epoch
+                perm, pos = torch.randperm(c.n_train, generator=gen), 0
+            idx = perm[pos : pos + c.batch_size]
+            pos += c.batch_size
+            state, demands = train.batch(idx)
+            counted, total = rollout(sim, act, state, demands, c.train_ignore)
+            loss = total.sum() / (len(idx) * c.train_periods * setting.n_stores)  # the code trains on all periods
+            opt.zero_grad()
+            loss.backward()
+            if c.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(policy.parameters(), c.grad_clip)
+            opt.step()
+            losses.append(float(counted.detach().sum()) / (len(idx) * (c.train_periods - c.train_ignore) * setting.n_stores))
+            if step % log_every == 0 or step == steps:
+                row = {"step": step, "train_cost": float(np.mean(losses)), "steps_per_s": (step - start) / (time.time() - t0)}
+                metrics_csv.append(row)
+                tb.add_scalar("train/cost", row["train_cost"], step)
+                losses = []
             if bar is not None:
-                bar.set_postfix(dev=f"{dev_cost:.3f}")
-            save_checkpoint(out, {"policy": policy.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
-                                  "torch_rng": torch.get_rng_state(), "step": step, "best": best,
-                                  "best_policy": best_state, "since_best": since_best, "perm": perm, "pos": pos,
-                                  "train_s": train_s})
-            if since_best >= c.patience or over:
-                break
-            clock = time.time()
-    if bar is not None:
-        bar.close()
-    tb.close()
+                bar.update(1)
+            if eta is not None:
+                eta(step)
+            over = max_train_seconds is not None and train_s + time.time() - clock > max_train_seconds
+            if step % eval_every == 0 or step == steps or over:
+                train_s += time.time() - clock
+                dev_cost = mean_cost(sim, act, dev, c.dev_ignore)
+                if dev_cost < best:
+                    best, best_state, since_best = dev_cost, {k: v.clone() for k, v in policy.state_dict().items()}, 0
+                else:
+                    since_best += 1
+                eval_csv.append({"step": step, "dev_cost": dev_cost, "best_dev_cost": best})
+                tb.add_scalar("eval/dev_cost", dev_cost, step)
+                if bar is not None:
+                    bar.set_postfix(dev=f"{dev_cost:.3f}")
+                save_checkpoint(out, {"policy": policy.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                                      "torch_rng": torch.get_rng_state(), "step": step, "best": best,
+                                      "best_policy": best_state, "since_best": since_best, "perm": perm, "pos": pos,
+                                      "train_s": train_s})
+                if since_best >= c.patience or over:
+                    break
+                clock = time.time()
+    finally:  # the bar ends its line before any message (an error, Ctrl-C) is printed
+        if bar is not None:
+            bar.close()
+        tb.close()
     policy.load_state_dict(best_state)
     test = Scenarios(setting, c.n_test, c.test_periods, seed + SPLIT_SEED["test"])
     test_cost = mean_cost(sim, act, test.to(device), c.test_ignore)

@@ -152,38 +152,40 @@ def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: st
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     t0 = time.time()
-    for step in range(start + 1, cfg.steps + 1):
-        for k, v in algo.update(buffer.sample(cfg.batch_size, rng).to(device)).items():
-            sums[k] = sums.get(k, 0.0) + v
-            counts[k] = counts.get(k, 0) + 1
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            row = {"step": step, **{k: sums[k] / counts[k] for k in sums},
-                   "updates_per_s": (step - start) / max(time.time() - t0, 1e-9)}
-            metrics_csv.append(row)
-            for k, v in row.items():
-                if k != "step":
-                    tb.add_scalar(f"train/{k}", v, step)
-            sums, counts = {}, {}
-        if bar is not None:
-            bar.update(1)
-            eta(step)
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            returns = evaluate(env_id, lambda obs, _rng: algo.act(obs, deterministic=True), cfg.eval_episodes,
-                               seed=cfg.seed + 100)
-            scores = score_fn(returns)
-            eval_csv.append({"step": step, "return_mean": float(returns.mean()), "return_std": float(returns.std()),
-                             "score_mean": float(np.mean(scores)), "score_std": float(np.std(scores))})
-            tb.add_scalar("eval/return", float(returns.mean()), step)
-            tb.add_scalar("eval/normalized_score", float(np.mean(scores)), step)
+    try:
+        for step in range(start + 1, cfg.steps + 1):
+            for k, v in algo.update(buffer.sample(cfg.batch_size, rng).to(device)).items():
+                sums[k] = sums.get(k, 0.0) + v
+                counts[k] = counts.get(k, 0) + 1
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                row = {"step": step, **{k: sums[k] / counts[k] for k in sums},
+                       "updates_per_s": (step - start) / max(time.time() - t0, 1e-9)}
+                metrics_csv.append(row)
+                for k, v in row.items():
+                    if k != "step":
+                        tb.add_scalar(f"train/{k}", v, step)
+                sums, counts = {}, {}
             if bar is not None:
-                bar.set_postfix(score=f"{np.mean(scores):.1f}")
-            extra = {"cuda_rng": torch.cuda.get_rng_state(device)} if on_gpu else {}
-            save_checkpoint(out, {"algo": algo.state_dict(), "numpy_rng": rng.bit_generator.state,
-                                  "torch_rng": torch.get_rng_state(), "sampler": buffer.sampler.state_dict(), "step": step,
-                                  **extra})
-    if bar is not None:
-        bar.close()
-    tb.close()
+                bar.update(1)
+                eta(step)
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                returns = evaluate(env_id, lambda obs, _rng: algo.act(obs, deterministic=True), cfg.eval_episodes,
+                                   seed=cfg.seed + 100)
+                scores = score_fn(returns)
+                eval_csv.append({"step": step, "return_mean": float(returns.mean()), "return_std": float(returns.std()),
+                                 "score_mean": float(np.mean(scores)), "score_std": float(np.std(scores))})
+                tb.add_scalar("eval/return", float(returns.mean()), step)
+                tb.add_scalar("eval/normalized_score", float(np.mean(scores)), step)
+                if bar is not None:
+                    bar.set_postfix(score=f"{np.mean(scores):.1f}")
+                extra = {"cuda_rng": torch.cuda.get_rng_state(device)} if on_gpu else {}
+                save_checkpoint(out, {"algo": algo.state_dict(), "numpy_rng": rng.bit_generator.state,
+                                      "torch_rng": torch.get_rng_state(), "sampler": buffer.sampler.state_dict(), "step": step,
+                                      **extra})
+    finally:  # the bar ends its line before any message (an error, Ctrl-C) is printed
+        if bar is not None:
+            bar.close()
+        tb.close()
     scores = [float(r["score_mean"]) for r in eval_csv.rows]
     if not scores:
         raise RuntimeError("no evaluation was recorded")
