@@ -244,12 +244,15 @@ def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
 
     params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items() if k not in ("name", "family")}
     config = build_config(BQConfig, params, "bq", prefix="algo.")
+    workers = cfg.get("workers", 0)
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+        raise ValueError(f"workers must be a non-negative integer, got {workers!r}")
     if "problem" not in cfg.env:
         raise ValueError(f"algo=bq needs a routing env (env=tsp-50, cvrp-50, ...), not {cfg.env.name!r}")
     result = train_bq(cfg.env.problem, int(cfg.env.size), out_dir, config, steps=cfg.steps,
                       eval_every=cfg.eval_every, seed=cfg.seed, log_every=cfg.log_every, resume=resume,
                       threads=cfg.threads, device=cfg.get("device", "cpu"),
-                      workers=int(cfg.get("workers", 0)))
+                      workers=workers)
     line = (f"test greedy gap: {result['greedy_gap_pct']:+.2f}% vs {result['expert']} on {result['test_instances']} "
             f"{cfg.env.problem}{cfg.env.size} instances (mean objective {result['greedy_objective']:.4f} vs "
             f"{result['reference_objective']:.4f})")
