@@ -168,3 +168,19 @@ def test_a2pr_update_is_the_official_train_step():
         for p, q in zip(getattr(algo, name).parameters(), getattr(reference, name).parameters()):
             torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
     assert metrics["bc_weight"] <= 0.7 + 1e-6  # a mean of weights in {0, mask}
+
+
+def test_hdpo_run_has_its_own_budget_and_dev_cadence():
+    """``orl.run algo=hdpo`` trains with HDPO's step budget and dev cadence (the paper's code: up to 20000
+    epochs, a dev evaluation every 10 epochs, an epoch = 4 steps of 8192 out of 32768 scenarios), not the
+    offline defaults (1M updates, an evaluation every 5000); the test set is the paper's 32768 scenarios.
+    The offline algorithms keep theirs, and the command line still wins."""
+    from orl.algos.structured.hdpo import HDPOConfig
+
+    cfg = _compose("algo=hdpo", "env=inventory-one-store-backlogged")
+    epoch = cfg.algo.n_train // cfg.algo.batch_size
+    assert (epoch, cfg.steps, cfg.eval_every, cfg.algo.patience) == (4, 20000 * 4, 10 * 4, 500 // 10)
+    assert cfg.algo.n_test == HDPOConfig().n_test == 32768
+    offline = _compose("algo=td3bc", "env=hopper-medium")
+    assert (offline.steps, offline.eval_every) == (1_000_000, 5000)
+    assert _compose("algo=hdpo", "env=inventory-one-store-backlogged", "steps=500").steps == 500

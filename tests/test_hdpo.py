@@ -144,7 +144,7 @@ def test_hdpo_config_names_bad_fields():
 
 
 def test_hdpo_yaml_matches_the_code():
-    cfg = yaml.safe_load((ROOT / "orl" / "conf" / "algo" / "hdpo.yaml").read_text())
+    cfg = yaml.safe_load((ROOT / "orl" / "conf" / "algo" / "hdpo.yaml").read_text())["algo"]
     assert cfg.pop("name") == "hdpo" and cfg.pop("family") == "hdpo"
     assert cfg == {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(HDPOConfig()).items()}
 
