@@ -184,3 +184,137 @@ def test_hdpo_run_has_its_own_budget_and_dev_cadence():
     offline = _compose("algo=td3bc", "env=hopper-medium")
     assert (offline.steps, offline.eval_every) == (1_000_000, 5000)
     assert _compose("algo=hdpo", "env=inventory-one-store-backlogged", "steps=500").steps == 500
+
+
+def _official_gnn_orders(policy, state):
+    """The official GNN's forward (``MatiasAlvo/Neural_inventory_control``, ``neural_networks.py``, class
+    ``GNN``: ``create_edge_features``, ``aggregate_messages``, ``message_passing_step``,
+    ``_generate_outputs_from_edges``, ``_apply_proportional_allocation_to_graph``), transcribed with its
+    generic adjacency matrix and per-edge loops, on ``policy``'s networks and scaled node features (the
+    scaling is orl's declared deviation) for one warehouse and ``n`` stores."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    n, b = policy.n_stores, state.batch_size
+    n_nodes = 1 + n
+    adjacency = torch.zeros(n_nodes, n_nodes)
+    adjacency[0, 1:] = 1
+    has_outside_supplier = torch.zeros(n_nodes)
+    has_outside_supplier[0] = 1
+    has_demand = torch.zeros(n_nodes)
+    has_demand[1:] = 1
+    transshipment = not policy.keeps_stock
+    lead_time_matrix = torch.zeros(n_nodes, n_nodes)
+    lead_time_matrix[0, 1:] = policy.store_lead_times[:, 0]
+    supplier_lead_times = torch.zeros(n_nodes)
+    supplier_lead_times[0] = policy.warehouse_lead_time
+    pad = lambda x: F.pad(x, (0, policy.width - x.shape[-1]))  # noqa: E731
+    features = torch.cat([torch.cat([pad(state.warehouse / policy.total), policy.warehouse_states.expand(b, 1, -1)], 2),
+                          torch.cat([pad(state.stores / policy.scale), policy.store_states.expand(b, -1, -1)], 2)], 1)
+    nodes = policy.initial_node(features)
+    # create_edge_features: internal, supplier, demand, self-loops
+    edge_indices = adjacency.nonzero(as_tuple=False)
+    src, tgt = edge_indices[:, 0], edge_indices[:, 1]
+    edge_list = [torch.cat([nodes[:, src], nodes[:, tgt], lead_time_matrix[src, tgt][None, :, None].expand(b, -1, 1)], -1)]
+    supplier_nodes = has_outside_supplier.nonzero(as_tuple=False).squeeze(-1)
+    edge_list.append(torch.cat([torch.zeros(b, len(supplier_nodes), nodes.size(-1)), nodes[:, supplier_nodes],
+                                supplier_lead_times[supplier_nodes][None, :, None].expand(b, -1, 1)], -1))
+    demand_nodes = has_demand.nonzero(as_tuple=False).squeeze(-1)
+    edge_list.append(torch.cat([nodes[:, demand_nodes], torch.zeros(b, len(demand_nodes), nodes.size(-1)),
+                                torch.zeros(b, len(demand_nodes), 1)], -1))
+    supplying_nodes = (adjacency.sum(dim=1) > 0).nonzero(as_tuple=False).squeeze(-1)
+    if not transshipment:
+        edge_list.append(torch.cat([nodes[:, supplying_nodes], nodes[:, supplying_nodes],
+                                    torch.zeros(b, len(supplying_nodes), 1)], -1))
+    edges = policy.initial_edge(torch.cat(edge_list, dim=1))
+    for _ in range(1):  # num_message_passing = 1 for warehouse-store networks
+        # aggregate_messages
+        incoming = torch.zeros(b, n_nodes, edges.size(-1))
+        outgoing = torch.zeros(b, n_nodes, edges.size(-1))
+        k = 0
+        for i, (s, t) in enumerate(edge_indices):
+            incoming[:, t] += edges[:, k + i]
+            outgoing[:, s] += edges[:, k + i]
+        k += len(edge_indices)
+        for i, v in enumerate(supplier_nodes):
+            incoming[:, v] += edges[:, k + i]
+        k += len(supplier_nodes)
+        for i, v in enumerate(demand_nodes):
+            outgoing[:, v] += edges[:, k + i]
+        k += len(demand_nodes)
+        if not transshipment:
+            for i, v in enumerate(supplying_nodes):
+                incoming[:, v] += edges[:, k + i]
+                outgoing[:, v] += edges[:, k + i]
+        in_degree = adjacency.sum(dim=0) + has_outside_supplier
+        out_degree = adjacency.sum(dim=1) + has_demand
+        if not transshipment:
+            for v in supplying_nodes:
+                in_degree[v] += 1
+                out_degree[v] += 1
+        incoming = incoming / torch.sqrt(in_degree.clamp(min=1))[None, :, None]
+        outgoing = outgoing / torch.sqrt(out_degree.clamp(min=1))[None, :, None]
+        # message_passing_step
+        nodes = nodes + policy.node_update(torch.cat([nodes, incoming, outgoing], dim=-1))
+        sources = [nodes[:, src], torch.zeros(b, len(supplier_nodes), nodes.size(-1)), nodes[:, demand_nodes]]
+        targets = [nodes[:, tgt], nodes[:, supplier_nodes], torch.zeros(b, len(demand_nodes), nodes.size(-1))]
+        if not transshipment:
+            sources.append(nodes[:, supplying_nodes])
+            targets.append(nodes[:, supplying_nodes])
+        edges = edges + policy.edge_update(torch.cat([edges, torch.cat(sources, 1), torch.cat(targets, 1)], dim=-1))
+    # _generate_outputs_from_edges (orl's output scaling) and the proportional allocation
+    outputs = F.softplus(policy.output(edges)).squeeze(-1) * policy.scale
+    # the warehouse's outgoing edges: the n internal ones, then its self-loop (after 1 supplier and n demand edges)
+    out_edges = list(range(n)) + ([n + 1 + n] if not transshipment else [])
+    desired = outputs[:, out_edges]
+    factor = state.warehouse[:, 0, 0] / (desired.sum(dim=1) + 1e-10)
+    if not transshipment:
+        factor = factor.clamp(max=1.0)
+    allocated = desired * factor[:, None]
+    return torch.cat([allocated[:, :n], outputs[:, n:n + 1]], dim=1)  # store orders, then the warehouse's
+
+
+@pytest.mark.parametrize("setting_name, n_stores", [("one_warehouse_lost_demand", 4), ("transshipment_backlogged", 3)])
+def test_gnn_is_the_official_gnn(setting_name, n_stores):
+    """orl's GNN computes the official GNN's orders: one message-passing round on warehouse-store graphs,
+    sums of incoming and of outgoing edge embeddings each scaled by 1 / sqrt(degree), a warehouse
+    self-loop (none for a transshipment centre), orders read off edges and allocated by the warehouse."""
+    import torch
+    from orl_envs.inventory import make_setting
+
+    from orl.algos.structured.hdpo import GNNPolicy
+    from orl.train.hdpo import Scenarios
+
+    torch.manual_seed(0)
+    setting = make_setting(setting_name, n_stores=n_stores)
+    policy = GNNPolicy(setting)
+    assert policy.rounds == 1
+    state = Scenarios(setting, 64, 1, seed=3).state
+    # some warehouses short of stock, so that the allocation binds
+    state.warehouse[:8, 0, 0] = torch.rand(8) * 3.0
+    with torch.no_grad():
+        ours = policy(state)
+        official = _official_gnn_orders(policy, state)
+    torch.testing.assert_close(ours, official, rtol=1e-5, atol=1e-5)
+    shipped, on_hand = ours[:, :n_stores].sum(dim=1), state.warehouse[:, 0, 0]
+    if policy.keeps_stock:  # never more than the warehouse holds; what it keeps is the self-loop's share
+        assert (shipped <= on_hand + 1e-4).all()
+    else:  # a transshipment centre ships all it holds
+        torch.testing.assert_close(shipped, on_hand, rtol=1e-4, atol=1e-4)
+
+
+def test_docs_and_docstrings_cite_no_private_notes():
+    """Users have the papers and the official repositories, not the project's internal research notes
+    (``shared/references/*.md``): nothing a user reads may point to them."""
+    found = []
+    for top in ("orl", "envs", "experiments", "docs", "README.md", "tests"):
+        paths = [ROOT / top] if (ROOT / top).is_file() else (ROOT / top).rglob("*")
+        for path in paths:
+            if path.suffix in (".py", ".md", ".yaml", ".yml", ".toml") and path.name != "test_faithfulness.py":
+                text = path.read_text(errors="replace")
+                found += [f"{path.relative_to(ROOT)}: {m.group(0)}"
+                          for m in re.finditer(r"shared/references|references/\w+\.md|\b(?:offline|algorithms|"
+                                               r"environments|stack)\.md\b", text)]
+    assert not found, found
