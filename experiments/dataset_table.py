@@ -9,7 +9,8 @@ the normalised score of the mean return on orl's references and on D4RL's, TQ (o
 references) and SACo relative to ``<env>-medium-replay`` with Schweighofer et al.'s D4RL settings
 (5 edges per dimension, the first 100 000 transitions) — the same numbers ``python -m orl.diagnose
 NAME --reference <env>-medium-replay --bins 5 --max-transitions 100000`` prints. Schweighofer et
-al.'s values (D4RL v0 datasets, ``shared/references/offline.md`` section 3) stand beside them.
+al.'s values ("A Dataset Perspective on Offline Reinforcement Learning", CoLLAs 2022; D4RL v0 datasets,
+official code ``ml-jku/OfflineRL``, ``d4rl_results/evaluate.ipynb``) stand beside them.
 
 Writes ``experiments/results/datasets.csv`` and prints the Markdown table for ``docs/datasets.md``.
 """

@@ -4,7 +4,7 @@
     python experiments/inventory_one_store_grid.py --setting one_store_lost         # L in {1,2,3,4} x p (Zipkin's grid)
 
 Each grid point trains an HDPO MLP policy (``orl.train.hdpo.train_hdpo``) and reports its test cost
-(4096 scenarios x 5000 periods, the first 3000 ignored, as the paper) beside the optimal policy's cost
+(4096 scenarios x 5000 periods, the first 3000 ignored; the paper: 32768 x 5000) beside the optimal policy's cost
 on the same scenarios (base-stock for backlog, the dynamic program for lost sales) and the exact
 optimum (``(h + p) sigma_{L+1} phi(z*)``, resp. the DP's average cost). Results go to
 ``experiments/results/hdpo_<setting>.csv``.
@@ -111,7 +111,7 @@ def main() -> None:
             if row is not None and not need_capped and not need:
                 continue
             setting = make_setting(args.setting, lead_time=lead, underage_cost=cost)
-            config = HDPOConfig(n_train=8192, batch_size=1024, n_dev=4096, lr=1e-2, patience=20)
+            config = HDPOConfig(n_train=8192, batch_size=1024, n_dev=4096, n_test=4096, lr=1e-2, patience=20)
             if row is None:
                 work = args.work / f"{args.setting}-L{lead}-p{cost:g}"
                 t0 = time.time()

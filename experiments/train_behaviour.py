@@ -2,7 +2,8 @@
 
 D4RL's behaviour policies were SAC agents (rlkit); orl trains them with stable-baselines3 SAC
 on Gymnasium's MuJoCo v5 environments, with RL-Zoo's SAC settings for these tasks (defaults,
-``learning_starts=10000``). See ``shared/references/offline.md`` section 5 and the datasets docs.
+``learning_starts=10000``). See D4RL's generation protocol (Fu et al., arXiv 2004.07219; code
+``Farama-Foundation/D4RL``, ``scripts/generation/mujoco/``), ``orl/data/locomotion.py`` and the datasets docs.
 
 Every ``--ckpt-every`` environment steps (default 10k) the run
 

@@ -27,8 +27,8 @@ TINY = dict(n_train=1024, batch_size=256, n_dev=512, n_test=256, test_periods=30
 
 @pytest.mark.parametrize("lead_time, p", [(1, 9.0), (4, 39.0)])
 def test_base_stock_reference_matches_the_analytic_optimum(lead_time, p):
-    """The simulated optimal base-stock policy costs what the newsvendor formula says (environments.md
-    gives 3.971 for L=1, p=9 and 8.364 for L=4, p=39)."""
+    """The simulated optimal base-stock policy costs what the newsvendor formula says ((h + p) sigma_{L+1}
+    phi(z*): 3.971 for L=1, p=9 and 8.364 for L=4, p=39)."""
     setting = make_setting("one_store_backlogged", lead_time=lead_time, underage_cost=p)
     analytic = base_stock_cost(setting)
     assert analytic == pytest.approx({(1, 9.0): 3.971, (4, 39.0): 8.364}[(lead_time, p)], abs=1e-3)
@@ -144,7 +144,7 @@ def test_hdpo_config_names_bad_fields():
 
 
 def test_hdpo_yaml_matches_the_code():
-    cfg = yaml.safe_load((ROOT / "orl" / "conf" / "algo" / "hdpo.yaml").read_text())
+    cfg = yaml.safe_load((ROOT / "orl" / "conf" / "algo" / "hdpo.yaml").read_text())["algo"]
     assert cfg.pop("name") == "hdpo" and cfg.pop("family") == "hdpo"
     assert cfg == {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(HDPOConfig()).items()}
 

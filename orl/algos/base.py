@@ -70,6 +70,9 @@ class OfflineAlgorithm:
 
     name: ClassVar[str] = "base"
     Config: ClassVar[type]
+    # softmax temperature of the rw/aw samplers when a run does not set one (``sampler_alpha``):
+    # Hong et al.'s 0.1 for IQL and TD3+BC (``experiments/d4rl/run_{iql,td3bc}.py``); CQL sets 0.2
+    sampler_alpha: ClassVar[float] = 0.1
 
     def __init__(self, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray, config: Any = None,
                  obs_mean: np.ndarray | None = None, obs_std: np.ndarray | None = None) -> None:

@@ -3,7 +3,9 @@
 **These are not D4RL's datasets**, and their normalised scores are not comparable to D4RL
 tables: the simulator (MuJoCo 3+/Gymnasium v5 vs mujoco-py/gym v2), the behaviour policies
 (stable-baselines3 SAC trained by orl vs rlkit SAC) and the reference scores all differ. What
-carries over is the protocol (``shared/references/offline.md`` section 5):
+carries over is the protocol of D4RL (Fu, Kumar, Nachum, Tucker & Levine, "D4RL: Datasets for Deep
+Data-Driven Reinforcement Learning", arXiv 2004.07219, 2020; code ``Farama-Foundation/D4RL``: generation
+scripts ``scripts/generation/mujoco/``, reference scores ``d4rl/infos.py``):
 
 - ``<env>-random``: 1M transitions of uniform-random actions;
 - ``<env>-medium`` / ``<env>-expert``: 1M transitions of the stochastic (tanh-Gaussian) medium /

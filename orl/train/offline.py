@@ -40,7 +40,7 @@ class TrainConfig:
     eval_episodes: int = 10
     log_every: int = 1000
     sampler: str = "uniform"
-    sampler_alpha: float = 0.1
+    sampler_alpha: float | None = None  # rw/aw temperature; None: the algorithm's (CQL 0.2, others 0.1)
     sampler_k: float = 10.0
     threads: int = 1
     device: str = "cpu"  # "cuda[:N]": networks and batches on a GPU (evaluation episodes stay on the CPU)
@@ -57,11 +57,17 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
-        if not self.sampler_alpha > 0:
+        if self.sampler_alpha is not None and not self.sampler_alpha > 0:
             raise ValueError(f"sampler_alpha must be positive, got {self.sampler_alpha!r}")
         if not 0 < self.sampler_k <= 100:
             raise ValueError(f"sampler_k must be a percentage in (0, 100], got {self.sampler_k!r}")
         check_device(self.device)
+
+
+def sampler_alpha(algo_name: str, alpha: float | None = None) -> float:
+    """The rw/aw softmax temperature of a run: ``alpha`` when given, else the algorithm's default
+    (Hong et al.'s per-algorithm values: 0.2 for CQL, 0.1 for IQL and TD3+BC and orl's others)."""
+    return float(alpha) if alpha is not None else float(algorithm_class(algo_name).sampler_alpha)
 
 
 def make_algorithm(name: str, buffer: ReplayBuffer, action_low: np.ndarray, action_high: np.ndarray,
@@ -123,7 +129,7 @@ def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: st
     space = eval_action_space(env_id, buffer)
     algo = make_algorithm(algo_name, buffer, space.low, space.high, algo_overrides, total_steps=cfg.steps).to(device)
     on_gpu = device.type == "cuda"
-    buffer.set_sampler(cfg.sampler, alpha=cfg.sampler_alpha, k=cfg.sampler_k)
+    buffer.set_sampler(cfg.sampler, alpha=sampler_alpha(algo_name, cfg.sampler_alpha), k=cfg.sampler_k)
     if score_fn is None:
         lo, hi = buffer.metadata.get("ref_min_score"), buffer.metadata.get("ref_max_score")
         score_fn = (lambda r: 100.0 * (np.asarray(r) - lo) / (hi - lo)) if lo is not None and hi is not None else np.asarray

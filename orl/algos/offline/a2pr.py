@@ -1,26 +1,35 @@
-"""A2PR: Liu et al., "Adaptive Advantage-Guided Policy Regularization for Offline Reinforcement
-Learning", ICML 2024 (official code ``ltlhuuu/A2PR``, ``A2PR.py``).
+"""A2PR: Tenglong Liu, Yang Li, Yixing Lan, Hao Gao, Wei Pan, Xin Xu, "Adaptive Advantage-guided Policy
+Regularization for Offline Reinforcement Learning", ICML 2024 (arXiv 2405.19909); official code
+``ltlhuuu/A2PR`` (``A2PR.py``, class ``A2PR``, method ``train``; defaults in ``utils/config.py``;
+per-dataset run lines in ``README.md``).
 
-TD3+BC plus three parts, implemented as the official code does (``shared/references/offline.md``
-section 1); where the paper's prose differs, the code is followed:
+TD3+BC plus three parts, implemented as the official code's ``A2PR.train`` does; where the
+paper's prose differs, the code is followed. One update on a batch ``(s, a, r, s', d)``:
 
 1. **Critic**: TD3's clipped double-Q target ``y`` (target-policy smoothing).
 2. **Value** ``V(s)``: regressed by MSE onto ``min(y, y2)`` with ``y2 = r + gamma (1 - d)
    min_i Q_i(s', a')`` from the *online* critic just updated (same ``a'`` as ``y``). So V tracks
    the dataset action's one-step value; the paper's expectile loss is not used by the code.
+   The ``V(s)`` used in steps 3 and 4 is the one computed for this loss, i.e. from **before** the
+   value step (the code's ``value = self.value(state)`` precedes ``value_optimizer.step()`` and is
+   reused by the VAE gate and the actor's advantages).
 3. **Advantage-gated VAE** (BCQ-style, 750-750, latent ``2 |A|``, lr 1e-3): reconstructs only
    dataset actions with positive advantage, ``A(s, a) = Q_1(s, a) - V(s) > 0`` (the paper's
    threshold epsilon_A is 0 in the code); loss = ``vae_weight * 1[A > 0] * (a_hat - a)^2`` +
-   0.5 KL.
+   0.5 KL. ``Q_1`` is the critic after this update's critic step.
 4. **Actor** (every ``policy_freq`` steps): TD3+BC's ``-lambda Q_1(s, pi(s))`` plus a weighted
    BC term towards an adaptive target: ``a_tilde = VAE(s, pi(s))`` (a full encode-sample-decode
-   pass, differentiable into pi); the target is ``a_tilde`` where ``A(s, a_tilde) >= A(s, a)``
-   and the dataset action ``a`` otherwise; the weight is ``mask * (1[Q_1(s, a_tilde) >= V(s)] +
-   1[Q_1(s, a) > V(s)])`` in {0, mask, 2 mask}, so samples where neither action has a
-   non-negative advantage get no BC constraint. Then both targets are Polyak-averaged.
+   pass with the VAE just stepped, differentiable into pi); the target is ``a_tilde`` where
+   ``A(s, a_tilde) >= A(s, a)`` and the dataset action ``a`` otherwise; the weight is ``mask *
+   1[Q_1(s, a_tilde) >= V(s) or Q_1(s, a) > V(s)]``, in {0, mask}: the code writes it as
+   ``mask * (adv_pi + adv_action)`` on two bool tensors, which torch adds as a logical or (so not
+   {0, mask, 2 mask}); samples where neither action has a non-negative advantage get no BC
+   constraint. Then both targets are Polyak-averaged.
 
 Networks follow the code: actor 256x3 hidden, each Q and V 256x4 hidden, ReLU.
 Per-dataset settings (``conf/tuned/a2pr/``) come from the official README.
+``tests/test_faithfulness.py`` checks one update against a line-by-line transcription of
+``A2PR.train``.
 """
 
 from __future__ import annotations
@@ -114,14 +123,17 @@ class A2PR(TD3BC):
         with torch.no_grad():
             y2 = r + not_done * c.discount * torch.min(*self.critic(s2, a2))
             v_target = torch.min(y, y2)
-        value_loss = F.mse_loss(self.value(s), v_target)
+        v_pred = self.value(s)
+        value_loss = F.mse_loss(v_pred, v_target)
         self.value_opt.zero_grad()
         value_loss.backward()
         self.value_opt.step()
+        # V(s) from *before* this value step gates the VAE and the actor below, as in the code
+        # (A2PR.py computes ``value = self.value(state)`` before ``value_optimizer.step()`` and reuses it)
+        v = v_pred.detach()
 
         # 3. advantage-gated VAE on dataset actions
         with torch.no_grad():
-            v = self.value(s)
             q_data = self.critic.Q1(s, a)
             positive = (q_data > v).float()
         recon, mean, std = self.vae(s, a)
@@ -144,7 +156,8 @@ class A2PR(TD3BC):
             with torch.no_grad():
                 q_gen = self.critic.Q1(s, a_gen)
                 use_gen = (q_gen - v >= q_data - v).float()
-                weight = c.mask * ((q_gen >= v).float() + (q_data > v).float())
+                # the code adds two bool tensors, which torch evaluates as a logical or: weight in {0, mask}
+                weight = c.mask * ((q_gen >= v) | (q_data > v)).float()
             target = use_gen * a_gen + (1.0 - use_gen) * a
             bc_loss = (weight * (pi - target) ** 2).mean()
             actor_loss = -lmbda * q_pi.mean() + bc_loss

@@ -20,6 +20,12 @@ Networks as the code: a tanh-Gaussian actor with three 256 hidden layers whose l
 256 hidden layers with orthogonal initialisation (gain sqrt 2, last layer 0.01); the actor's last
 layer Xavier-initialised with gain 0.01.
 
+Rewards: ``normalize_reward`` (off by default, as CORL's ``TrainConfig``) multiplies them by
+``horizon / (max return - min return)`` over the dataset's episodes, then ``reward_scale`` and
+``reward_bias`` apply (CORL's ``modify_reward``); CORL's locomotion YAMLs turn it on for
+hopper-medium only (``orl/conf/tuned/cql/hopper-medium.yaml``). With a reweighted sampler (rw/aw)
+the softmax temperature defaults to 0.2, Hong et al.'s value for CQL (``sampler_alpha``).
+
 Differences from the code, none changing the maths: one Adam over both critics instead of one per
 critic (Adam is per-parameter, so the steps are identical); the data action and the 3 x
 ``n_actions`` sampled actions are evaluated in one batched forward per critic; the policy network
@@ -134,6 +140,8 @@ def _orthogonal_init(net: nn.Sequential) -> None:
 class CQL(OfflineAlgorithm):
     name = "cql"
     Config = CQLConfig
+    # Hong et al.'s rw/aw temperature for CQL (harness-offline-rl ``experiments/d4rl/run_cql.py``: RW-0.2, AW-0.2)
+    sampler_alpha = 0.2
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -18,9 +18,12 @@ Per update, on a batch ``(s, a, r, s', d)``:
    ``deterministic_actor=True``, a deterministic one with the squared error in place of
    ``-log pi``. The actor's learning rate follows a cosine decay to 0 over the run.
 
-Rewards are scaled by ``1000 / (max return - min return)`` over the dataset's episodes when
-``normalize_reward`` (the IQL code's and CORL's treatment of the MuJoCo datasets); states are
-normalised as in TD3+BC. Evaluation acts with the mean action.
+Rewards are scaled by ``horizon / (max return - min return)`` over the dataset's episodes when
+``normalize_reward`` (the IQL code's treatment of the MuJoCo datasets, ``horizon`` 1000 there; see
+``orl.algos.base.return_range_scale``). It is on by default, as in the IQL code; CORL's per-dataset
+YAMLs (``configs/offline/iql/<env>/<dataset>_v2.yaml``) turn it off on all medium, medium-replay and
+medium-expert datasets but hopper-medium and hopper-medium-replay, and ``orl/conf/tuned/iql/`` does the
+same. States are normalised as in TD3+BC. Evaluation acts with the mean action.
 """
 
 from __future__ import annotations

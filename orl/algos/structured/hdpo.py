@@ -19,7 +19,6 @@ This module holds the config and the policies (:data:`POLICIES`): the networks `
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,12 +53,18 @@ def check_scenario_fields(config: object, algo: str) -> None:
 class EvaluationSets:
     """The dev (model selection) and test scenario sets every inventory learner is scored on, HDPO and
     both baselines (REINFORCE, PPO), so their costs are comparable: sizes, horizons and ignored warm-up
-    periods (the paper's one-store settings)."""
+    periods (the paper's one-store settings, ``config_files/settings/one_store_*.yml``: dev 32768 x 100
+    periods, test 32768 x 5000; its one-warehouse setting tests on 8192).
+
+    The paper's test set is costly on a CPU: one evaluation of 32768 scenarios x 5000 periods took ~100 s
+    and ~4 GB of memory here (one thread, one-store MLP; 4096 scenarios: ~7 s, 0.7 GB), and a run evaluates
+    it twice (the policy and the reference). Pass ``n_test=4096`` for quick runs, as orl's own result tables
+    did (``docs/inventory.md`` states the test set of every table)."""
 
     n_dev: int = 32768
     dev_periods: int = 100
     dev_ignore: int = 60
-    n_test: int = 4096
+    n_test: int = 32768
     test_periods: int = 5000
     test_ignore: int = 3000
 
@@ -262,142 +267,165 @@ class SymmetryAwarePolicy(nn.Module):
         return torch.cat([orders, w_order], dim=1)
 
 
-@functools.cache
-def _message_passing_layer() -> type[nn.Module]:
-    """The GNN layer class (built on first use: importing torch-geometric takes seconds)."""
-    from torch_geometric.nn import MessagePassing
-
-    class EdgeTypedMessagePassing(MessagePassing):
-        """One round over a typed graph: ``m_ij = MLP(W_dst h_i + W_src h_j + e_type(ij))`` (an MLP on
-        ``[h_i, h_j, edge type]``, its first layer split per node), mean of the incoming messages, then a
-        residual node update ``h_i + MLP([h_i, mean_j m_ij])``."""
-
-        def __init__(self, dim: int, hidden: tuple[int, ...], n_edge_types: int) -> None:
-            super().__init__(aggr="mean")
-            self.dst = nn.Linear(dim, hidden[0])
-            self.src = nn.Linear(dim, hidden[0], bias=False)
-            self.edge_type = nn.Embedding(n_edge_types, hidden[0])
-            self.message_rest = nn.Sequential(nn.ELU(), mlp(hidden[0], hidden[1:], dim, activation=nn.ELU))
-            self.update_net = mlp(2 * dim, hidden, dim, activation=nn.ELU)
-
-        def forward(self, h: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor) -> torch.Tensor:
-            if edge_index.shape[1] == 0:  # isolated nodes (a store-only network): nothing to aggregate
-                incoming = torch.zeros_like(h)
-            else:
-                incoming = self.propagate(edge_index, a=self.dst(h), b=self.src(h), e=self.edge_type(edge_type))
-            return h + self.update_net(torch.cat([h, incoming], dim=1))
-
-        def message(self, a_i: torch.Tensor, b_j: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
-            return self.message_rest(a_i + b_j + e)
-
-    return EdgeTypedMessagePassing
-
-
 class GNNPolicy(nn.Module):
-    """A message-passing GNN on the warehouse-store graph, after the GNN policy of the paper's latest
-    version (``GNN`` in ``neural_networks.py``, config ``gnn.yml``), built on torch-geometric.
+    """The GNN policy of the paper's latest version (``GNN`` in the official ``neural_networks.py``, config
+    ``config_files/policies_and_hyperparams/gnn.yml``), for one warehouse (or transshipment centre) and
+    ``n`` stores, following the code's architecture step by step:
 
-    Graph per scenario: one warehouse node and ``n`` store nodes, edges warehouse -> store and store ->
-    warehouse (two edge types). Node features: the location's pipeline (zero-padded to a common width)
-    and its constants (holding cost; for a store also underage cost, lead time, demand mean and std;
-    for the warehouse its lead time and a warehouse flag). An encoder MLP embeds them (width
-    ``hidden[-1]``), ``rounds`` rounds of message passing follow (one layer shared by the rounds, as the
-    code shares its update networks), and two output MLPs turn the final embeddings into orders:
-    ``softplus x`` the stores' average mean demand per store, ``softplus x`` their total mean demand for
-    the warehouse. Every MLP has ELU hidden layers ``hidden`` (default 32-32, the code's); the output
-    biases start at ``softplus^-1(1)``, so the first orders are about one mean demand (the code's
-    initial bias 5.0 on raw quantities does the same for demands around 5). The paper clips the
-    gradient norm at 1.0 for this policy (``HDPOConfig.grad_clip = 1.0``) and uses ``lr = 1e-3``.
+    * **Graph** (the code's ``prepare_graph_and_features`` / ``create_edge_features``): nodes = the
+      warehouse and the stores; edges, each with an embedding, in the code's order: warehouse -> store
+      (one per store, lead-time feature ``L_i``), a virtual supplier -> warehouse (``L_w``), store ->
+      a virtual customer (lead time 0), and a warehouse self-loop (the stock it keeps; none for a
+      transshipment centre, which holds nothing). Virtual nodes carry zero embeddings.
+    * **Node features**: the location's pipeline (zero-padded to a common width) and its constants padded
+      to a common width: a store's holding and underage cost and its demand mean and std; the warehouse's
+      holding cost. ``initial_node`` MLP -> node embeddings; ``initial_edge`` MLP on ``[source, target,
+      lead time]`` -> edge embeddings.
+    * **Message passing**, ``rounds`` times (the code: 1 for warehouse-store graphs, ``n_extra_echelons + 1``
+      for serial ones): each node sums its incoming and, separately, its outgoing edge embeddings (the
+      self-loop counts in both), each sum divided by ``sqrt`` of that degree (the code's
+      ``aggregate_messages``); ``nodes += node_update([nodes, incoming, outgoing])``; then ``edges +=
+      edge_update([edges, source node, target node])`` with the updated nodes.
+    * **Orders** (``_generate_outputs_from_edges``): one ``output`` MLP on every edge embedding, softplus;
+      the store orders are the warehouse -> store edges' outputs, the warehouse order the supplier edge's.
+      The warehouse's outgoing outputs (store edges and the self-loop, the stock it keeps) are scaled by
+      ``min(1, on-hand / their sum)`` (the code's proportional allocation; for a transshipment centre
+      ``on-hand / sum``, no clip, so it ships everything). So the policy, not the simulator, decides the
+      split; the simulator's own proportional rule then has nothing left to cut.
+    * Every MLP: ELU hidden layers ``hidden`` (default 32-32, the code's), output width ``hidden[-1]`` with
+      an ELU (the code's ``output_layer_activation: elu``); the output MLP ends in a 1-unit softplus.
+      The paper trains it with ``lr = 1e-3`` and gradient norms clipped at 1.0 (``HDPOConfig.grad_clip``).
 
     Deviations from the code, each on purpose:
 
-    * Messages live on nodes, not edges: the code keeps and updates edge embeddings (supplier ->
-      warehouse, warehouse -> store, store -> customer, a warehouse self-loop) and reads the orders off
-      them; here, with one warehouse, each store has exactly one supply edge, so its order is read off
-      its node, and the lead time that the code puts on that edge is a node feature. No virtual supplier
-      or customer nodes.
-    * No self-loop "keep" output: scarce warehouse stock is split in proportion to the store orders by
-      the simulator (the code adds the self-loop's output to that split, so the warehouse can hold stock
-      back).
-    * Node features add the stores' demand mean and std (the code's nodes carry pipelines and costs);
-      quantities are scaled as in :class:`SymmetryAwarePolicy` (store quantities by the average mean
-      demand, the warehouse pipeline by the total mean demand); separate output MLPs for stores and the
-      warehouse (the code shares one, on raw quantities).
-    * Store-only settings work (isolated store nodes: the policy is then a per-store MLP); settings with
-      extra echelons (``serial``, which the code's GNN covers) raise ``ValueError`` for now. A
-      transshipment centre is treated as a warehouse.
+    * Quantities are scaled: store pipelines and demand mean and std are divided by the stores' average
+      mean demand, the warehouse pipeline by their total mean demand, and every edge output is multiplied
+      by the average mean demand (the code feeds and outputs raw quantities); the output bias starts at
+      ``softplus^-1(1)``, i.e. orders of about one mean demand (the code's bias 5.0 on raw quantities does
+      the same at its mean demand of 5). So one learning rate suits every demand level.
+    * Store-only settings (no warehouse; the code's GNN needs one) work: each store gets a supplier edge
+      (its lead time) and a customer edge, its order is its supplier edge's output, no allocation.
+      Settings with extra echelons (``serial``, which the code's GNN covers) raise ``ValueError`` for now;
+      settings with several warehouses do not exist in orl.
+    * Dense tensors on the star graph instead of the code's per-edge Python loops (same sums), and no
+      update of the customer edges in the last round, which the code computes but never reads.
 
-    Mean aggregation and weights shared by all stores make the orders equivariant to permuting the
-    stores and defined for any number of them.
+    Weights shared by all stores and sums over them make the orders equivariant to permuting the stores
+    and defined for any number of them.
     """
 
     default_lr = 3e-3  # kept from before per-policy defaults existed (the paper: 1e-3; pass lr=1e-3)
 
-    def __init__(self, setting: InventorySetting, hidden: Sequence[int] | None = None, rounds: int = 2) -> None:
+    def __init__(self, setting: InventorySetting, hidden: Sequence[int] | None = None, rounds: int = 1) -> None:
         super().__init__()
         _check_structured("gnn", setting)
         hidden = tuple(hidden) if hidden else (32, 32)
         dim = hidden[-1]
         self.n_stores, self.rounds = setting.n_stores, rounds
         self.has_warehouse = setting.warehouse is not None
+        self.keeps_stock = self.has_warehouse and not setting.transshipment  # the code's self-loop
         self.scale = _demand_scale(setting)
         self.total = self.scale * setting.n_stores
         self.width = max(max(setting.lead_times), setting.warehouse.lead_time if self.has_warehouse else 0)
-        n_static = N_STORE_STATIC + 1  # + warehouse flag
-        store_static = torch.cat([_store_static(setting, self.scale), torch.zeros(setting.n_stores, 1)], dim=1)
+        d = setting.demand
+        store_states = [[h, p, m / self.scale, sd / self.scale]
+                        for h, p, m, sd in zip(setting.holding_costs, setting.underage_costs, d.mean, d.std)]
+        self.register_buffer("store_states", torch.tensor(store_states, dtype=torch.float32), persistent=False)
+        self.register_buffer("store_lead_times", torch.tensor(setting.lead_times, dtype=torch.float32)[:, None],
+                             persistent=False)
         if self.has_warehouse:
             w = setting.warehouse
-            warehouse_static = torch.tensor([[w.holding_cost, 0.0, float(w.lead_time), 0.0, 0.0, 1.0]])
-            store_static = torch.cat([warehouse_static, store_static], dim=0)  # node 0: the warehouse
-        self.register_buffer("static", store_static, persistent=False)  # [nodes, n_static]
-        self.encoder = mlp(self.width + n_static, hidden, dim, activation=nn.ELU)
-        self.layer = _message_passing_layer()(dim, hidden, n_edge_types=2)
-        self.store_head = mlp(dim, hidden, 1, activation=nn.ELU)
-        self.warehouse_head = mlp(dim, hidden, 1, activation=nn.ELU) if self.has_warehouse else None
-        for head in (self.store_head, self.warehouse_head):
-            if head is not None:
-                nn.init.constant_(head[-1].bias, _softplus_inverse(1.0))
-        self._graphs: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+            self.register_buffer("warehouse_states", torch.tensor([[w.holding_cost, 0.0, 0.0, 0.0]]), persistent=False)
+            self.warehouse_lead_time = float(w.lead_time)
 
-    def _graph(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """``edge_index [2, E]`` and edge types of ``batch`` disjoint copies of the graph (cached)."""
-        key = (batch, device)
-        if key not in self._graphs:
-            n = self.n_stores
-            if self.has_warehouse:
-                stores = torch.arange(1, n + 1)
-                hub = torch.zeros(n, dtype=torch.long)
-                one = torch.stack([torch.cat([hub, stores]), torch.cat([stores, hub])])  # [2, 2n]: down, then up
-                kinds = torch.cat([torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.long)])
-            else:
-                one, kinds = torch.zeros(2, 0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
-            nodes = n + int(self.has_warehouse)
-            offsets = (torch.arange(batch) * nodes).repeat_interleave(one.shape[1])
-            edge_index = one.repeat(1, batch) + offsets
-            if len(self._graphs) > 8:
-                self._graphs.clear()
-            self._graphs[key] = (edge_index.to(device), kinds.repeat(batch).to(device))
-        return self._graphs[key]
+        def block(n_in: int) -> nn.Module:  # the code's create_sequential_net with ELU inside and at the output
+            return mlp(n_in, hidden, dim, activation=nn.ELU, output_activation=nn.ELU)
+
+        n_node_in = self.width + 4
+        self.initial_node = block(n_node_in)
+        self.initial_edge = block(2 * dim + 1)
+        self.node_update = block(3 * dim)
+        self.edge_update = block(3 * dim)
+        self.output = mlp(dim, hidden, 1, activation=nn.ELU)  # softplus applied in forward
+        nn.init.constant_(self.output[-1].bias, _softplus_inverse(1.0))
+
+    def _lead(self, value: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
+        """A lead-time feature column shaped like ``like[..., :1]``."""
+        return torch.as_tensor(value, dtype=like.dtype, device=like.device).expand(*like.shape[:-1], 1)
 
     def forward(self, state: InventoryState) -> torch.Tensor:
-        b = state.batch_size
-        pipelines = F.pad(state.stores / self.scale, (0, self.width - state.stores.shape[2]))
+        b, n = state.batch_size, self.n_stores
+        pad = lambda x: F.pad(x, (0, self.width - x.shape[-1]))  # noqa: E731
+        stores = self.initial_node(torch.cat([pad(state.stores / self.scale),
+                                              self.store_states.expand(b, -1, -1)], dim=2))  # [B, n, d]
+        zeros = torch.zeros_like(stores)
+        lead_s = self.store_lead_times.expand(b, -1, -1)
         if self.has_warehouse:
-            warehouse = F.pad(state.warehouse / self.total, (0, self.width - state.warehouse.shape[2]))
-            pipelines = torch.cat([warehouse, pipelines], dim=1)
-        nodes = pipelines.shape[1]
-        x = torch.cat([pipelines, self.static.expand(b, -1, -1)], dim=2).reshape(b * nodes, -1)
-        edge_index, edge_type = self._graph(b, x.device)
-        h = self.encoder(x)
-        for _ in range(self.rounds):
-            h = self.layer(h, edge_index, edge_type)
-        h = h.reshape(b, nodes, -1)
-        first = int(self.has_warehouse)
-        orders = F.softplus(self.store_head(h[:, first:])).squeeze(2) * self.scale
+            wh = self.initial_node(torch.cat([pad(state.warehouse[:, 0] / self.total),
+                                              self.warehouse_states.expand(b, -1)], dim=1))  # [B, d]
+            wh_n = wh.unsqueeze(1).expand(-1, n, -1)
+            edges = {"supply": self.initial_edge(torch.cat([wh_n, stores, lead_s], dim=2)),  # warehouse -> store i
+                     "warehouse": self.initial_edge(torch.cat([torch.zeros_like(wh), wh,
+                                                               self._lead(self.warehouse_lead_time, wh)], dim=1)),
+                     "demand": self.initial_edge(torch.cat([stores, zeros, torch.zeros_like(lead_s)], dim=2))}
+            if self.keeps_stock:
+                edges["keep"] = self.initial_edge(torch.cat([wh, wh, self._lead(0.0, wh)], dim=1))
+        else:  # store-only: a virtual supplier -> store i edge carries the order
+            wh = None
+            edges = {"supply": self.initial_edge(torch.cat([zeros, stores, lead_s], dim=2)),
+                     "demand": self.initial_edge(torch.cat([stores, zeros, torch.zeros_like(lead_s)], dim=2))}
+        for r in range(self.rounds):
+            stores, wh, edges = self._message_passing_step(stores, wh, edges, last=r == self.rounds - 1)
+        return self._orders(state, edges)
+
+    def _message_passing_step(self, stores: torch.Tensor, wh: torch.Tensor | None,
+                              edges: dict[str, torch.Tensor], last: bool = False) -> tuple:
+        """One round of the code's ``message_passing_step``: degree-normalised sums of incoming and outgoing
+        edge embeddings per node, residual node update, then residual edge update from the new nodes. On the
+        ``last`` round the customer edges are not updated: no order is read off them (the code updates them
+        and discards the result; skipping it saves memory and time, the orders are identical)."""
+        # stores: in = their supply edge, out = their customer edge (degrees 1 and 1)
+        new_stores = stores + self.node_update(torch.cat([stores, edges["supply"], edges["demand"]], dim=2))
+        zeros = torch.zeros_like(stores)
+        demand = edges["demand"] if last else (
+            edges["demand"] + self.edge_update(torch.cat([edges["demand"], new_stores, zeros], dim=2)))
+        if wh is None:
+            return new_stores, None, {
+                "supply": edges["supply"] + self.edge_update(torch.cat([edges["supply"], zeros, new_stores], 2)),
+                "demand": demand}
+        # warehouse: in = supplier edge (+ self-loop), out = the n store edges (+ self-loop)
+        keep = edges.get("keep")
+        incoming = edges["warehouse"] + (keep if keep is not None else 0.0)
+        outgoing = edges["supply"].sum(dim=1) + (keep if keep is not None else 0.0)
+        extra = int(keep is not None)
+        incoming = incoming / math.sqrt(1 + extra)
+        outgoing = outgoing / math.sqrt(self.n_stores + extra)
+        new_wh = wh + self.node_update(torch.cat([wh, incoming, outgoing], dim=1))
+        wh_n = new_wh.unsqueeze(1).expand_as(new_stores)
+        new_edges = {
+            "supply": edges["supply"] + self.edge_update(torch.cat([edges["supply"], wh_n, new_stores], dim=2)),
+            "warehouse": edges["warehouse"] + self.edge_update(
+                torch.cat([edges["warehouse"], torch.zeros_like(new_wh), new_wh], dim=1)),
+            "demand": demand,
+        }
+        if keep is not None:
+            new_edges["keep"] = keep + self.edge_update(torch.cat([keep, new_wh, new_wh], dim=1))
+        return new_stores, new_wh, new_edges
+
+    def _orders(self, state: InventoryState, edges: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The output MLP on the order edges, then the warehouse's proportional allocation of its on-hand
+        stock over its outgoing edges (stores and the self-loop), as the code's
+        ``_apply_proportional_allocation_to_graph``."""
+        out = lambda e: F.softplus(self.output(e)).squeeze(-1) * self.scale  # noqa: E731
+        orders = out(edges["supply"])  # [B, n]
         if not self.has_warehouse:
             return orders
-        w_order = F.softplus(self.warehouse_head(h[:, 0])) * self.total
-        return torch.cat([orders, w_order], dim=1)
+        on_hand = state.warehouse[:, 0, 0]
+        wanted = orders.sum(dim=1) + (out(edges["keep"]) if self.keeps_stock else 0.0)
+        factor = on_hand / (wanted + 1e-10)
+        if self.keeps_stock:
+            factor = factor.clamp(max=1.0)
+        return torch.cat([orders * factor.unsqueeze(1), out(edges["warehouse"]).unsqueeze(1)], dim=1)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """REINFORCE with a baseline on the batched inventory simulator: the score-function baseline of HDPO.
 
 Alvo, Russo & Kanoria (arXiv 2306.11246, v3) report that HDPO "is more robust than variants of the
-REINFORCE algorithm"; their REINFORCE code is not public, so this is orl's own definition (the variants
-listed in ``shared/references/algorithms.md`` section 7), kept as close to HDPO as possible so that
+REINFORCE algorithm"; their REINFORCE code is not public (``MatiasAlvo/Neural_inventory_control`` has
+none), so this is orl's own definition (the usual variants: no baseline, a batch-mean baseline, a
+learned value baseline), kept as close to HDPO as possible so that
 the two differ only in how the gradient is estimated:
 
 * **same data**: the fixed train/dev/test scenario sets of :class:`orl.train.hdpo.Scenarios` (same seeds,
