@@ -53,16 +53,38 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def save_hdf5(buffer: ReplayBuffer, path: str | os.PathLike[str], compression: str | None = None) -> Path:
+def _end_flags(buffer: ReplayBuffer, unflagged: str, where: str) -> np.ndarray:
+    """``buffer.timeouts`` with every unflagged episode end marked a time-out (see :func:`save_hdf5`)."""
+    if unflagged not in ("timeout", "error"):
+        raise ValueError(f"unflagged must be 'timeout' or 'error', got {unflagged!r}")
+    timeouts = buffer.timeouts.copy()
+    rows = buffer.unflagged_ends()
+    if rows.size:
+        what = (f"{rows.size} episode end(s) carry neither a terminal nor a timeout flag "
+                f"(rows {rows[:5].tolist()}{' ...' if rows.size > 5 else ''})")
+        if unflagged == "error":
+            raise DatasetError(f"{where}: {what}; every episode end must be flagged")
+        warnings.warn(f"{where}: {what}; written as timeouts (truncated episodes)", stacklevel=3)
+        timeouts[rows] = True
+    return timeouts
+
+
+def save_hdf5(buffer: ReplayBuffer, path: str | os.PathLike[str], compression: str | None = None,
+              unflagged: str = "timeout") -> Path:
     """Write ``buffer`` as a D4RL-layout HDF5 file, atomically. Returns the path.
 
-    ``next_observations`` is written whenever every row's successor is known, so episode
-    boundaries that carry no flag survive as discontinuities; otherwise it is omitted and the
-    reader derives it within episodes exactly as it was.
+    Every episode end carries a flag in the file, as readers that split episodes at
+    ``terminals | timeouts`` alone (d3rlpy, ``d4rl.sequence_dataset``) need: an end with
+    neither (a cut at a size limit, an unfinished episode) is written as a time-out with a
+    warning (``unflagged="timeout"``), or refused with :class:`DatasetError`
+    (``unflagged="error"``). ``next_observations`` is written whenever every row's successor
+    is known; otherwise it is omitted (with ``episode_ends``) and the reader derives it within
+    episodes exactly as it was.
     """
     import h5py
 
     path = Path(path)
+    timeouts = _end_flags(buffer, unflagged, str(path))
     meta = _jsonable(buffer.metadata)
     with atomic_path(path, suffix=".hdf5") as tmp:
         with h5py.File(tmp, "w") as f:
@@ -70,7 +92,7 @@ def save_hdf5(buffer: ReplayBuffer, path: str | os.PathLike[str], compression: s
             f.create_dataset("actions", data=buffer.actions, compression=compression)
             f.create_dataset("rewards", data=buffer.rewards, compression=compression)
             f.create_dataset("terminals", data=buffer.terminals, compression=compression)
-            f.create_dataset("timeouts", data=buffer.timeouts, compression=compression)
+            f.create_dataset("timeouts", data=timeouts, compression=compression)
             if buffer.has_next.all():
                 f.create_dataset("next_observations", data=buffer.next_observations, compression=compression)
             else:
@@ -157,7 +179,7 @@ def minari_root(root: str | os.PathLike[str] | None) -> Iterator[Path]:
 
 def save_minari(buffer: ReplayBuffer, dataset_id: str, env: Any = None, *, root: str | os.PathLike[str] | None = None,
                 observation_space: Any = None, action_space: Any = None, overwrite: bool = False,
-                **create_kwargs: Any) -> Path:
+                unflagged: str = "timeout", **create_kwargs: Any) -> Path:
     """Write ``buffer`` as the local Minari dataset ``dataset_id`` (e.g. ``orl/hopper/medium-v0``).
 
     ``env`` is a Gymnasium id, spec or env (or give both spaces). ``root`` overrides
@@ -165,7 +187,9 @@ def save_minari(buffer: ReplayBuffer, dataset_id: str, env: Any = None, *, root:
     (``algorithm_name``, ``ref_min_score``, ``ref_max_score``, ``description``, ...). The dataset
     is built in a temporary Minari root next to the target and renamed into place, so an
     interrupted write leaves nothing loadable. ``buffer.metadata`` is stored under the key
-    ``orl`` of the Minari metadata. Returns the dataset directory.
+    ``orl`` of the Minari metadata. An episode whose last step has neither ``terminations`` nor
+    ``truncations`` is written truncated, or refused, as ``unflagged`` says (see :func:`save_hdf5`).
+    Returns the dataset directory.
     """
     import gymnasium as gym
     import minari
@@ -183,6 +207,7 @@ def save_minari(buffer: ReplayBuffer, dataset_id: str, env: Any = None, *, root:
     discrete = isinstance(action_space, gym.spaces.Discrete)
     starts, lengths = buffer.episode_bounds()
     has_next = buffer.has_next
+    timeouts = _end_flags(buffer, unflagged, f"Minari dataset {dataset_id!r}")
     for i, ep in enumerate(buffer.episodes()):
         obs = np.concatenate([ep.observations, ep.next_observations[-1:]], axis=0)
         if not has_next[starts[i] + lengths[i] - 1]:
@@ -191,7 +216,8 @@ def save_minari(buffer: ReplayBuffer, dataset_id: str, env: Any = None, *, root:
         episodes.append(EpisodeBuffer(id=i, observations=list(obs.astype(observation_space.dtype)),
                                       actions=list(actions.astype(action_space.dtype)),
                                       rewards=list(ep.rewards.astype(np.float64)),
-                                      terminations=list(ep.terminals), truncations=list(ep.timeouts)))
+                                      terminations=list(ep.terminals),
+                                      truncations=list(timeouts[starts[i]: starts[i] + lengths[i]])))
     with minari_root(root) as final_root:
         target = final_root / dataset_id
         if target.exists() and not overwrite:

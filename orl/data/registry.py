@@ -126,7 +126,9 @@ def ensure_built(name: str, force: bool = False) -> tuple[Path, bool]:
         buffer.metadata.setdefault("env_id", info.env_id)
         buffer.metadata["dataset"] = name
         buffer.metadata["checksum"] = buffer.checksum()
-        save_minari(buffer, info.minari_id, env=info.env_id, root=minari_cache(), overwrite=True,
+        # unflagged="error": a registered dataset whose episode end lacks a terminal/timeout flag
+        # is a generation bug; refuse it instead of writing it.
+        save_minari(buffer, info.minari_id, env=info.env_id, root=minari_cache(), overwrite=True, unflagged="error",
                     algorithm_name=str(buffer.metadata.get("policy", "orl")), description=info.description,
                     ref_min_score=buffer.metadata.get("ref_min_score"), ref_max_score=buffer.metadata.get("ref_max_score"))
     return target, True
