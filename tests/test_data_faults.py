@@ -395,3 +395,14 @@ def test_diagnose_into_a_closed_pipe_ends_quietly(built_cache):
         os.close(write_end)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_routing_solutions_in_an_orl_data_dir_that_is_a_file_are_one_clear_error(tmp_path, monkeypatch):
+    from orl.data.routing import solved_set
+
+    bad = tmp_path / "not-a-dir"
+    bad.write_text("x")
+    monkeypatch.setenv("ORL_DATA_DIR", str(bad))
+    with pytest.raises(DatasetError, match=rf"{bad}: is a file, not a directory \(while writing {bad}/routing/"):
+        solved_set("tsp", 10, 2, method="farthest_insertion", progress=False)
+    assert bad.read_text() == "x"

@@ -223,8 +223,13 @@ def _largest_cached(stem: str) -> tuple[int, Path] | None:
 def _save(path: Path, instances: list, actions: list[list[int]], objective: list[float], done: int | None = None) -> None:
     arrays = stack_instances(instances)
     extra = {} if done is None else {"done": np.int64(done)}
-    with atomic_path(path, suffix=".npz") as tmp:
-        np.savez_compressed(tmp, actions=_pad(actions), objective=np.asarray(objective, np.float64), **arrays, **extra)
+    try:
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez_compressed(tmp, actions=_pad(actions), objective=np.asarray(objective, np.float64), **arrays, **extra)
+    except OSError as e:  # a full disk, a read-only or file ORL_DATA_DIR: one line naming it
+        from orl.data.errors import DatasetError, os_error_message
+
+        raise DatasetError(os_error_message(e, path, "writing")) from None
 
 
 def _load(path: Path, problem: str, size: int, method: str) -> SolvedSet:
