@@ -18,6 +18,7 @@ import sys
 
 from orl.data import DatasetError, load_dataset
 from orl.data.diagnostics import saco, summary, tq
+from orl.utils.cli import INTERRUPTED, run_cli
 
 
 def diagnose(spec: str, reference: str | None = None, random_return: float | None = None,
@@ -70,9 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # e.g. during a first-use build: nothing partial is kept (orl.data.registry)
+        print("\ninterrupted", file=sys.stderr)
+        return INTERRUPTED
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main))

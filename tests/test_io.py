@@ -28,7 +28,7 @@ def test_hdf5_round_trip(tmp_path, three_episodes):
 
 def test_hdf5_round_trip_without_known_successors(tmp_path):
     obs = np.arange(8, dtype=np.float32).reshape(4, 2)
-    buf = ReplayBuffer.from_arrays(obs, np.ones((4, 1)), [1, 2, 3, 4], [0, 0, 0, 0], [0, 1, 0, 0])
+    buf = ReplayBuffer.from_arrays(obs, np.ones((4, 1)), [1, 2, 3, 4], [0, 0, 0, 0], [0, 1, 0, 1])
     assert not buf.has_next.all()
     back = load_hdf5(save_hdf5(buf, tmp_path / "d.hdf5"))
     assert_same(buf, back)
@@ -139,7 +139,7 @@ def test_minari_round_trip(tmp_path, three_episodes):
 
 def test_minari_round_trip_restores_unknown_successors(tmp_path):
     obs = np.arange(6, dtype=np.float32)[:, None]
-    buf = ReplayBuffer.from_arrays(obs, np.zeros((6, 1)), np.ones(6), [0, 0, 0, 1, 0, 0], [0, 1, 0, 0, 0, 0])
+    buf = ReplayBuffer.from_arrays(obs, np.zeros((6, 1)), np.ones(6), [0, 0, 0, 1, 0, 0], [0, 1, 0, 0, 0, 1])
     save_minari(buf, "orltest/gaps-v0", env="Pendulum-v1", root=tmp_path,
                 observation_space=__import__("gymnasium").spaces.Box(-np.inf, np.inf, (1,), np.float32))
     back = load_minari("orltest/gaps-v0", root=tmp_path)

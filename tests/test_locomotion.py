@@ -167,3 +167,92 @@ def test_hopper_physics_is_the_pinned_mujoco_s():
             break
     assert steps == 249
     assert total == pytest.approx(366.7399962834016, abs=1e-6), "Hopper-v5 physics differ from MuJoCo 3.2.3-3.4's"
+
+
+# ------------------------------------------------------------------ every episode end carries a flag
+def assert_every_end_flagged(buf: ReplayBuffer, tmp_path: Path, minari_root: Path | None = None,
+                             minari_id: str | None = None) -> None:
+    """Each episode end has ``terminals`` or ``timeouts`` in the buffer, in the D4RL HDF5 layout and in
+    the Minari layout, so a reader that splits episodes at the flags alone (d3rlpy) sees orl's episodes."""
+    import warnings
+
+    import h5py
+    import minari
+
+    from orl.data import save_hdf5, save_minari
+    from orl.data.io import minari_root as use_root
+
+    assert buf.unflagged_ends().size == 0, f"unflagged episode ends at rows {buf.unflagged_ends()[:5]}"
+    path = tmp_path / "flags.hdf5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the writer must not have had to flag anything itself
+        save_hdf5(buf, path, unflagged="error")
+    with h5py.File(path) as f:
+        flags = f["terminals"][()] | f["timeouts"][()]
+    assert flags.sum() == buf.num_episodes and flags[buf.episode_ends].all()
+    if minari_id is None:  # not a cached dataset: write it
+        minari_root, minari_id = tmp_path / "minari", "orltest/flags-v0"
+        save_minari(buf, minari_id, env=buf.metadata.get("env_id", "Hopper-v5"), root=minari_root,
+                    overwrite=True, unflagged="error")
+    with use_root(minari_root):
+        episodes = list(minari.load_dataset(minari_id).iterate_episodes())
+    assert len(episodes) == buf.num_episodes
+    assert all(ep.terminations[-1] or ep.truncations[-1] for ep in episodes)
+
+
+def test_generated_episodes_all_end_with_a_flag(policy_dir, tmp_path):
+    """Every level's generation code at a tiny size: the last episode cut at the size limit, the
+    episodes cut at medium-replay's snapshot boundaries and the mixed datasets' cut tails end in a
+    timeout (they used to carry no flag at all)."""
+    levels = {lvl: build_standard("hopper", lvl, size=300, policy_dir=policy_dir, progress=False, shards=1)
+              for lvl in ("random", "medium", "expert", "medium-expert", "medium-replay")}
+    # the cut tails exist: a size limit inside an episode, and one per snapshot boundary
+    assert levels["random"].timeouts[-1] and not levels["random"].terminals[-1]
+    starts, _ = levels["medium-replay"].episode_bounds()
+    assert {300, 600} <= set(starts.tolist())  # episodes are cut at the snapshot boundaries...
+    assert levels["medium-replay"].timeouts[[299, 599]].all()  # ...and say so
+    for lvl, buf in levels.items():
+        assert_every_end_flagged(buf, tmp_path / lvl)
+    for good in ("medium", "expert"):
+        for pct in (1, 50):
+            mixed = mix(levels[good], levels["random"], pct, size=400, seed=pct)
+            assert len(mixed) == 400
+            assert_every_end_flagged(mixed, tmp_path / f"{good}-{pct}")
+
+
+@pytest.mark.parametrize("name", __import__("orl.data", fromlist=["x"]).dataset_names())
+def test_every_registered_dataset_ends_every_episode_with_a_flag(name, tmp_path):
+    """Every registered dataset: the small ones built for real and read in both layouts; the 1M-row
+    locomotion ones are made by build_standard / build_mixed, whose code paths the tiny test above runs."""
+    from functools import partial
+
+    from orl.data import dataset_info, load_dataset
+    from orl.data.locomotion import build_mixed
+    from orl.data.registry import minari_cache
+
+    info = dataset_info(name)
+    if isinstance(info.build, partial) and info.build.func in (build_standard, build_mixed):
+        assert info.source is not None  # locomotion: fingerprinted, so a generation change rebuilds caches
+        return
+    buf = load_dataset(name)
+    assert_every_end_flagged(buf, tmp_path, minari_root=minari_cache(), minari_id=info.minari_id)
+
+
+def test_writers_flag_or_refuse_an_unflagged_episode_end(tmp_path):
+    """A buffer whose last episode was cut (no flag): the writers mark it a timeout with a warning, or
+    refuse it with unflagged="error"; nothing is written then."""
+    from orl.data import DatasetError, load_hdf5, save_hdf5, save_minari
+
+    obs = np.arange(5, dtype=np.float32)[:, None]
+    buf = ReplayBuffer.from_arrays(obs, np.zeros((5, 1)), np.ones(5), [0, 0, 1, 0, 0], [0, 0, 0, 0, 0])
+    assert buf.unflagged_ends().tolist() == [4]
+    with pytest.warns(UserWarning, match=r"1 episode end\(s\) carry neither .* \(rows \[4\]\); written as timeouts"):
+        back = load_hdf5(save_hdf5(buf, tmp_path / "d.hdf5"))
+    np.testing.assert_array_equal(back.timeouts, [0, 0, 0, 0, 1])
+    np.testing.assert_array_equal(back.has_next, buf.has_next)  # the cut row's successor stays unknown
+    with pytest.raises(DatasetError, match=r"e.hdf5: 1 episode end\(s\) carry neither"):
+        save_hdf5(buf, tmp_path / "e.hdf5", unflagged="error")
+    with pytest.raises(DatasetError, match=r"'orltest/cut-v0': 1 episode end\(s\) carry neither"):
+        save_minari(buf, "orltest/cut-v0", env="Pendulum-v1", root=tmp_path / "m", unflagged="error",
+                    observation_space=__import__("gymnasium").spaces.Box(-np.inf, np.inf, (1,), np.float32))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.hdf5"]

@@ -181,9 +181,11 @@ def test_a_dataset_built_from_other_sources_is_stale_and_rebuilt(monkeypatch):
 
 
 def test_locomotion_datasets_are_fingerprinted_by_their_policies(tmp_path):
-    from orl.data.locomotion import POLICY_DIR, policies_fingerprint
+    from orl.data.locomotion import GENERATION, POLICY_DIR, policies_fingerprint, source_fingerprint
 
     assert policies_fingerprint("walker2d", tmp_path) is None  # nothing shipped: no check
+    assert source_fingerprint("walker2d", tmp_path) is None
     shipped = policies_fingerprint("halfcheetah")
     assert shipped is not None and shipped == policies_fingerprint("halfcheetah", POLICY_DIR)
-    assert registry.dataset_info("halfcheetah-medium").source() == shipped
+    # the generation code's revision is part of the fingerprint: a change to the data rebuilds caches
+    assert registry.dataset_info("halfcheetah-medium").source() == f"generation-{GENERATION}:{shipped}"

@@ -258,6 +258,10 @@ class ReplayBuffer:
         """One buffer holding ``buffers`` one after another (episode boundaries kept).
 
         ``limit`` cuts the result to its first ``limit`` transitions (the cut ends an episode).
+        The last row always ends an episode; if it carries neither flag (the cut, or the last part's
+        unfinished episode) it is marked a time-out: the episode was truncated, not terminated,
+        and a reader that finds episodes from the flags alone (d3rlpy, ``d4rl.sequence_dataset``)
+        must not merge it into whatever is appended next.
         """
         if not buffers:
             raise ValueError("concatenate needs at least one buffer")
@@ -265,6 +269,8 @@ class ReplayBuffer:
         n = cols["rewards"].shape[0] if limit is None else min(int(limit), cols["rewards"].shape[0])
         cols = {c: v[:n] for c, v in cols.items()}
         cols["episode_ends"][n - 1] = True
+        if not cols["terminals"][n - 1]:
+            cols["timeouts"][n - 1] = True
         out = cls.from_arrays(cols["observations"], cols["actions"], cols["rewards"], cols["terminals"],
                               cols["timeouts"], next_observations=cols["next_observations"],
                               episode_ends=cols["episode_ends"], metadata=metadata)
@@ -369,6 +375,14 @@ class ReplayBuffer:
             lengths = (ends - starts + 1).astype(np.int64)
         self._episode_cache = (self._version, starts, lengths)
         return starts, lengths
+
+    def unflagged_ends(self) -> np.ndarray:
+        """Logical rows that end an episode but carry neither ``terminals`` nor ``timeouts``.
+
+        Such an end is visible to orl (``episode_ends``) but not to a reader that splits episodes
+        at the flags alone; orl's writers therefore flag them (see :mod:`orl.data.io`).
+        """
+        return np.flatnonzero(self.episode_ends & ~self.terminals & ~self.timeouts)
 
     @property
     def num_episodes(self) -> int:

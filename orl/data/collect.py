@@ -21,7 +21,7 @@ import numpy as np
 
 from orl.data.buffer import ReplayBuffer
 from orl.data.errors import DatasetError
-from orl.utils.parallel import one_thread
+from orl.utils.parallel import process_pool, worker_pool
 
 #: a batch policy: (observations (B, obs_dim), rng) -> actions (B, action_dim)
 BatchPolicy = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -65,14 +65,12 @@ def collect(env_id: str, policy: BatchPolicy | None, n_transitions: int, seed: i
     if shards == 1:
         parts = [_rollout(env_id, policy, n_transitions, seed, n_envs, max_episode_steps, env_kwargs, progress)]
     else:
-        import concurrent.futures as cf
-        import multiprocessing as mp
         import os
 
         per = -(-n_transitions // shards)
         workers = min(workers or os.cpu_count() or 1, shards)
-        pool = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=one_thread)
-        with pool:
+        # worker_pool: Ctrl-C or an error ends the workers at once; they also die with this process.
+        with worker_pool(process_pool(workers)) as pool:
             futures = [pool.submit(_rollout, env_id, policy, per, seed * 1000 + k, n_envs, max_episode_steps,
                                    env_kwargs, f"{progress} [{k + 1}/{shards}]" if progress and k == 0 else False)
                        for k in range(shards)]

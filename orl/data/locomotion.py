@@ -21,7 +21,9 @@ scripts ``scripts/generation/mujoco/``, reference scores ``d4rl/infos.py``):
   50 percent): whole trajectories drawn with replacement from the good dataset until they hold
   at least p% of 1M transitions, then random-dataset trajectories until 1M, cut to exactly 1M.
 
-``terminals`` mark falls, ``timeouts`` step 1000. Each dataset's metadata holds orl's reference
+``terminals`` mark falls, ``timeouts`` step 1000 and every other cut: the last episode of a
+dataset cut at its size, and the episodes cut at medium-replay's snapshot boundaries, so every
+episode end carries one of the two flags (as readers that split episodes at the flags need). Each dataset's metadata holds orl's reference
 scores (``ref_min_score`` = uniform-random policy, ``ref_max_score`` = expert policy, 100
 episodes each, the Minari convention), D4RL's constants (``d4rl_ref_min_score``,
 ``d4rl_ref_max_score``, from ``d4rl/infos.py``) and a checksum of the data.
@@ -51,6 +53,10 @@ MIXED_GOOD = ("medium", "expert")
 MIXED_PERCENT = (1, 5, 10, 50)
 SIZE = 1_000_000
 SHARDS = 4  # fixed: the data depends on it (never on the number of cores)
+#: Revision of the generation code, part of each dataset's ``source`` fingerprint: a change that
+#: alters the data (2: episodes cut at the size limit or a snapshot boundary end in a timeout flag)
+#: makes cached datasets of earlier revisions stale, so they are rebuilt on the next load.
+GENERATION = 2
 
 #: D4RL reference scores (``d4rl/infos.py``; v2 datasets reuse the v0 values).
 D4RL_REF = {"hopper": (-20.272305, 3234.3), "halfcheetah": (-280.178953, 12135.0), "walker2d": (1.629008, 4592.3)}
@@ -183,11 +189,18 @@ def policies_fingerprint(env: str, policy_dir: Path | None = None) -> str | None
     return h.hexdigest()
 
 
+def source_fingerprint(env: str, policy_dir: Path | None = None) -> str | None:
+    """What ``env``'s datasets are made from: the generation revision and the shipped policies
+    (None if no policies are shipped). Stored as ``source`` in each built dataset's metadata."""
+    policies = policies_fingerprint(env, policy_dir)
+    return None if policies is None else f"generation-{GENERATION}:{policies}"
+
+
 def dataset_specs() -> list[tuple[str, str, Any, str, Any]]:
     """``(name, env_id, builder, description, source fingerprint)`` of every locomotion dataset."""
     specs = []
     for env, env_id in ENVS.items():
-        source = partial(policies_fingerprint, env)
+        source = partial(source_fingerprint, env)
         for level in LEVELS:
             specs.append((f"{env}-{level}", env_id, partial(build_standard, env, level),
                           f"{env_id}, {level}: orl's re-creation of the D4RL protocol (not D4RL's data)", source))

@@ -11,7 +11,10 @@ A *spec* is one of
   Nothing is ever downloaded.
 
 Builds are serialised by a lock file, so concurrent first uses build once, and written
-atomically, so an interrupted build leaves no dataset that loads.
+atomically, so an interrupted build leaves no dataset that loads. A cached copy that is damaged
+(truncated, emptied, overwritten: its HDF5 file does not open, or its data differ from the checksum
+written with it) is not "built": the next build or load says so on stderr and rebuilds it. The
+temporary directories of builds that were killed are removed at the next build or load.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import difflib
 import fcntl
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from orl.data.buffer import ReplayBuffer
-from orl.data.errors import DatasetError
+from orl.data.errors import CorruptFileError, DatasetError, os_error_message
 
 
 @dataclass(frozen=True)
@@ -86,11 +90,44 @@ def _unknown_message(spec: str) -> str:
             f"or give a path to a D4RL-layout .hdf5 file, or minari:<dataset_id> of a local Minari dataset.")
 
 
+def _data_dir_error(e: OSError, doing: str, path: Path) -> DatasetError:
+    """A fault of ``$ORL_DATA_DIR`` (a file, read-only, not ours) as one line naming it and the remedy."""
+    return DatasetError(f"ORL_DATA_DIR {data_dir()} cannot be used: {os_error_message(e, path, doing)}; "
+                        f"set ORL_DATA_DIR to a writable directory (default ~/.orl)")
+
+
+def cache_fault(name: str) -> str | None:
+    """Why the cached copy of ``name`` cannot be used although it is there (damaged), or None when it is
+    absent or looks whole. Cheap (opens the HDF5 file, reads no data): truncated, emptied and
+    overwritten files fail to open; damage inside the data shows on load, as a checksum mismatch."""
+    import h5py
+
+    data = minari_cache() / dataset_info(name).minari_id / "data"
+    meta_file, data_file = data / "metadata.json", data / "main_data.hdf5"
+    if not meta_file.exists():
+        return None
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (OSError, ValueError) as e:
+        return f"{meta_file} cannot be read ({e})"
+    if not data_file.exists():
+        return f"{data_file} is missing"
+    try:
+        with h5py.File(data_file, "r") as f:
+            episodes = len(f.keys())
+    except Exception as e:  # noqa: BLE001 - h5py raises OSError, RuntimeError, ... for a damaged file
+        return f"{data_file} is not a readable HDF5 file ({e})"
+    if isinstance(meta, dict) and meta.get("total_episodes") not in (None, episodes):
+        return f"{data_file} holds {episodes} episodes, its metadata says {meta['total_episodes']}"
+    return None
+
+
 def is_built(name: str) -> bool:
-    """Whether ``name`` is in the cache and not stale (its ``source`` fingerprint is current)."""
+    """Whether ``name`` is in the cache, whole (:func:`cache_fault`) and not stale (its ``source``
+    fingerprint is current)."""
     info = dataset_info(name)
     meta_file = minari_cache() / info.minari_id / "data" / "metadata.json"
-    if not meta_file.exists():
+    if not meta_file.exists() or cache_fault(name) is not None:
         return False
     current = info.source() if info.source is not None else None
     if current is None:
@@ -114,19 +151,28 @@ def ensure_built(name: str, force: bool = False) -> tuple[Path, bool]:
 
     info = dataset_info(name)
     target = minari_cache() / info.minari_id
-    lock_dir = data_dir() / "locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"{name}.lock", "w") as lock:
+    lock_file = data_dir() / "locks" / f"{name}.lock"
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(lock_file, "w")
+    except OSError as e:
+        raise _data_dir_error(e, "creating", lock_file) from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent builder waits here, then finds the dataset built
         if is_built(name) and not force:
             return target, False
+        fault = cache_fault(name)
+        if fault is not None:
+            print(f"orl: the cached copy of {name} is damaged: {fault}; rebuilding it", file=sys.stderr)
         buffer = info.build()
         if info.source is not None:
             buffer.metadata["source"] = info.source()
         buffer.metadata.setdefault("env_id", info.env_id)
         buffer.metadata["dataset"] = name
         buffer.metadata["checksum"] = buffer.checksum()
-        save_minari(buffer, info.minari_id, env=info.env_id, root=minari_cache(), overwrite=True,
+        # unflagged="error": a registered dataset whose episode end lacks a terminal/timeout flag
+        # is a generation bug; refuse it instead of writing it.
+        save_minari(buffer, info.minari_id, env=info.env_id, root=minari_cache(), overwrite=True, unflagged="error",
                     algorithm_name=str(buffer.metadata.get("policy", "orl")), description=info.description,
                     ref_min_score=buffer.metadata.get("ref_min_score"), ref_max_score=buffer.metadata.get("ref_max_score"))
     return target, True
@@ -149,11 +195,24 @@ def load_dataset(spec: str, *, build: bool = True) -> ReplayBuffer:
     if spec.endswith((".hdf5", ".h5")) or os.sep in spec or Path(spec).is_file():
         return load_hdf5(spec)
     info = dataset_info(spec)
+    from orl.data.io import MINARI_TMP_PREFIX
+    from orl.utils.atomic import sweep_stale_tempdirs
+
+    sweep_stale_tempdirs(minari_cache(), MINARI_TMP_PREFIX)  # left by builds that were killed
     if not is_built(spec):
         if not build:
-            raise DatasetError(f"dataset {spec!r} is not built yet; run: python -m orl.data.build {spec}")
+            fault = cache_fault(spec)
+            state = "is not built yet" if fault is None else f"has a damaged cached copy ({fault})"
+            raise DatasetError(f"dataset {spec!r} {state}; run: python -m orl.data.build {spec}")
         build_dataset(spec)
-    return load_minari(info.minari_id, root=minari_cache())
+    try:
+        return load_minari(info.minari_id, root=minari_cache())
+    except CorruptFileError as e:  # damage that only reading all the data shows (a checksum mismatch)
+        if not build:
+            raise CorruptFileError(f"{e}; rebuild it with: python -m orl.data.build {spec} --force", e.path) from None
+        print(f"orl: {e}; rebuilding {spec}", file=sys.stderr)
+        ensure_built(spec, force=True)
+        return load_minari(info.minari_id, root=minari_cache())
 
 
 def normalized_score(name: str, returns: float | np.ndarray, reference: str = "orl") -> np.ndarray:

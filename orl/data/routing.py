@@ -16,7 +16,6 @@ the paper reports it roughly halves the gap); :func:`cvrp_actions_sorted` does t
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,10 @@ SPLITS = {"train": 0, "test": 1, "val": 2}
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("ORL_DATA_DIR", Path.home() / ".orl")).expanduser() / "routing"
+    """``$ORL_DATA_DIR/routing``: ``ORL_DATA_DIR`` read in one place (:func:`orl.data.registry.data_dir`)."""
+    from orl.data.registry import data_dir as orl_data_dir
+
+    return orl_data_dir() / "routing"
 
 
 def generate(problem: str, size: int, seed: int, split: str, index: int, **kwargs):
@@ -165,12 +167,9 @@ def solved_set(problem: str, size: int, count: int, *, seed: int = 0, split: str
     todo = range(len(actions), count)
     pool = None
     if workers > 0:
-        import concurrent.futures as cf
-        import multiprocessing as mp
+        from orl.utils.parallel import process_pool
 
-        from orl.utils.parallel import one_thread
-
-        pool = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=one_thread)
+        pool = process_pool(workers)  # its workers leave Ctrl-C to this process and die with it
         solutions = pool.map(_solve_one, [(instances[i], method, time_limit, i) for i in todo], chunksize=4)
     else:
         solutions = (solve(instances[i], method, time_limit=time_limit, seed=i) for i in todo)
@@ -183,6 +182,13 @@ def solved_set(problem: str, size: int, count: int, *, seed: int = 0, split: str
                 bar.update(1)
             if cache and ((i + 1) % chunk == 0) and i + 1 < count:
                 _save(partial, instances[: i + 1], actions, objective, done=i + 1)
+    except BaseException:
+        if pool is not None:
+            from orl.utils.parallel import terminate_pool
+
+            terminate_pool(pool)  # Ctrl-C: end the running solves now, not after them
+            pool = None
+        raise
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -217,8 +223,13 @@ def _largest_cached(stem: str) -> tuple[int, Path] | None:
 def _save(path: Path, instances: list, actions: list[list[int]], objective: list[float], done: int | None = None) -> None:
     arrays = stack_instances(instances)
     extra = {} if done is None else {"done": np.int64(done)}
-    with atomic_path(path, suffix=".npz") as tmp:
-        np.savez_compressed(tmp, actions=_pad(actions), objective=np.asarray(objective, np.float64), **arrays, **extra)
+    try:
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez_compressed(tmp, actions=_pad(actions), objective=np.asarray(objective, np.float64), **arrays, **extra)
+    except OSError as e:  # a full disk, a read-only or file ORL_DATA_DIR: one line naming it
+        from orl.data.errors import DatasetError, os_error_message
+
+        raise DatasetError(os_error_message(e, path, "writing")) from None
 
 
 def _load(path: Path, problem: str, size: int, method: str) -> SolvedSet:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -86,3 +89,77 @@ def write_csv(target: str | os.PathLike[str], rows: Iterable[dict[str, Any]], fi
         w = csv.DictWriter(f, fieldnames=list(fieldnames))
         w.writeheader()
         w.writerows(rows)
+
+
+# ---------------------------------------------------------------------------- owned temporary directories
+#: The file inside an owned temporary directory on which its owner holds an exclusive ``flock``.
+OWNER_FILE = ".owner.lock"
+#: A temporary directory whose owner lock is free is left alone this long after it was made (the
+#: moment between ``mkdtemp`` and taking the lock); one with no owner file at all (left by an older
+#: orl, or killed in that moment) is left alone for an hour.
+STALE_GRACE_S, UNOWNED_GRACE_S = 10.0, 3600.0
+
+
+@contextlib.contextmanager
+def owned_tempdir(parent: str | os.PathLike[str], prefix: str) -> Iterator[Path]:
+    """A temporary directory ``<parent>/<prefix>XXXX``, removed on exit, that says it is in use.
+
+    Its owner holds an exclusive ``flock`` on :data:`OWNER_FILE` inside it while the block runs (and
+    so does a child forked inside the block, which inherits the lock). The kernel drops the lock when
+    every holder has died, so :func:`sweep_stale_tempdirs` can tell the leftovers of a killed build
+    (``kill -9`` leaves them behind, no ``finally`` runs) from the directory of a build that is
+    running, in this process or another, without trusting pids.
+    """
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    fd = -1
+    try:
+        fd = os.open(tmp / OWNER_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if fd >= 0:
+            os.close(fd)
+
+
+def sweep_stale_tempdirs(parent: str | os.PathLike[str], prefix: str) -> list[Path]:
+    """Remove the directories ``<parent>/<prefix>*`` that no live process owns (see :func:`owned_tempdir`).
+
+    Returns the removed paths. Never raises for an unreadable or read-only ``parent``: sweeping is
+    housekeeping, done at the next build or load, and must not stop a load from a read-only cache.
+    """
+    removed: list[Path] = []
+    try:
+        candidates = [p for p in Path(parent).glob(f"{prefix}*") if p.is_dir()]
+    except OSError:
+        return removed
+    now = time.time()
+    for tmp in candidates:
+        try:
+            fd = os.open(tmp / OWNER_FILE, os.O_RDWR)
+        except FileNotFoundError:
+            with contextlib.suppress(OSError):
+                if now - tmp.stat().st_mtime > UNOWNED_GRACE_S:
+                    shutil.rmtree(tmp)
+                    removed.append(tmp)
+            continue
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            os.close(fd)  # its owner is alive
+            continue
+        try:
+            if now - os.fstat(fd).st_mtime > STALE_GRACE_S:
+                shutil.rmtree(tmp)
+                removed.append(tmp)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
