@@ -89,12 +89,10 @@ class ExpertBatches:
         self.data, self.rng, self.batch_size = data, rng, batch_size
         self.pool = None
         self.pending: deque = deque()  # (rng state before the draw, future)
-        if workers > 0:
-            import concurrent.futures as cf
-            import multiprocessing as mp
+        if workers > 0:  # workers that die with this process and ignore Ctrl-C (orl.utils.parallel's rules)
+            from orl.utils.parallel import process_pool
 
-            self.pool = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                               initargs=(data,))
+            self.pool = process_pool(workers, initializer=_init_worker, initargs=(data,))
             self.ahead = 2 * workers
 
     def next(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -111,11 +109,14 @@ class ExpertBatches:
         return self.pending[0][0] if self.pending else self.rng.bit_generator.state
 
     def close(self) -> None:
+        """Stop the workers at once: the batches they build ahead are not needed (and after Ctrl-C or an
+        error nothing may wait for them)."""
         if self.pool is not None:
-            for _, f in self.pending:
-                f.cancel()
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            from orl.utils.parallel import terminate_pool
+
+            terminate_pool(self.pool)
             self.pool = None
+            self.pending.clear()
 
 
 def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | None = None, steps: int = 10000,
