@@ -73,6 +73,30 @@ def clean_refusal(r: subprocess.CompletedProcess, needle: str) -> bool:
     return r.returncode == 2 and "Traceback" not in r.stderr + r.stdout and len(errors) == 1 and needle in errors[0]
 
 
+def default_sigint() -> None:
+    """In the child: SIGINT's default action, as in a terminal (a shell starts background jobs with SIGINT
+    ignored, and Python then never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def descendants(pid: int) -> set[int]:
+    out, todo = set(), [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                kids = [int(c) for c in (task / "children").read_text().split()]
+                out.update(kids)
+                todo.extend(kids)
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 300) -> bool:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -115,7 +139,7 @@ def step_of(run_dir: Path) -> int:
 
 def start_and_wait_for_checkpoint(args: list[str], work: Path, env: dict) -> tuple[subprocess.Popen, Path]:
     proc = subprocess.Popen([PY, "-m", "orl.run", *args], cwd=work, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     root = work / "runs" / "bc" / "pendulum-scripted"
     wait_for(lambda: bool(list(root.glob("*/checkpoint.pt"))) or proc.poll() is not None)
     return proc, next(root.iterdir())
@@ -230,6 +254,145 @@ def _(work: Path, env: dict) -> Outcome:
             return Outcome("skipped: cannot mount a tmpfs here", True, "n/a")
         r = cli("orl.run", *BC, f"out_root={ro / 'runs'}", cwd=work, env=env)
         return Outcome(last_error(r), clean_refusal(r, "is not a writable directory"), "n/a")
+
+
+# ------------------------------------------------------------------------------------------ datasets
+MINARI_FILE = "minari/orl/pendulum-random-v0/data/main_data.hdf5"
+
+
+def built_data(work: Path, env: dict) -> Path:
+    """An ORL_DATA_DIR holding a built pendulum-random (made once per script run; cases copy it)."""
+    root = work.parent / "built-data"
+    if not root.exists():
+        r = cli("orl.data.build", "pendulum-random", cwd=work, env={**env, "ORL_DATA_DIR": str(root)})
+        assert r.returncode == 0, r.stderr[-2000:]
+    return root
+
+
+def start_build(name: str, work: Path, env: dict, sig: str) -> tuple[subprocess.Popen, set[int], float]:
+    """Start building ``name``, wait until its workers run, send ``sig``; (process, workers, seconds to exit)."""
+    proc = subprocess.Popen([PY, "-m", "orl.data.build", name], cwd=work, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    wait_for(lambda: bool(descendants(proc.pid)) or proc.poll() is not None, 60)
+    time.sleep(4)
+    workers = descendants(proc.pid)
+    proc.send_signal(getattr(signal, sig))
+    t0 = time.time()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(120)
+    return proc, workers, time.time() - t0
+
+
+@case("Ctrl-C during a dataset build (hopper-medium, 4 worker processes)",
+      "exit 130 within seconds, one line, workers gone, nothing partial kept")
+def _(work: Path, env: dict) -> Outcome:
+    proc, workers, took = start_build("hopper-medium", work, env, "SIGINT")
+    err = proc.stderr.read()
+    wait_for(lambda: not any(alive(p) for p in workers), 10)
+    left = [p for p in workers if alive(p)]
+    partial = list((Path(env["ORL_DATA_DIR"]) / "minari").rglob("hopper-medium*/**/*.hdf5"))
+    ok = proc.returncode == 130 and took < 10 and "Traceback" not in err and not left and bool(workers)
+    return Outcome(f"{last_error((proc.returncode, err))} after {took:.1f} s; {len(workers)} workers, "
+                   f"{len(left)} left alive", ok, "yes" if not partial else f"no: {partial[0]}")
+
+
+@case("kill -9 of a dataset build (hopper-medium)", "its workers die with it; nothing loadable is left")
+def _(work: Path, env: dict) -> Outcome:
+    proc, workers, _ = start_build("hopper-medium", work, env, "SIGKILL")
+    wait_for(lambda: not any(alive(p) for p in workers), 10)
+    left = [p for p in workers if alive(p)]
+    loadable = subprocess.run([PY, "-c", "from orl.data import load_dataset; load_dataset('hopper-medium', build=False)"],
+                              cwd=work, env=env, capture_output=True, text=True)
+    return Outcome(f"{len(workers)} workers, {len(left)} alive after the kill; load without build: "
+                   f"exit {loadable.returncode}", bool(workers) and not left and loadable.returncode != 0, "n/a")
+
+
+@case("kill -9 while a dataset is written, then load", "the next load removes the dead build's temporary and builds")
+def _(work: Path, env: dict) -> Outcome:
+    code = ("import os, signal, time, minari\n"
+            "BUILD = os.getpid()\n"  # the build process itself (the Minari write runs in a forked child)
+            "def killed(*a, **k):\n"
+            "    os.kill(BUILD, signal.SIGKILL)\n"
+            "    time.sleep(30)\n"
+            "minari.create_dataset_from_buffers = killed\n"
+            "from orl.data import build_dataset; build_dataset('pendulum-random')\n")
+    subprocess.run([PY, "-c", code], cwd=work, env=env, capture_output=True)
+    minari = Path(env["ORL_DATA_DIR"]) / "minari"
+    temps = [p for p in minari.iterdir() if p.name.startswith(".")] if minari.exists() else []
+    for t in temps:  # age them past the grace period that protects a build that is just starting
+        for f in [t, *t.rglob("*")]:
+            os.utime(f, (time.time() - 120, time.time() - 120))
+    r = subprocess.run([PY, "-c", "from orl.data import load_dataset; print(len(load_dataset('pendulum-random')))"],
+                       cwd=work, env=env, capture_output=True, text=True)
+    gone = not any(t.exists() for t in temps)
+    return Outcome(f"{len(temps)} temporary left by the kill; next load: exit {r.returncode} ({r.stdout.strip()} rows), "
+                   f"temporary removed: {gone}", r.returncode == 0 and gone, "n/a")
+
+
+for _how in ("truncated", "empty", "random bytes"):
+    @case(f"{_how} Minari cache file, then load and build", "one line naming the file; build rebuilds it")
+    def _(work: Path, env: dict, how: str = _how) -> Outcome:
+        import shutil
+
+        root = work / "data"
+        shutil.copytree(built_data(work, env), root)
+        f = root / MINARI_FILE
+        data = f.read_bytes()
+        f.write_bytes({"truncated": data[: len(data) // 3], "empty": b"", "random bytes": os.urandom(100_000)}[how])
+        e = {**env, "ORL_DATA_DIR": str(root)}
+        d = cli("orl.diagnose", "pendulum-random", cwd=work, env=e)
+        b = cli("orl.data.build", "pendulum-random", cwd=work, env=e)
+        again = cli("orl.diagnose", "pendulum-random", cwd=work, env=e)
+        ok = "Traceback" not in d.stderr + b.stderr and b.returncode == 0 and again.returncode == 0
+        return Outcome(f"diagnose: exit {d.returncode}, {d.stderr.strip().splitlines()[0][:90] if d.stderr.strip() else ''}; "
+                       f"build: exit {b.returncode}; diagnose after: exit {again.returncode}", ok, "n/a (a cache)")
+
+
+@case("damaged D4RL HDF5 file given by path", "exit 2, one line naming the file")
+def _(work: Path, env: dict) -> Outcome:
+    r0 = subprocess.run([PY, "-c", "import sys; from orl.data import load_dataset, save_hdf5; "
+                         "save_hdf5(load_dataset('pendulum-random'), sys.argv[1])", str(work / "d.hdf5")],
+                        cwd=work, env={**env, "ORL_DATA_DIR": str(built_data(work, env))}, capture_output=True, text=True)
+    assert r0.returncode == 0, r0.stderr[-2000:]
+    data = (work / "d.hdf5").read_bytes()
+    (work / "d.hdf5").write_bytes(data[: len(data) // 2])
+    before = snapshot(work)
+    r = cli("orl.run", "algo=bc", f"env={work / 'd.hdf5'}", "env.eval_env=Pendulum-v1", cwd=work, env=env)
+    return Outcome(last_error(r), r.returncode == 2 and "Traceback" not in r.stderr and "d.hdf5" in r.stderr,
+                   "yes" if snapshot(work) == before else "no: files changed")
+
+
+@case("full disk during a dataset build (1 MiB tmpfs ORL_DATA_DIR)", "exit 2, one line; the partial build removed")
+def _(work: Path, env: dict) -> Outcome:
+    with tmpfs(work / "disk", "1m") as disk:
+        if disk is None:
+            return Outcome("skipped: cannot mount a tmpfs here", True, "n/a")
+        r = cli("orl.data.build", "pendulum-random", cwd=work, env={**env, "ORL_DATA_DIR": str(disk / "orl")})
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        left = [p for p in (disk / "orl" / "minari").rglob("*")] if (disk / "orl" / "minari").exists() else []
+        return Outcome(last_error(r) + f"; {len(lines)} line(s) on stderr", r.returncode == 2 and len(lines) == 1,
+                       "yes (nothing partial left)" if not [p for p in left if p.is_file()] else f"no: {left[0]}")
+
+
+@case("ORL_DATA_DIR is a file / read-only (read-only tmpfs)", "exit 2, one line naming it")
+def _(work: Path, env: dict) -> Outcome:
+    (work / "a-file").write_text("x")
+    r1 = cli("orl.data.build", "pendulum-random", cwd=work, env={**env, "ORL_DATA_DIR": str(work / "a-file")})
+    with tmpfs(work / "ro", "1m", readonly=True) as ro:
+        r2 = cli("orl.data.build", "pendulum-random", cwd=work,
+                 env={**env, "ORL_DATA_DIR": str(ro / "orl")}) if ro is not None else None
+    ok = r1.returncode == 2 and "Traceback" not in r1.stderr and (r2 is None or (r2.returncode == 2 and "Traceback" not in r2.stderr))
+    return Outcome(last_error(r1) + (f"; read-only: {last_error(r2)}" if r2 else "; read-only: skipped (no mount)"),
+                   ok, "yes" if (work / "a-file").read_text() == "x" else "no")
+
+
+@case("python -m orl.diagnose ... | head -1", "the first line, no BrokenPipeError traceback")
+def _(work: Path, env: dict) -> Outcome:
+    e = {**env, "ORL_DATA_DIR": str(built_data(work, env))}
+    r = subprocess.run(f"{PY} -m orl.diagnose pendulum-random | head -1", shell=True, cwd=work, env=e,
+                       capture_output=True, text=True)
+    return Outcome(f"stdout {r.stdout.strip()[:50]!r}; stderr {r.stderr.strip()[:60]!r}",
+                   bool(r.stdout.strip()) and "Traceback" not in r.stderr, "n/a")
 
 
 # ------------------------------------------------------------------------------------------ main

@@ -59,8 +59,11 @@ def finished(tmp_path_factory) -> tuple[Path, Path, str]:
 
 
 def _start_and_wait_for_checkpoint(args: list[str], cwd: Path, run_root: Path) -> tuple[subprocess.Popen, Path]:
+    # SIGINT's default action, as in a terminal: a shell starts background jobs (CI's among them) with
+    # SIGINT ignored, and Python then never raises KeyboardInterrupt.
     proc = subprocess.Popen([sys.executable, "-m", "orl.run", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while time.time() < deadline and not list(run_root.glob("*/checkpoint.pt")):
         assert proc.poll() is None, proc.communicate()[1][-2000:]
