@@ -25,7 +25,7 @@ from orl_envs.routing.solvers import METHODS, solve
 
 gym.register_envs(orl_envs)
 
-IDS = {"tsp": "orl/TSP-v0", "atsp": "orl/ATSP-v0", "cvrp": "orl/CVRP-v0", "op": "orl/OP-v0", "kp": "orl/KP-v0"}
+IDS = {"tsp": "orl/TSP-v0", "atsp": "orl/ATSP-v0", "cvrp": "orl/CVRP-v0", "op": "orl/OP-v0", "kp": "orl/KP-v1"}
 GEN = {"tsp": generate_tsp, "atsp": generate_atsp, "cvrp": generate_cvrp, "op": generate_op, "kp": generate_kp}
 SIZES = {"tsp": 12, "atsp": 9, "cvrp": 10, "op": 20, "kp": 15}
 MAXIMISE = {"tsp": False, "atsp": False, "cvrp": False, "op": True, "kp": True}
@@ -141,7 +141,7 @@ def test_op_budget_mask_and_prizes():
 
 def test_kp_capacity_mask_and_values():
     inst = KPInstance(weights=np.array([6, 5, 5]), values=np.array([10, 6, 6]), capacity=10, scale=1)
-    env = gym.make("orl/KP-v0", size=3, capacity=10)
+    env = gym.make("orl/KP-v1", size=3, capacity=10)
     obs, _ = env.reset(options={"instance": inst})
     assert obs["action_mask"].tolist() == [1, 1, 1]
     obs, r, term, _, _ = env.step(0)
@@ -239,3 +239,84 @@ def test_render_rgb_array(problem):
     env.step(env.action_space.sample())
     frame = env.render()
     assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8 and frame.std() > 0
+
+
+@pytest.mark.parametrize("problem", ["tsp", "atsp", "cvrp", "op", "kp"])
+def test_render_rgb_array_needs_no_matplotlib(problem, monkeypatch):
+    """orl-envs does not depend on matplotlib: rendering (and check_env's render check) works without it."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
+    env = gym.make(IDS[problem], size=SIZES[problem], render_mode="rgb_array")
+    check_env(env.unwrapped)
+    env.reset(seed=1)
+    env.step(env.action_space.sample())
+    frame = env.render()
+    assert frame.shape == (256, 256, 3) and frame.dtype == np.uint8 and frame.std() > 0
+
+
+def test_render_draws_the_nodes_and_the_closed_tour():
+    from orl_envs._raster import BLACK, GREEN, RED, Canvas
+
+    inst = TSPInstance(coords=np.array([[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]]))
+    env = gym.make("orl/TSP-v0", size=4, render_mode="rgb_array")
+    env.reset(options={"instance": inst})
+    px = Canvas().unit_to_px(inst.coords).round().astype(int)
+    frame = env.render()
+    assert tuple(frame[px[0, 1] + 4, px[0, 0] + 4]) == RED  # the depot: a square
+    assert tuple(frame[px[0, 1], px[0, 0]]) == GREEN  # the current node (the depot, at the start)
+    mid = ((px[0] + px[1]) / 2).round().astype(int)
+    assert tuple(frame[mid[1], mid[0]]) != BLACK  # no edge yet
+    for a in (1, 2, 3):
+        env.step(a)
+    frame = env.render()
+    for i, j in ((0, 1), (1, 2), (2, 3), (3, 0)):  # every edge of the closed tour is drawn
+        mid = ((px[i] + px[j]) / 2).round().astype(int)
+        assert tuple(frame[mid[1], mid[0]]) == BLACK, (i, j)
+
+
+def test_kp_observation_works_with_sb3_multi_input_policy():
+    """A Dict key ``values`` clashed with ``nn.ModuleDict.values``; KP-v1 observes ``item_values``."""
+    from stable_baselines3 import PPO
+
+    env = gym.make("orl/KP-v1", size=5, capacity=2000)
+    assert "item_values" in env.observation_space.spaces and "values" not in env.observation_space.spaces
+    model = PPO("MultiInputPolicy", env, n_steps=8, batch_size=8, n_epochs=1, device="cpu", seed=0)
+    obs, _ = env.reset(seed=0)
+    action, _ = model.predict(obs, deterministic=True)
+    assert env.action_space.contains(int(action))
+    with pytest.raises(gym.error.DeprecatedEnv, match="KP-v1"):
+        gym.make("orl/KP-v0")
+
+
+@pytest.mark.parametrize("problem", ["tsp", "atsp", "cvrp", "op", "kp"])
+def test_routing_envs_pickle_mid_episode(problem):
+    import pickle
+
+    env = gym.make(IDS[problem], size=SIZES[problem])
+    obs, _ = env.reset(seed=2)
+    obs, *_ = env.step(int(np.flatnonzero(obs["action_mask"])[0]))  # never OP's "return and stop"
+    copy = pickle.loads(pickle.dumps(env))
+    a = copy.action_space.sample()  # the copy's space knows the copy's legal actions
+    assert obs["action_mask"][a] == 1
+    out, out_copy = env.step(a), copy.step(a)
+    for k in obs:
+        np.testing.assert_array_equal(out[0][k], out_copy[0][k])
+    assert out[1:] == out_copy[1:]
+
+
+def test_batched_action_space_samples_legal_actions_under_the_mask():
+    envs = gym.make_vec("orl/CVRP-v0", num_envs=3, vectorization_mode="sync", size=10)
+    obs, _ = envs.reset(seed=0)
+    envs.action_space.seed(0)
+    for _ in range(40):
+        mask = obs["action_mask"]
+        live = mask.any(axis=1)  # a finished sub-env (all masked) is reset by the next step, whatever its action
+        a = envs.action_space.sample(mask=mask)  # the vector env's batched mask, as it comes
+        assert all(mask[i, a[i]] for i in np.flatnonzero(live)), (a, mask)
+        b = envs.action_space.sample(mask=tuple(mask.astype(bool)))  # Gymnasium's tuple convention
+        assert all(mask[i, b[i]] for i in np.flatnonzero(live))
+        obs, *_ = envs.step(a)
+    with pytest.raises(ValueError, match="action mask must be a 0/1"):
+        envs.action_space.sample(mask=np.ones((2, 20), np.int8))
+    envs.close()
