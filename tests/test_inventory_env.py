@@ -3,6 +3,8 @@ sequences, Gymnasium conformance, seeding, vectorisation, gradients and input va
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -366,17 +368,30 @@ def test_demand_csv(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("1,2\n3,4\n", "2 columns, expected one per store \\(1\\)"),
-        ("1\n-2\n", "must be finite and >= 0, got -2"),
-        ("1\nabc\n", "'abc' is not a number"),
+        ("1,2\n3,4\n", "data row 1 has 2 columns, expected one per store \\(1\\)"),
+        ("1\n-2\n", r"data row 2, column 0: demand must be finite and in \[0, 1e\+12\], got -2"),
+        ("1\nabc\n", "data row 2, column 0: 'abc' is not a number"),
         ("x\n", "no data rows"),
+        ("1\n1e308\n", r"data row 2, column 0: demand must be finite and in \[0, 1e\+12\], got 1e308"),
+        ("d\n0\n0\n0\n", r"column 0 \(store 0\) is 0 in every row; every store needs some demand"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", r"not a text CSV file \(a NUL byte at offset 8"),
+        (b"1\n\xff\xfe2\n", r"not a UTF-8 text CSV file \(byte 0xff at offset 2"),
     ],
 )
 def test_bad_demand_csv(tmp_path, text, message):
     path = tmp_path / "bad.csv"
-    path.write_text(text)
-    with pytest.raises(ValueError, match=message):
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ValueError, match=f"demand_csv '{re.escape(str(path))}': {message}"):
         load_demand_csv(path, 1)
+    # the environments read the file the same way (and so fail the same way)
+    with pytest.raises(ValueError, match=message):
+        gym.make("orl/InventoryOneStoreLost-v0", demand_csv=str(path), periods=1)
+
+
+def test_demand_csv_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeffdemand\n1\n2\n".encode())
+    np.testing.assert_array_equal(load_demand_csv(path, 1).numpy(), [[1.0], [2.0]])
 
 
 def test_csv_shorter_than_episode(tmp_path):

@@ -320,3 +320,69 @@ def test_batched_action_space_samples_legal_actions_under_the_mask():
     with pytest.raises(ValueError, match="action mask must be a 0/1"):
         envs.action_space.sample(mask=np.ones((2, 20), np.int8))
     envs.close()
+
+
+_XY = np.array([[0.1, 0.2], [0.5, 0.9], [0.8, 0.3], [0.4, 0.4]])
+
+
+def _with(a, index, value):
+    a = np.array(a, dtype=np.float64)
+    a[index] = value
+    return a
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: TSPInstance(coords=_with(_XY, (2, 1), np.nan)), r"TSPInstance: coords must be finite .* coords\[2, 1\] is nan"),
+        (lambda: TSPInstance(coords=_with(_XY, (0, 0), np.inf)), r"coords must be finite .* coords\[0, 0\] is inf"),
+        (lambda: TSPInstance(coords=_XY * 1e300), r"TSPInstance: coords are too large .* overflow"),
+        (lambda: TSPInstance(coords=[["a", "b"]] * 3), r"TSPInstance: coords must be an array of numbers"),
+        (lambda: ATSPInstance(distances=_with(np.ones((3, 3)), (1, 2), np.nan)), r"distances\[1, 2\] is nan"),
+        (lambda: ATSPInstance(distances=_with(np.ones((3, 3)), (0, 1), -1.0)), r"distances must be >= 0; distances\[0, 1\] is -1"),
+        (lambda: CVRPInstance(_with(_XY, (1, 0), np.nan), [0, 1, 2, 3], 5), r"CVRPInstance: coords .* coords\[1, 0\] is nan"),
+        (lambda: CVRPInstance(_XY, [0, 1, np.nan, 3], 5), r"CVRPInstance: demands must be finite .* demands\[2\] is nan"),
+        (lambda: CVRPInstance(_XY, [0, 1, 2.5, 3], 5), r"demands must be integers >= 0 .* demands\[2\] is 2.5"),
+        (lambda: CVRPInstance(_XY, [0, 1, 9, 3], 5), r"0 < demand <= capacity \(5\); demands\[2\] is 9"),
+        (lambda: CVRPInstance(_XY, [0, 1, 2, 3], np.nan), r"CVRPInstance: capacity must be a positive integer, got nan"),
+        (lambda: CVRPInstance(_XY, [0, 1, 2, 3], 5.5), r"capacity must be a positive integer, got 5.5"),
+        (lambda: CVRPInstance(_XY, [0, 1, 2, 3], np.inf), r"capacity must be a positive integer, got inf"),
+        (lambda: OPInstance(_with(_XY, (3, 1), np.inf), [0, 1, 1, 1], 2.0), r"OPInstance: coords .* coords\[3, 1\] is inf"),
+        (lambda: OPInstance(_XY, [0, 1, np.nan, 1], 2.0), r"OPInstance: prizes must be finite .* prizes\[2\] is nan"),
+        (lambda: OPInstance(_XY, [0, 1, np.inf, 1], 2.0), r"prizes\[2\] is inf"),
+        (lambda: OPInstance(_XY, [0, 1, -1, 1], 2.0), r"prizes must be >= 0; prizes\[2\] is -1"),
+        (lambda: OPInstance(_XY, [0, 1, 1, 1], np.inf), r"OPInstance: max_length must be a finite number > 0, got inf"),
+        (lambda: OPInstance(_XY, [0, 1, 1, 1], np.nan), r"max_length must be a finite number > 0, got nan"),
+        (lambda: KPInstance([1, np.inf, 3], [1, 2, 3], 10), r"KPInstance: weights must be finite .* weights\[1\] is inf"),
+        (lambda: KPInstance([1, 2, 3], [1, 2e300, 3], 10), r"KPInstance: values must be positive integers \(at most 2\*\*53\); values\[1\]"),
+        (lambda: KPInstance([1, 2, 3], [1, 2, 3], np.nan), r"KPInstance: capacity must be a positive integer, got nan"),
+        (lambda: KPInstance([1, 2, 3], [1, 2, 3], 10, scale=0), r"KPInstance: scale must be a positive integer, got 0"),
+    ],
+)
+def test_invalid_instances_raise_errors_naming_the_field_and_value(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize(
+    "env_id, kwargs, message",
+    [
+        ("orl/CVRP-v0", {"size": 5, "capacity": np.nan}, r"CVRPEnv: capacity must be a positive integer, got nan"),
+        ("orl/CVRP-v0", {"size": 5, "capacity": 10.5}, r"capacity must be a positive integer, got 10.5"),
+        ("orl/OP-v0", {"size": 5, "max_length": np.inf}, r"OPEnv: max_length must be a finite number > 0, got inf"),
+        ("orl/KP-v1", {"size": 5, "capacity": "big"}, r"KPEnv: capacity must be a positive integer, got 'big'"),
+        ("orl/TSP-v0", {"size": np.nan}, r"TSPEnv: size must be a positive integer, got nan"),
+    ],
+)
+def test_invalid_env_arguments_raise_errors_naming_them(env_id, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gym.make(env_id, **kwargs)
+
+
+def test_valid_instances_with_numpy_scalars_still_load():
+    inst = CVRPInstance(_XY, np.array([0, 1, 2, 3]), np.int64(5))
+    assert inst.capacity == 5 and isinstance(inst.capacity, int)
+    op = OPInstance(_XY, np.array([0.0, 0.5, 0.5, 1.0]), np.float64(2.0))
+    assert op.max_length == 2.0
+    kp = KPInstance(np.array([1.0, 2.0]), np.array([3, 4]), np.array(10))
+    assert kp.capacity == 10 and kp.weights.dtype == np.int64

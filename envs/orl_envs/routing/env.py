@@ -39,6 +39,8 @@ from .instances import (
     generate_op,
     generate_tsp,
     op_max_length,
+    positive_int,
+    positive_number,
     unit_square,
 )
 
@@ -126,8 +128,7 @@ class _RoutingEnv(gym.Env):
     instance_type: type = object
 
     def __init__(self, size: int, render_mode: str | None = None) -> None:
-        if int(size) != size or size < 1:
-            raise ValueError(f"{type(self).__name__}: size must be a positive integer, got {size!r}")
+        size = positive_int(size, "size", type(self).__name__)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.size = int(size)
@@ -396,9 +397,7 @@ class CVRPEnv(_RoutingEnv):
 
     def __init__(self, size: int = 100, capacity: int | None = None, render_mode: str | None = None) -> None:
         super().__init__(size, render_mode)
-        self.capacity = cvrp_capacity(self.size) if capacity is None else int(capacity)
-        if self.capacity < 1:
-            raise ValueError(f"CVRPEnv: capacity must be a positive integer, got {capacity!r}")
+        self.capacity = cvrp_capacity(self.size) if capacity is None else positive_int(capacity, "capacity", "CVRPEnv")
         n = self.size
         self.action_space = MaskedDiscrete(2 * n)
         self.observation_space = spaces.Dict(
@@ -471,7 +470,9 @@ class OPEnv(_RoutingEnv):
 
     def __init__(self, size: int = 100, max_length: float | None = None, render_mode: str | None = None) -> None:
         super().__init__(size, render_mode)
-        self.max_length = op_max_length(self.size) if max_length is None else float(max_length)
+        self.max_length = (
+            op_max_length(self.size) if max_length is None else positive_number(max_length, "max_length", "OPEnv")
+        )
         n = self.size
         self.action_space = MaskedDiscrete(n + 1)
         self.observation_space = spaces.Dict(
@@ -540,9 +541,7 @@ class KPEnv(_RoutingEnv):
 
     def __init__(self, size: int = 100, capacity: int = KP_CAPACITY, render_mode: str | None = None) -> None:
         super().__init__(size, render_mode)
-        if int(capacity) <= 0:
-            raise ValueError(f"KPEnv: capacity must be a positive integer, got {capacity!r}")
-        self.capacity = int(capacity)
+        self.capacity = positive_int(capacity, "capacity", "KPEnv")
         n = self.size
         self.action_space = MaskedDiscrete(n)
         self.observation_space = spaces.Dict(
