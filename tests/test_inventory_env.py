@@ -15,6 +15,7 @@ import orl_envs
 from orl_envs.inventory import (
     INVENTORY_IDS,
     DemandModel,
+    InventoryEnv,
     InventorySetting,
     InventorySimulator,
     InventoryState,
@@ -244,6 +245,37 @@ def test_check_env(env_id):
     env = gym.make(env_id)
     check_env(env.unwrapped, skip_render_check=True)
     assert env.observation_space.dtype == np.float32 and np.all(np.isfinite(env.action_space.high))
+
+
+@pytest.mark.filterwarnings("ignore:.*(infinity|symmetric and normalized)")
+@pytest.mark.parametrize("env_id", sorted(INVENTORY_IDS))
+def test_render_modes(env_id):
+    """Gymnasium's conventions: render_mode=None is always accepted; "ansi" and "rgb_array" render the pipelines."""
+    small = {"n_stores": 3} if "Store" not in env_id and "Serial" not in env_id else {}
+    assert gym.make(env_id, render_mode=None, **small).render_mode is None
+    for mode in ("ansi", "rgb_array"):
+        env = gym.make(env_id, render_mode=mode, **small)
+        check_env(env.unwrapped)  # with its render check
+        env.reset(seed=0)
+        env.step(env.action_space.sample())
+        frame = env.render()
+        if mode == "ansi":
+            assert frame.startswith("period 1/50  last period's cost") and "store_0  on-hand" in frame
+        else:
+            assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8 and frame.std() > 0
+    with pytest.raises(ValueError, match=r"render_mode must be one of \['ansi', 'rgb_array'\] or None, got 'human'"):
+        InventoryEnv("one_store_lost", render_mode="human")
+
+
+def test_render_ansi_shows_the_pipeline_and_the_vector_env_renders_each_sub_env():
+    env = gym.make("orl/InventoryOneStoreBacklogged-v0", lead_time=2, render_mode="ansi")
+    env.reset(seed=0)
+    env.unwrapped._state.stores[0, 0] = t([-1.5, 4.0])
+    assert env.render() == "period 0/50\nstore_0  on-hand    -1.50  arriving    4.00\n"
+    vec = gym.make_vec("orl/InventoryOneStoreLost-v0", num_envs=2, render_mode="ansi")
+    vec.reset(seed=0)
+    frames = vec.render()
+    assert len(frames) == 2 and all(f.startswith("period 0/50") for f in frames) and frames[0] != frames[1]
 
 
 @pytest.mark.parametrize("env_id", ["orl/InventoryOneStoreLost-v0", "orl/InventoryOneWarehouseLostDemand-v0"])

@@ -17,11 +17,11 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import torch
-from torch import Tensor
-
+from ._torch import torch  # torch is the [inventory] extra: a clear ImportError without it
 from .settings import DemandModel, InventorySetting
 from .simulator import InventoryState
+
+Tensor = torch.Tensor
 
 #: One generator for the whole batch, or one per batch row (row ``i`` then reproduces a batch-of-one draw
 #: from ``generators[i]``: how the vector env matches single envs seed by seed).
