@@ -56,7 +56,9 @@ def _locations(state: InventoryState, row: int, names: list[str]) -> list[tuple[
     return [(n, p.detach().to(torch.float64).numpy()) for n, p in zip(names, pipes)]
 
 
-def render_ansi(state: InventoryState, row: int, names: list[str], period: int, periods: int, cost: float | None) -> str:
+def render_ansi(
+    state: InventoryState, row: int, names: list[str], period: int, periods: int, cost: float | None
+) -> str:
     """Text picture of one network: per location its on-hand stock and what arrives in 1, 2, ... periods."""
     lines = [f"period {period}/{periods}" + ("" if cost is None else f"  last period's cost {cost:.3f}")]
     width = max(len(n) for n in names)

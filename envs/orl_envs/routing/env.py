@@ -264,7 +264,8 @@ class TSPEnv(_RoutingEnv):
     TSPInstance})`` plays a given instance (e.g. from :func:`orl_envs.routing.load_tsplib`).
 
     ## Version history
-    * v0: initial version.
+    * v0: initial version; later, without a version bump (dynamics and spaces unchanged): renders with
+      numpy (no matplotlib), pickles (async vector envs), and rejects NaN/inf or out-of-range instances.
     """
 
     instance_type = TSPInstance
@@ -321,7 +322,8 @@ class ATSPEnv(_RoutingEnv):
     ``gymnasium.make("orl/ATSP-v0", size=100)``; ``reset(options={"instance": ATSPInstance})``.
 
     ## Version history
-    * v0: initial version.
+    * v0: initial version; later, without a version bump (dynamics and spaces unchanged): renders with
+      numpy (no matplotlib), pickles (async vector envs), and rejects NaN/inf or out-of-range instances.
     """
 
     instance_type = ATSPInstance
@@ -390,7 +392,8 @@ class CVRPEnv(_RoutingEnv):
     ``reset(options={"instance": CVRPInstance})`` (e.g. from :func:`orl_envs.routing.load_cvrplib`).
 
     ## Version history
-    * v0: initial version.
+    * v0: initial version; later, without a version bump (dynamics and spaces unchanged): renders with
+      numpy (no matplotlib), pickles (async vector envs), and rejects NaN/inf or out-of-range instances.
     """
 
     instance_type = CVRPInstance
@@ -463,7 +466,8 @@ class OPEnv(_RoutingEnv):
     ``reset(options={"instance": OPInstance})``.
 
     ## Version history
-    * v0: initial version.
+    * v0: initial version; later, without a version bump (dynamics and spaces unchanged): renders with
+      numpy (no matplotlib), pickles (async vector envs), and rejects NaN/inf or out-of-range instances.
     """
 
     instance_type = OPInstance

@@ -137,7 +137,8 @@ def _distances(c: np.ndarray, given, what: str) -> np.ndarray:
     d = euclidean(c)
     if not np.all(np.isfinite(d)):
         raise ValueError(
-            f"{what}: coords are too large (largest |coordinate| {np.abs(c).max():.3g}): their distances overflow float64"
+            f"{what}: coords are too large (largest |coordinate| {np.abs(c).max():.3g}): "
+            "their distances overflow float64"
         )
     return d
 
