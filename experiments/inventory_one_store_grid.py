@@ -6,7 +6,8 @@
 Each grid point trains an HDPO MLP policy (``orl.train.hdpo.train_hdpo``) and reports its test cost
 (4096 scenarios x 5000 periods, the first 3000 ignored; the paper: 32768 x 5000) beside the optimal policy's cost
 on the same scenarios (base-stock for backlog, the dynamic program for lost sales) and the exact
-optimum (``(h + p) sigma_{L+1} phi(z*)``, resp. the DP's average cost). Results go to
+optimum (the newsvendor cost of the clipped-normal lead-time demand, ``orl.algos.structured.references``,
+resp. the DP's average cost). Results go to
 ``experiments/results/hdpo_<setting>.csv``.
 Resumable: finished points are read back from the CSV and skipped (rows are appended atomically);
 an interrupted point restarts from its own checkpoint under ``--work``.

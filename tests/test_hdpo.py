@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 from orl_envs.inventory.settings import make_setting
 from orl_envs.inventory.simulator import InventorySimulator
 
+from orl.algos.structured import references
 from orl.algos.structured.hdpo import HDPOConfig
 from orl.algos.structured.lost_sales_dp import solve
-from orl.algos.structured.references import (BaseStockPolicy, LostSalesDPPolicy, base_stock_cost, base_stock_level,
-                                             lost_sales_optimum)
+from orl.algos.structured.references import (GRID_STEP, BaseStockPolicy, LostSalesDPPolicy, base_stock_cost,
+                                             base_stock_level, lead_time_demand, lost_sales_optimum)
 from orl.train.hdpo import Scenarios, mean_cost, train_hdpo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,11 +30,11 @@ TINY = dict(n_train=1024, batch_size=256, n_dev=512, n_test=256, test_periods=30
 
 @pytest.mark.parametrize("lead_time, p", [(1, 9.0), (4, 39.0)])
 def test_base_stock_reference_matches_the_analytic_optimum(lead_time, p):
-    """The simulated optimal base-stock policy costs what the newsvendor formula says ((h + p) sigma_{L+1}
-    phi(z*): 3.971 for L=1, p=9 and 8.364 for L=4, p=39)."""
+    """The simulated optimal base-stock policy costs what the newsvendor cost of the clipped lead-time demand says
+    (3.9703 for L=1, p=9 and 8.3620 for L=4, p=39; the unclipped-normal formula gave 3.9711 and 8.3640)."""
     setting = make_setting("one_store_backlogged", lead_time=lead_time, underage_cost=p)
     analytic = base_stock_cost(setting)
-    assert analytic == pytest.approx({(1, 9.0): 3.971, (4, 39.0): 8.364}[(lead_time, p)], abs=1e-3)
+    assert analytic == pytest.approx({(1, 9.0): 3.97029, (4, 39.0): 8.36203}[(lead_time, p)], abs=2e-5)
     scen = Scenarios(setting, 2048, 600, seed=1)
     policy = BaseStockPolicy(base_stock_level(setting))
     simulated = mean_cost(InventorySimulator(setting), lambda s: policy(s.stores), scen, ignore=100)
@@ -39,6 +42,68 @@ def test_base_stock_reference_matches_the_analytic_optimum(lead_time, p):
     # a level 10% off the optimum costs clearly more
     worse = BaseStockPolicy(base_stock_level(setting) * 1.1)
     assert mean_cost(InventorySimulator(setting), lambda s: worse(s.stores), scen, ignore=100) > simulated * 1.02
+
+
+def _phi(x: float) -> float:
+    return math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+
+def _Phi(x: float) -> float:
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+def test_lead_time_demand_of_one_period_is_the_clipped_normal():
+    """One period: the numerical distribution has the clipped normal's atom at 0, mean and newsvendor cost
+    (closed forms: E max(0, X) = mu Phi(mu/s) + s phi(mu/s); for S > 0, E (D-S)^+ is the normal's)."""
+    mu, sigma, h, p = 5.0, 1.6, 1.0, 9.0
+    grid, pmf = lead_time_demand(mu, sigma, 1)
+    assert grid[0] == 0.0 and pmf[0] == pytest.approx(_Phi((GRID_STEP / 2 - mu) / sigma), rel=1e-9)
+    assert float((grid * pmf).sum()) == pytest.approx(mu * _Phi(mu / sigma) + sigma * _phi(mu / sigma), abs=1e-9)
+    z = float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(p / (p + h), dtype=torch.float64)))
+    level = mu + sigma * z
+    short = sigma * _phi(z) - (level - mu) * (1 - _Phi(z))
+    exact = p * short + h * (level - (mu * _Phi(mu / sigma) + sigma * _phi(mu / sigma)) + short)
+    numeric = float((np.clip(grid - level, 0, None) * pmf).sum())
+    assert numeric == pytest.approx(short, rel=1e-6)
+    assert p * numeric + h * (level - float((grid * pmf).sum()) + numeric) == pytest.approx(exact, rel=1e-6)
+
+
+def test_clipped_demand_optimum_is_below_the_unclipped_formula_by_what_the_issue_measured():
+    """Normal(5, 1.6) clipped at 0: the exact optimum is 0.015-0.05% below the unclipped-normal formula on the
+    paper's grid; halving the grid step changes it by less than 1e-7 (relative)."""
+    for lead_time, p, low, high in [(1, 4.0, 0.02, 0.03), (7, 19.0, 0.03, 0.035), (10, 4.0, 0.045, 0.055)]:
+        setting = make_setting("one_store_backlogged", lead_time=lead_time, underage_cost=p)
+        unclipped = dataclasses.replace(setting, demand=dataclasses.replace(setting.demand, clip=False))
+        drop = 100 * (1 - base_stock_cost(setting) / base_stock_cost(unclipped))
+        assert low < drop < high, (lead_time, p, drop)
+    fine = references._base_stock.__wrapped__  # uncached
+    coarse_cost = fine(5.0, 1.6, 7, 1.0, 19.0, True)[1]
+    old_step = references.GRID_STEP
+    try:
+        references.GRID_STEP = old_step / 2
+        assert fine(5.0, 1.6, 7, 1.0, 19.0, True)[1] == pytest.approx(coarse_cost, rel=1e-7)
+    finally:
+        references.GRID_STEP = old_step
+
+
+def test_clipped_base_stock_optimum_against_brute_force_simulation():
+    """Where clipping matters (Normal(1, 2): 31% of the draws are clipped to 0), the simulator running the
+    base-stock policy at the computed level costs the computed optimum, the unclipped formula is far off, and
+    moving the level either way costs more (same scenarios)."""
+    base = make_setting("one_store_backlogged", lead_time=1, underage_cost=9.0)
+    setting = dataclasses.replace(base, demand=dataclasses.replace(base.demand, mean=(1.0,), std=(2.0,)))
+    unclipped = dataclasses.replace(setting, demand=dataclasses.replace(setting.demand, clip=False))
+    optimum, level = base_stock_cost(setting), float(base_stock_level(setting)[0])
+    assert abs(base_stock_cost(unclipped) / optimum - 1) > 0.15  # the old reference is 18% off here
+    sim, scen = InventorySimulator(setting), Scenarios(setting, 4096, 400, seed=3)
+
+    def simulated(s: float) -> float:
+        policy = BaseStockPolicy(torch.tensor([s], dtype=torch.float64))
+        return mean_cost(sim, lambda st: policy(st.stores), scen, ignore=50)
+
+    at = simulated(level)
+    assert at == pytest.approx(optimum, rel=0.01)
+    assert simulated(level - 0.3) > at and simulated(level + 0.3) > at
 
 
 # Zipkin (2008), "Old and new methods for lost-sales inventory systems", optimal costs for Poisson(5), h = 1

@@ -76,7 +76,7 @@ def test_policies_order_as_defined():
 def test_base_stock_learns_the_analytic_level(tmp_path):
     """One store, backlog, L = 1, p = 9: 60 HDPO steps (about 2 s) learn S = 12.88 against the analytic
     S* = 12.90 (-0.16%); test cost 3.9590, +0.002% against the analytic-level policy on the same 1024 x
-    1000-period test scenarios and -0.3% against the analytic cost 3.9711 (sampling noise of the test set)."""
+    1000-period test scenarios and -0.3% against the exact optimum 3.9703 (sampling noise of the test set)."""
     setting = make_setting("one_store_backlogged", lead_time=1, underage_cost=9.0)
     config = HDPOConfig(policy="base_stock", **SMALL)
     result = train_hdpo(setting, tmp_path, config, steps=60, eval_every=10, progress=False)

@@ -3,6 +3,8 @@ sequences, Gymnasium conformance, seeding, vectorisation, gradients and input va
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ import orl_envs
 from orl_envs.inventory import (
     INVENTORY_IDS,
     DemandModel,
+    InventoryEnv,
     InventorySetting,
     InventorySimulator,
     InventoryState,
@@ -244,6 +247,37 @@ def test_check_env(env_id):
     assert env.observation_space.dtype == np.float32 and np.all(np.isfinite(env.action_space.high))
 
 
+@pytest.mark.filterwarnings("ignore:.*(infinity|symmetric and normalized)")
+@pytest.mark.parametrize("env_id", sorted(INVENTORY_IDS))
+def test_render_modes(env_id):
+    """Gymnasium's conventions: render_mode=None is always accepted; "ansi" and "rgb_array" render the pipelines."""
+    small = {"n_stores": 3} if "Store" not in env_id and "Serial" not in env_id else {}
+    assert gym.make(env_id, render_mode=None, **small).render_mode is None
+    for mode in ("ansi", "rgb_array"):
+        env = gym.make(env_id, render_mode=mode, **small)
+        check_env(env.unwrapped)  # with its render check
+        env.reset(seed=0)
+        env.step(env.action_space.sample())
+        frame = env.render()
+        if mode == "ansi":
+            assert frame.startswith("period 1/50  last period's cost") and "store_0  on-hand" in frame
+        else:
+            assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8 and frame.std() > 0
+    with pytest.raises(ValueError, match=r"render_mode must be one of \['ansi', 'rgb_array'\] or None, got 'human'"):
+        InventoryEnv("one_store_lost", render_mode="human")
+
+
+def test_render_ansi_shows_the_pipeline_and_the_vector_env_renders_each_sub_env():
+    env = gym.make("orl/InventoryOneStoreBacklogged-v0", lead_time=2, render_mode="ansi")
+    env.reset(seed=0)
+    env.unwrapped._state.stores[0, 0] = t([-1.5, 4.0])
+    assert env.render() == "period 0/50\nstore_0  on-hand    -1.50  arriving    4.00\n"
+    vec = gym.make_vec("orl/InventoryOneStoreLost-v0", num_envs=2, render_mode="ansi")
+    vec.reset(seed=0)
+    frames = vec.render()
+    assert len(frames) == 2 and all(f.startswith("period 0/50") for f in frames) and frames[0] != frames[1]
+
+
 @pytest.mark.parametrize("env_id", ["orl/InventoryOneStoreLost-v0", "orl/InventoryOneWarehouseLostDemand-v0"])
 def test_episode_truncates_and_reset_is_reproducible(env_id):
     env = gym.make(env_id, periods=7)
@@ -366,17 +400,30 @@ def test_demand_csv(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("1,2\n3,4\n", "2 columns, expected one per store \\(1\\)"),
-        ("1\n-2\n", "must be finite and >= 0, got -2"),
-        ("1\nabc\n", "'abc' is not a number"),
+        ("1,2\n3,4\n", "data row 1 has 2 columns, expected one per store \\(1\\)"),
+        ("1\n-2\n", r"data row 2, column 0: demand must be finite and in \[0, 1e\+12\], got -2"),
+        ("1\nabc\n", "data row 2, column 0: 'abc' is not a number"),
         ("x\n", "no data rows"),
+        ("1\n1e308\n", r"data row 2, column 0: demand must be finite and in \[0, 1e\+12\], got 1e308"),
+        ("d\n0\n0\n0\n", r"column 0 \(store 0\) is 0 in every row; every store needs some demand"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", r"not a text CSV file \(a NUL byte at offset 8"),
+        (b"1\n\xff\xfe2\n", r"not a UTF-8 text CSV file \(byte 0xff at offset 2"),
     ],
 )
 def test_bad_demand_csv(tmp_path, text, message):
     path = tmp_path / "bad.csv"
-    path.write_text(text)
-    with pytest.raises(ValueError, match=message):
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ValueError, match=f"demand_csv '{re.escape(str(path))}': {message}"):
         load_demand_csv(path, 1)
+    # the environments read the file the same way (and so fail the same way)
+    with pytest.raises(ValueError, match=message):
+        gym.make("orl/InventoryOneStoreLost-v0", demand_csv=str(path), periods=1)
+
+
+def test_demand_csv_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeffdemand\n1\n2\n".encode())
+    np.testing.assert_array_equal(load_demand_csv(path, 1).numpy(), [[1.0], [2.0]])
 
 
 def test_csv_shorter_than_episode(tmp_path):

@@ -11,12 +11,13 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 from gymnasium import spaces
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from ._torch import torch  # torch is the [inventory] extra: a clear ImportError without it
+from .. import _raster as R
 from .scenario import demand_means, initial_state, load_demand_csv, sample_demands
 from .settings import InventorySetting, make_setting
 from .simulator import InventorySimulator, InventoryState
@@ -49,8 +50,57 @@ def observe(state: InventoryState, static: np.ndarray) -> np.ndarray:
     return np.concatenate([dynamic, np.broadcast_to(static, (dynamic.shape[0], static.size))], axis=1)
 
 
+def _locations(state: InventoryState, row: int, names: list[str]) -> list[tuple[str, np.ndarray]]:
+    """(name, pipeline) of every location of batch row ``row``, in action order (stores, warehouse, echelons)."""
+    pipes = [p for t in (state.stores, state.warehouse, state.echelons) if t is not None for p in t[row]]
+    return [(n, p.detach().to(torch.float64).numpy()) for n, p in zip(names, pipes)]
+
+
+def render_ansi(
+    state: InventoryState, row: int, names: list[str], period: int, periods: int, cost: float | None
+) -> str:
+    """Text picture of one network: per location its on-hand stock and what arrives in 1, 2, ... periods."""
+    lines = [f"period {period}/{periods}" + ("" if cost is None else f"  last period's cost {cost:.3f}")]
+    width = max(len(n) for n in names)
+    for name, pipe in _locations(state, row, names):
+        arriving = " ".join(f"{x:7.2f}" for x in pipe[1:])
+        lines.append(f"{name:>{width}}  on-hand {pipe[0]:8.2f}" + (f"  arriving {arriving}" if arriving else ""))
+    return "\n".join(lines) + "\n"
+
+
+def render_rgb(state: InventoryState, row: int, names: list[str], period: int, periods: int) -> np.ndarray:
+    """RGB picture (numpy only): one band per location, a bar per pipeline slot — on-hand first (blue, red
+    below the band's baseline when backlogged), then what arrives in 1, 2, ... periods (orange); a grey gauge
+    at the top shows the episode's progress. Bars share one scale, the largest quantity shown."""
+    locs = _locations(state, row, names)
+    band = 40
+    canvas = R.Canvas(height=16 + band * len(locs), width=256, margin=8)
+    canvas.bar(period / periods, 2, R.GREY, height=5)
+    top = max(max(float(np.abs(p).max()) for _, p in locs), 1e-9)
+    slots = max(len(p) for _, p in locs)
+    step = (canvas.width - 2 * canvas.margin) / slots
+    for i, (_, pipe) in enumerate(locs):
+        base = 12 + band * i + band * 3 // 4  # the baseline: 3/4 of the band above it, 1/4 below for backlog
+        canvas.line((canvas.margin, base), (canvas.width - canvas.margin, base), R.LIGHT)
+        for k, q in enumerate(pipe):
+            x0 = canvas.margin + k * step + 1
+            h = q / top * (band * 3 // 4 - 4) if q >= 0 else q / top * (band // 4 - 2)
+            color = R.ORANGE if k else (R.BLUE if q >= 0 else R.RED)
+            if abs(h) >= 0.5:
+                canvas.rect(x0, base - h, x0 + step - 3, base, color)
+    return canvas.image
+
+
 class _InventoryCore:
     """What the single and the vector env share: the setting, spaces and observation layout."""
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+
+    def _check_render_mode(self, render_mode: str | None) -> None:
+        modes = self.metadata["render_modes"]
+        if render_mode is not None and render_mode not in modes:
+            raise ValueError(f"render_mode must be one of {modes} or None, got {render_mode!r}")
+        self.render_mode = render_mode
 
     def _setup(self, setting: str, periods: int, demand_csv: str | Path | None, params: dict[str, Any]) -> None:
         self.setting: InventorySetting = make_setting(setting, **params)
@@ -179,28 +229,45 @@ class InventoryEnv(_InventoryCore, gym.Env[np.ndarray, np.ndarray]):
     column per store, one row per period, optional header row), each episode uses a random window of it.
     ``params`` go to the setting's factory in :mod:`orl_envs.inventory.settings`, e.g. ``lead_time=4,
     underage_cost=9`` (one-store and serial), ``n_stores=10, instance_seed=None`` (warehouse and transshipment;
-    ``None`` = the paper's instance).
+    ``None`` = the paper's instance). ``render_mode``: None (default), ``"ansi"`` (text: each location's
+    on-hand stock and what arrives in 1, 2, ... periods) or ``"rgb_array"`` (the same as bars, numpy only).
 
     ## Version History
 
-    * v0: initial version.
+    * v0: initial version; later, without a version bump since dynamics and spaces are unchanged,
+      ``render_mode`` is accepted (it was rejected, even ``None``) with ``"ansi"`` and ``"rgb_array"``.
     """
 
-    metadata = {"render_modes": []}
-
     def __init__(
-        self, setting: str, periods: int = DEFAULT_PERIODS, demand_csv: str | Path | None = None, **params: Any
+        self,
+        setting: str,
+        periods: int = DEFAULT_PERIODS,
+        demand_csv: str | Path | None = None,
+        render_mode: str | None = None,
+        **params: Any,
     ) -> None:
+        self._check_render_mode(render_mode)
         self._setup(setting, periods, demand_csv, params)
         self._generator: torch.Generator | None = None
         self._state: InventoryState | None = None
+        self._cost: float | None = None
+
+    def render(self) -> str | np.ndarray | None:
+        """``"ansi"``: the pipelines as text; ``"rgb_array"``: a bar picture of them (:func:`render_rgb`).
+        None without a render mode or before the first ``reset``."""
+        if self.render_mode is None or self._state is None:
+            return None
+        names = self.simulator.action_names()
+        if self.render_mode == "ansi":
+            return render_ansi(self._state, 0, names, self._t, self.periods, self._cost)
+        return render_rgb(self._state, 0, names, self._t, self.periods)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         if seed is not None or self._generator is None:
             self._generator = _torch_generator(self.np_random)
         self._state, self._demand = self._new_episode([self._generator])
-        self._t = 0
+        self._t, self._cost = 0, None
         return self._observe(self._state)[0], {}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -211,7 +278,7 @@ class InventoryEnv(_InventoryCore, gym.Env[np.ndarray, np.ndarray]):
         orders = self._to_orders(action, self.action_space.shape)
         out = self.simulator.step(self._state, orders, self._demand[:, :, self._t])
         self._state, self._t = out.state, self._t + 1
-        cost = float(out.cost[0])
+        cost = self._cost = float(out.cost[0])
         info = {"cost": cost, "orders": out.orders[0].numpy().astype(np.float32)}
         return self._observe(self._state)[0], -cost, False, self._t >= self.periods, info
 
@@ -226,7 +293,7 @@ class InventoryVectorEnv(_InventoryCore, VectorEnv):
     reward and arguments.
     """
 
-    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata = {**_InventoryCore.metadata, "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(
         self,
@@ -234,10 +301,12 @@ class InventoryVectorEnv(_InventoryCore, VectorEnv):
         setting: str,
         periods: int = DEFAULT_PERIODS,
         demand_csv: str | Path | None = None,
+        render_mode: str | None = None,
         **params: Any,
     ) -> None:
         if int(num_envs) != num_envs or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs}")
+        self._check_render_mode(render_mode)
         self.num_envs = int(num_envs)
         self._setup(setting, periods, demand_csv, params)
         self.single_observation_space, self.single_action_space = self.observation_space, self.action_space
@@ -285,3 +354,12 @@ class InventoryVectorEnv(_InventoryCore, VectorEnv):
         all_set = np.ones(n, bool)
         info = {"cost": cost, "_cost": all_set, "orders": out.orders.numpy().astype(np.float32), "_orders": all_set}
         return self._observe(self._state), -cost, np.zeros(n, bool), truncated, info
+
+    def render(self) -> tuple[str, ...] | tuple[np.ndarray, ...] | None:
+        """One rendering per sub-env (see :meth:`InventoryEnv.render`), as Gymnasium's vector envs return them."""
+        if self.render_mode is None or self._state is None:
+            return None
+        names = self.simulator.action_names()
+        if self.render_mode == "ansi":
+            return tuple(render_ansi(self._state, i, names, self._t, self.periods, None) for i in range(self.num_envs))
+        return tuple(render_rgb(self._state, i, names, self._t, self.periods) for i in range(self.num_envs))

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import torch
-from torch import Tensor
-
+from ._torch import torch  # torch is the [inventory] extra: a clear ImportError without it
 from .settings import DemandModel, InventorySetting
 from .simulator import InventoryState
+
+Tensor = torch.Tensor
 
 #: One generator for the whole batch, or one per batch row (row ``i`` then reproduces a batch-of-one draw
 #: from ``generators[i]``: how the vector env matches single envs seed by seed).
@@ -46,37 +47,60 @@ def _cholesky(demand: DemandModel) -> Tensor:
     return torch.linalg.cholesky(corr * std[:, None] * std[None, :] + 1e-12 * torch.eye(n, dtype=torch.float64))
 
 
+#: Largest demand per store and period a CSV may hold: far above any real history, far below where costs
+#: (``p * demand`` summed over an episode) or float32 observations would overflow to inf.
+MAX_DEMAND = 1e12
+
+
 def load_demand_csv(path: str | Path, n_stores: int) -> Tensor:
     """Read a demand history ``[periods, n_stores]`` (float64) from a CSV file, with clear errors.
 
     One column per store, one row per period; an optional first row of column names (any non-numeric
-    cell there) is skipped. Every other cell must be a finite number >= 0.
+    cell there) is skipped. The file must be UTF-8 text (a byte-order mark is allowed). Every other cell
+    must be a finite number in ``[0, MAX_DEMAND]``, and every store needs some demand (a column of zeros
+    would make its action bound, ``ACTION_BOUND_PERIODS`` times the mean demand, zero). Every error is a
+    ``ValueError`` naming the file and the bad cell.
     """
     path = Path(path)
+    name = f"demand_csv {str(path)!r}"
     if not path.is_file():
         raise FileNotFoundError(f"demand_csv: no such file {str(path)!r}")
-    with path.open(newline="") as f:
-        rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
+    data = path.read_bytes()
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise ValueError(f"{name}: not a text CSV file (a NUL byte at offset {nul}: a binary file?)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"{name}: not a UTF-8 text CSV file (byte 0x{data[e.start]:02x} at offset {e.start} is not UTF-8)"
+        ) from None
+    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if any(cell.strip() for cell in row)]
     if rows and not all(_is_number(c) for c in rows[0]):
         rows = rows[1:]  # header
     if not rows:
-        raise ValueError(f"demand_csv {str(path)!r}: no data rows")
+        raise ValueError(f"{name}: no data rows")
     values = []
     for r, row in enumerate(rows, start=1):
         if len(row) != n_stores:
-            raise ValueError(
-                f"demand_csv {str(path)!r}: data row {r} has {len(row)} columns, expected one per store ({n_stores})"
-            )
+            raise ValueError(f"{name}: data row {r} has {len(row)} columns, expected one per store ({n_stores})")
         for c, cell in enumerate(row):
             if not _is_number(cell):
-                raise ValueError(f"demand_csv {str(path)!r}: data row {r}, column {c}: {cell!r} is not a number")
-            if not math.isfinite(float(cell)) or float(cell) < 0:
+                raise ValueError(f"{name}: data row {r}, column {c}: {cell!r} is not a number")
+            if not math.isfinite(float(cell)) or not 0 <= float(cell) <= MAX_DEMAND:
                 raise ValueError(
-                    f"demand_csv {str(path)!r}: data row {r}, column {c}: "
-                    f"demand must be finite and >= 0, got {cell.strip()}"
+                    f"{name}: data row {r}, column {c}: demand must be finite and in [0, {MAX_DEMAND:g}], "
+                    f"got {cell.strip()}"
                 )
         values.append([float(c) for c in row])
-    return torch.tensor(values, dtype=torch.float64)
+    history = torch.tensor(values, dtype=torch.float64)
+    empty = (history == 0).all(dim=0).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(
+            f"{name}: column {empty[0]} (store {empty[0]}) is 0 in every row; every store needs some demand "
+            "(a store's orders are bounded by 20 periods of its mean demand, which would be 0)"
+        )
+    return history
 
 
 def _is_number(cell: str) -> bool:

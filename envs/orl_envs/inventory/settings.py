@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import torch
+
+from ._torch import torch  # torch is the [inventory] extra: a clear ImportError without it
 
 #: The paper's seeds for the instance parameters of the multi-store settings (``seeds`` in its configs).
 _PAPER_SEEDS = {"mean": 33, "coef_of_var": 92, "underage_cost": 28, "holding_cost": 73, "lead_time": 41}

@@ -32,10 +32,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import torch
-from torch import Tensor
-
+from ._torch import torch  # torch is the [inventory] extra: a clear ImportError without it
 from .settings import InventorySetting
+
+Tensor = torch.Tensor
 
 
 @dataclass

@@ -38,7 +38,7 @@ ROUTING_IDS: dict[str, str] = {
     "orl/ATSP-v0": "orl_envs.routing.env:ATSPEnv",
     "orl/CVRP-v0": "orl_envs.routing.env:CVRPEnv",
     "orl/OP-v0": "orl_envs.routing.env:OPEnv",
-    "orl/KP-v0": "orl_envs.routing.env:KPEnv",
+    "orl/KP-v1": "orl_envs.routing.env:KPEnv",
 }
 
 

@@ -326,7 +326,7 @@ class KPBatch(_Batch):
         s = self.scale[:, None].astype(np.float32)
         return {
             "weights": self.weights.astype(np.float32) / s,
-            "values": self.values.astype(np.float32) / s,
+            "item_values": self.values.astype(np.float32) / s,
             "remaining": (~self.taken).astype(np.int8),
             "remaining_capacity": (self.remaining[:, None] / s).astype(np.float32),
             "action_mask": self.action_mask().astype(np.int8),

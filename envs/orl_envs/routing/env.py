@@ -14,13 +14,15 @@ must match the environment's ``size``. An illegal action raises ``ValueError`` n
 
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Any
-
-import weakref
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector.utils import batch_space
+
+from .. import _raster as R
 
 from .core import CVRPBatch, KPBatch, OPBatch, TSPBatch, _size
 from .instances import (
@@ -37,6 +39,9 @@ from .instances import (
     generate_op,
     generate_tsp,
     op_max_length,
+    positive_int,
+    positive_number,
+    unit_square,
 )
 
 
@@ -54,22 +59,66 @@ class MaskedDiscrete(spaces.Discrete):
 
     Every state of these problems forbids some actions, so a uniform sample over all of them
     would be illegal most of the time; with this space ``env.action_space.sample()`` stays a
-    valid random policy (and Gymnasium's ``check_env`` can step the environment). An explicit
-    ``mask`` or ``probability`` argument is used as given.
+    valid random policy (and Gymnasium's ``check_env`` can step the environment). The
+    environment stores its current legal actions in :attr:`legal` after every ``reset`` and
+    ``step`` (a plain array, so the space and the environment pickle — async vector envs and
+    SB3's ``SubprocVecEnv`` need that); a copy of the space keeps the mask of when it was
+    copied. An explicit ``mask`` or ``probability`` argument is used as given, and ``mask`` may
+    also be a bool array such as ``obs["action_mask"]``.
+
+    A vector environment's batched space (``batch_space`` of this one) is a
+    :class:`MaskedMultiDiscrete`: pass it the batched ``obs["action_mask"]``.
     """
 
-    def __init__(self, n: int, env: _RoutingEnv, seed=None) -> None:
+    def __init__(self, n: int, seed: int | np.random.Generator | None = None) -> None:
         super().__init__(n, seed=seed)
-        # A weak reference: deep copies of the space (vector envs make them) must not copy the env.
-        self._env = weakref.ref(env)
+        #: The legal actions of the environment's current state (bool, ``(n,)``), or None.
+        self.legal: np.ndarray | None = None
 
-    def sample(self, mask=None, probability=None):
-        env = self._env()
-        if mask is None and probability is None and env is not None and env._batch is not None:
-            legal = env._batch.action_mask()[0]
-            if legal.any():
-                mask = legal.astype(np.int8)
+    def sample(self, mask: np.ndarray | None = None, probability: np.ndarray | None = None) -> np.int64:
+        if mask is None and probability is None and self.legal is not None and self.legal.any():
+            mask = self.legal
+        if mask is not None:
+            mask = _as_int8_mask(mask, (int(self.n),))
         return super().sample(mask=mask, probability=probability)
+
+
+class MaskedMultiDiscrete(spaces.MultiDiscrete):
+    """The batched action space of ``num_envs`` routing environments (``batch_space`` of :class:`MaskedDiscrete`).
+
+    ``sample(mask=...)`` follows Gymnasium's ``MultiDiscrete`` convention (a tuple of int8 masks,
+    one per sub-environment) and also takes the vector environment's batched
+    ``obs["action_mask"]`` (``(num_envs, n)``, bool or int) as it comes, so
+    ``envs.action_space.sample(mask=obs["action_mask"])`` draws one legal action per
+    sub-environment. Without a mask it samples uniformly, as ``MultiDiscrete`` does: the batched
+    space cannot see the sub-environments' states (they may live in other processes).
+    """
+
+    def sample(self, mask=None, probability=None) -> np.ndarray:
+        if mask is not None and not isinstance(mask, tuple):
+            rows = _as_int8_mask(mask, self.nvec.shape + (int(self.nvec.max()),))
+            mask = tuple(rows[i, : int(k)] for i, k in enumerate(self.nvec))
+        elif mask is not None:
+            mask = tuple(_as_int8_mask(m, (int(k),)) for m, k in zip(mask, self.nvec))
+        return super().sample(mask=mask, probability=probability)
+
+
+def _as_int8_mask(mask, shape: tuple[int, ...]) -> np.ndarray:
+    m = np.asarray(mask)
+    if m.shape != shape or not (m.dtype == bool or np.issubdtype(m.dtype, np.integer)) or np.any((m != 0) & (m != 1)):
+        raise ValueError(f"an action mask must be a 0/1 (or bool) array of shape {shape}, got {m.dtype} {m.shape}")
+    return m.astype(np.int8)
+
+
+@batch_space.register(MaskedDiscrete)
+def _batch_masked_discrete(space: MaskedDiscrete, n: int = 1) -> MaskedMultiDiscrete:
+    # As Gymnasium batches a Discrete, with the mask-aware class.
+    return MaskedMultiDiscrete(
+        np.full((n,), space.n, dtype=space.dtype),
+        dtype=space.dtype,
+        seed=deepcopy(space.np_random),
+        start=np.full((n,), space.start, dtype=space.dtype),
+    )
 
 
 class _RoutingEnv(gym.Env):
@@ -79,8 +128,7 @@ class _RoutingEnv(gym.Env):
     instance_type: type = object
 
     def __init__(self, size: int, render_mode: str | None = None) -> None:
-        if int(size) != size or size < 1:
-            raise ValueError(f"{type(self).__name__}: size must be a positive integer, got {size!r}")
+        size = positive_int(size, "size", type(self).__name__)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.size = int(size)
@@ -117,6 +165,7 @@ class _RoutingEnv(gym.Env):
         if self._batch.done[0]:
             raise ValueError(f"{type(self).__name__}: the instance admits no action at all (nothing fits)")
         self._path = [0]
+        self.action_space.legal = self._batch.action_mask()[0]
         return self._obs(), self._info()
 
     def step(self, action):
@@ -129,6 +178,7 @@ class _RoutingEnv(gym.Env):
         # The batch checks the range and the mask and names the action if it is illegal.
         reward = float(self._batch.step(np.array([int(action)]))[0])
         self._record(int(action))
+        self.action_space.legal = self._batch.action_mask()[0]
         terminated = bool(self._batch.done[0])
         return self._obs(), reward, terminated, False, self._info()
 
@@ -146,38 +196,44 @@ class _RoutingEnv(gym.Env):
         self._path.append(action)
 
     # -- rendering
+    def render(self) -> np.ndarray | None:
+        """``render_mode="rgb_array"``: a 256 x 256 RGB picture of the state (numpy only, no matplotlib).
+
+        TSP, CVRP, OP: the nodes (depot a red square, the current node green, visited nodes grey),
+        the path so far in black (closed when the episode is over); CVRP adds a gauge of the
+        remaining capacity, OP of the remaining budget. ATSP: the cost matrix as a heatmap with the
+        edges taken marked red. KP: items by weight (x) and value (y), taken ones red, and a gauge
+        of the capacity used. Returns None before the first ``reset`` or without a render mode.
+        """
+        if self.render_mode != "rgb_array" or self._batch is None:
+            return None
+        canvas = R.Canvas()
+        self._draw(canvas)
+        return canvas.image
+
     def _render_points(self) -> tuple[np.ndarray, list[int]] | None:
         return None
 
-    def render(self):
-        if self.render_mode != "rgb_array" or self._batch is None:
-            return None
-        try:
-            import matplotlib
+    def _gauge(self) -> float | None:  # a fraction drawn as a bar at the top (capacity, budget)
+        return None
 
-            matplotlib.use("Agg")
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
-            from matplotlib.figure import Figure
-        except ImportError as e:  # pragma: no cover - matplotlib is an orl dependency, optional here
-            raise ImportError("render_mode='rgb_array' needs matplotlib: pip install matplotlib") from e
-        fig = Figure(figsize=(4, 4), dpi=80)
-        canvas = FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        self._draw(ax)
-        ax.set_title(f"{type(self).__name__[:-3]}  objective {self._batch.objective[0]:.3f}")
-        canvas.draw()
-        return np.asarray(canvas.buffer_rgba())[..., :3].copy()
-
-    def _draw(self, ax) -> None:
+    def _draw(self, canvas: R.Canvas) -> None:
         pts = self._render_points()
         if pts is None:
             return
         coords, path = pts
-        ax.scatter(coords[:, 0], coords[:, 1], s=12, c="tab:blue")
-        ax.scatter(coords[:1, 0], coords[:1, 1], s=40, c="tab:red", marker="s")
-        p = coords[path]
-        ax.plot(p[:, 0], p[:, 1], c="k", lw=1)
-        ax.set_aspect("equal")
+        px = canvas.unit_to_px(unit_square(coords))
+        canvas.polyline(px[path], R.BLACK)
+        visited = np.zeros(len(px), dtype=bool)
+        visited[path] = True
+        for i, p in enumerate(px):
+            canvas.disc(p, 2.5, R.GREY if visited[i] else R.BLUE)
+        canvas.square(px[0], 4, R.RED)
+        if not self._batch.done[0]:
+            canvas.disc(px[path[-1]], 3.5, R.GREEN)
+        gauge = self._gauge()
+        if gauge is not None:
+            canvas.bar(gauge, 2)
 
 
 class TSPEnv(_RoutingEnv):
@@ -208,7 +264,8 @@ class TSPEnv(_RoutingEnv):
     TSPInstance})`` plays a given instance (e.g. from :func:`orl_envs.routing.load_tsplib`).
 
     ## Version history
-    * v0: initial version.
+    * v0: initial version; later, without a version bump (dynamics and spaces unchanged): renders with
+      numpy (no matplotlib), pickles (async vector envs), and rejects NaN/inf or out-of-range instances.
     """
 
     instance_type = TSPInstance
@@ -218,7 +275,7 @@ class TSPEnv(_RoutingEnv):
         if self.size < 3:
             raise ValueError(f"TSPEnv: size must be >= 3, got {size}")
         n = self.size
-        self.action_space = MaskedDiscrete(n, self)
+        self.action_space = MaskedDiscrete(n)
         self.observation_space = spaces.Dict(
             {
                 "coords": _coords_box(n),
@@ -265,7 +322,8 @@ class ATSPEnv(_RoutingEnv):
     ``gymnasium.make("orl/ATSP-v0", size=100)``; ``reset(options={"instance": ATSPInstance})``.
 
     ## Version history
-    * v0: initial version.
+    * v0: initial version; later, without a version bump (dynamics and spaces unchanged): renders with
+      numpy (no matplotlib), pickles (async vector envs), and rejects NaN/inf or out-of-range instances.
     """
 
     instance_type = ATSPInstance
@@ -275,7 +333,7 @@ class ATSPEnv(_RoutingEnv):
         if self.size < 3:
             raise ValueError(f"ATSPEnv: size must be >= 3, got {size}")
         n = self.size
-        self.action_space = MaskedDiscrete(n, self)
+        self.action_space = MaskedDiscrete(n)
         self.observation_space = spaces.Dict(
             {
                 "distances": _unit((n, n), 1.0),
@@ -292,9 +350,12 @@ class ATSPEnv(_RoutingEnv):
     def _make_batch(self, instance):
         return TSPBatch.from_instances([instance])
 
-    def _draw(self, ax) -> None:
-        ax.imshow(self.instance.distances, cmap="viridis")
-        ax.set_xlabel(f"path: {self._path}" if len(self._path) <= 12 else f"{len(self._path)} nodes visited")
+    def _draw(self, canvas: R.Canvas) -> None:
+        d = self.instance.distances
+        x0, y0, cell = canvas.heatmap(d / max(float(d.max()), 1e-12))
+        path = self._path + ([0] if self._batch.done[0] else [])
+        for i, j in zip(path[:-1], path[1:]):  # edge i -> j: row i, column j
+            canvas.rect(x0 + j * cell, y0 + i * cell, x0 + (j + 1) * cell - 1, y0 + (i + 1) * cell - 1, R.RED)
 
 
 class CVRPEnv(_RoutingEnv):
@@ -331,18 +392,17 @@ class CVRPEnv(_RoutingEnv):
     ``reset(options={"instance": CVRPInstance})`` (e.g. from :func:`orl_envs.routing.load_cvrplib`).
 
     ## Version history
-    * v0: initial version.
+    * v0: initial version; later, without a version bump (dynamics and spaces unchanged): renders with
+      numpy (no matplotlib), pickles (async vector envs), and rejects NaN/inf or out-of-range instances.
     """
 
     instance_type = CVRPInstance
 
     def __init__(self, size: int = 100, capacity: int | None = None, render_mode: str | None = None) -> None:
         super().__init__(size, render_mode)
-        self.capacity = cvrp_capacity(self.size) if capacity is None else int(capacity)
-        if self.capacity < 1:
-            raise ValueError(f"CVRPEnv: capacity must be a positive integer, got {capacity!r}")
+        self.capacity = cvrp_capacity(self.size) if capacity is None else positive_int(capacity, "capacity", "CVRPEnv")
         n = self.size
-        self.action_space = MaskedDiscrete(2 * n, self)
+        self.action_space = MaskedDiscrete(2 * n)
         self.observation_space = spaces.Dict(
             {
                 "coords": _coords_box(n + 1),
@@ -370,6 +430,9 @@ class CVRPEnv(_RoutingEnv):
 
     def _render_points(self):
         return self.instance.coords, self._path + ([0] if self._batch.done[0] else [])
+
+    def _gauge(self) -> float:
+        return float(self._batch.remaining[0] / self._batch.capacity[0])
 
 
 class OPEnv(_RoutingEnv):
@@ -403,16 +466,19 @@ class OPEnv(_RoutingEnv):
     ``reset(options={"instance": OPInstance})``.
 
     ## Version history
-    * v0: initial version.
+    * v0: initial version; later, without a version bump (dynamics and spaces unchanged): renders with
+      numpy (no matplotlib), pickles (async vector envs), and rejects NaN/inf or out-of-range instances.
     """
 
     instance_type = OPInstance
 
     def __init__(self, size: int = 100, max_length: float | None = None, render_mode: str | None = None) -> None:
         super().__init__(size, render_mode)
-        self.max_length = op_max_length(self.size) if max_length is None else float(max_length)
+        self.max_length = (
+            op_max_length(self.size) if max_length is None else positive_number(max_length, "max_length", "OPEnv")
+        )
         n = self.size
-        self.action_space = MaskedDiscrete(n + 1, self)
+        self.action_space = MaskedDiscrete(n + 1)
         self.observation_space = spaces.Dict(
             {
                 "coords": _coords_box(n + 1),
@@ -437,6 +503,9 @@ class OPEnv(_RoutingEnv):
     def _render_points(self):
         return self.instance.coords, self._path
 
+    def _gauge(self) -> float:
+        return float(1.0 - self._batch.length[0] / self._batch.max_length[0])
+
 
 class KPEnv(_RoutingEnv):
     """0-1 knapsack as a BQ-MDP (remaining items, remaining capacity).
@@ -451,8 +520,10 @@ class KPEnv(_RoutingEnv):
     masked.
 
     ## Observation space
-    ``Dict``: ``weights``, ``values`` (size,) float32 (normalised); ``remaining`` MultiBinary(size)
-    (items not yet taken); ``remaining_capacity`` (1,); ``action_mask`` MultiBinary(size).
+    ``Dict``: ``weights``, ``item_values`` (size,) float32 (normalised); ``remaining``
+    MultiBinary(size) (items not yet taken); ``remaining_capacity`` (1,); ``action_mask``
+    MultiBinary(size). (Not ``values``: a Dict key named ``values`` clashes with
+    ``nn.ModuleDict.values`` in Stable-Baselines3's ``MultiInputPolicy``.)
 
     ## Rewards
     The normalised value of the item taken; the return is the knapsack's value.
@@ -461,10 +532,12 @@ class KPEnv(_RoutingEnv):
     Terminates when no remaining item fits.
 
     ## Arguments
-    ``gymnasium.make("orl/KP-v0", size=100, capacity=25000)`` (capacity in integer units);
+    ``gymnasium.make("orl/KP-v1", size=100, capacity=25000)`` (capacity in integer units);
     ``reset(options={"instance": KPInstance})``.
 
     ## Version history
+    * v1: the observation key ``values`` is renamed ``item_values`` (``values`` broke every
+      Stable-Baselines3 ``MultiInputPolicy``); dynamics, rewards and instances are unchanged.
     * v0: initial version.
     """
 
@@ -472,15 +545,13 @@ class KPEnv(_RoutingEnv):
 
     def __init__(self, size: int = 100, capacity: int = KP_CAPACITY, render_mode: str | None = None) -> None:
         super().__init__(size, render_mode)
-        if int(capacity) <= 0:
-            raise ValueError(f"KPEnv: capacity must be a positive integer, got {capacity!r}")
-        self.capacity = int(capacity)
+        self.capacity = positive_int(capacity, "capacity", "KPEnv")
         n = self.size
-        self.action_space = MaskedDiscrete(n, self)
+        self.action_space = MaskedDiscrete(n)
         self.observation_space = spaces.Dict(
             {
                 "weights": _unit((n,)),
-                "values": _unit((n,)),
+                "item_values": _unit((n,)),
                 "remaining": spaces.MultiBinary(n),
                 "remaining_capacity": _unit((1,)),
                 "action_mask": spaces.MultiBinary(n),
@@ -493,11 +564,13 @@ class KPEnv(_RoutingEnv):
     def _make_batch(self, instance):
         return KPBatch.from_instances([instance])
 
-    def _draw(self, ax) -> None:
+    def _draw(self, canvas: R.Canvas) -> None:
         inst = self.instance
         taken = self._batch.taken[0]
-        ax.scatter(inst.weights[~taken], inst.values[~taken], s=10, c="tab:blue", label="left")
-        ax.scatter(inst.weights[taken], inst.values[taken], s=14, c="tab:red", label="taken")
-        ax.set_xlabel("weight")
-        ax.set_ylabel("value")
-        ax.legend(loc="lower right")
+        top = float(max(inst.weights.max(), inst.values.max()))
+        px = canvas.unit_to_px(np.stack([inst.weights, inst.values], axis=1) / top)
+        for p in px[~taken]:
+            canvas.disc(p, 2.5, R.BLUE)
+        for p in px[taken]:
+            canvas.disc(p, 3.5, R.RED)
+        canvas.bar(1.0 - self._batch.remaining[0] / inst.capacity, 2, R.RED)

@@ -24,6 +24,7 @@ Distances are float64 matrices; node 0 is the depot for CVRP and OP (customers a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,12 +63,93 @@ def unit_square(coords: np.ndarray) -> np.ndarray:
     return (c - lo) / span if span > 0 else np.zeros_like(c)
 
 
+#: Largest integer weight, value, demand or capacity accepted: float64 holds every integer up to 2**53 exactly.
+MAX_INTEGER = 2**53
+
+
+def _numbers(a, field: str, what: str) -> np.ndarray:
+    """``a`` as a float64 array of finite numbers, or a ``ValueError`` naming the first bad entry."""
+    try:
+        arr = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: {field} must be an array of numbers, got {np.asarray(a, dtype=object)!r}") from None
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = f"{field}[{', '.join(map(str, idx))}]" if idx else field
+        raise ValueError(
+            f"{what}: {field} must be finite numbers (no NaN or inf); {where} is {arr[idx]}"
+            f"{f' ({int(bad.sum())} non-finite entries)' if bad.sum() > 1 else ''}"
+        )
+    return arr
+
+
+def _integers(a, field: str, what: str, low: int, allowed: str) -> np.ndarray:
+    """``a`` as an int64 array of integers in ``[low, MAX_INTEGER]``; ``allowed`` words the rule for errors."""
+    arr = _numbers(a, field, what)
+    bad = (arr != np.round(arr)) | (arr < low) | (arr > MAX_INTEGER)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = f"{field}[{', '.join(map(str, idx))}]" if idx else field
+        raise ValueError(f"{what}: {field} must be {allowed}; {where} is {float(arr[idx]):g}")
+    return arr.astype(np.int64)
+
+
+def _scalar(x):
+    """A Python number from a number or a 0-d numeric array; None for anything else (bools included)."""
+    a = np.asarray(x) if isinstance(x, np.ndarray) else None
+    if a is not None and a.ndim == 0:
+        x = a.item()
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
+        return None
+    return x
+
+
+def positive_int(x, field: str, what: str) -> int:
+    """A scalar that must be an integer >= 1 (an integral float is accepted), or a ``ValueError`` naming it."""
+    given, x = x, _scalar(x)
+    if x is None:
+        raise ValueError(f"{what}: {field} must be a positive integer, got {given!r}")
+    if not (math.isfinite(x) and x == round(x) and 1 <= x <= MAX_INTEGER):
+        raise ValueError(f"{what}: {field} must be a positive integer, got {given!r}")
+    return int(x)
+
+
+def positive_number(x, field: str, what: str) -> float:
+    """A scalar that must be a finite number > 0, or a ``ValueError`` naming it."""
+    given, x = x, _scalar(x)
+    if x is None or not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{what}: {field} must be a finite number > 0, got {given!r}")
+    return float(x)
+
+
+def _coords(c, what: str, min_nodes: int, layout: str) -> np.ndarray:
+    c = _numbers(c, "coords", what)
+    if c.ndim != 2 or c.shape[1] != 2 or c.shape[0] < min_nodes:
+        raise ValueError(f"{what}: coords must have shape {layout}, got {c.shape}")
+    return c
+
+
+def _distances(c: np.ndarray, given, what: str) -> np.ndarray:
+    """The instance's distance matrix: ``given`` (checked) or the Euclidean one of ``c``, which must not overflow."""
+    if given is not None:
+        return _check_matrix(given, len(c), what)
+    d = euclidean(c)
+    if not np.all(np.isfinite(d)):
+        raise ValueError(
+            f"{what}: coords are too large (largest |coordinate| {np.abs(c).max():.3g}): "
+            "their distances overflow float64"
+        )
+    return d
+
+
 def _check_matrix(d: np.ndarray, m: int, what: str) -> np.ndarray:
-    d = np.asarray(d, dtype=np.float64)
+    d = _numbers(d, "distances", what)
     if d.shape != (m, m):
         raise ValueError(f"{what}: distance matrix has shape {d.shape}, expected ({m}, {m})")
-    if not np.all(np.isfinite(d)) or np.any(d < 0):
-        raise ValueError(f"{what}: distances must be finite and non-negative")
+    if np.any(d < 0):
+        i, j = (int(k) for k in np.argwhere(d < 0)[0])
+        raise ValueError(f"{what}: distances must be >= 0; distances[{i}, {j}] is {d[i, j]}")
     return d
 
 
@@ -84,11 +166,9 @@ class TSPInstance:
     name: str = ""
 
     def __post_init__(self) -> None:
-        c = np.asarray(self.coords, dtype=np.float64)
-        if c.ndim != 2 or c.shape[1] != 2 or c.shape[0] < 3:
-            raise ValueError(f"TSPInstance: coords must have shape (n >= 3, 2), got {c.shape}")
+        c = _coords(self.coords, "TSPInstance", 3, "(n >= 3, 2)")
         object.__setattr__(self, "coords", c)
-        d = euclidean(c) if self.distances is None else _check_matrix(self.distances, len(c), "TSPInstance")
+        d = _distances(c, self.distances, "TSPInstance")
         if not np.array_equal(d, d.T):
             raise ValueError("TSPInstance: distances must be symmetric; use ATSPInstance for asymmetric costs")
         object.__setattr__(self, "distances", d)
@@ -110,7 +190,7 @@ class ATSPInstance:
     name: str = ""
 
     def __post_init__(self) -> None:
-        d = np.asarray(self.distances, dtype=np.float64)
+        d = _numbers(self.distances, "distances", "ATSPInstance")
         if d.ndim != 2 or d.shape[0] != d.shape[1] or d.shape[0] < 3:
             raise ValueError(f"ATSPInstance: distances must be square with n >= 3, got {d.shape}")
         object.__setattr__(self, "distances", _check_matrix(d, d.shape[0], "ATSPInstance"))
@@ -139,28 +219,24 @@ class CVRPInstance:
     name: str = ""
 
     def __post_init__(self) -> None:
-        c = np.asarray(self.coords, dtype=np.float64)
-        q = np.asarray(self.demands)
-        if c.ndim != 2 or c.shape[1] != 2 or c.shape[0] < 2:
-            raise ValueError(f"CVRPInstance: coords must have shape (n + 1 >= 2, 2) with the depot first, got {c.shape}")
+        what = "CVRPInstance"
+        c = _coords(self.coords, what, 2, "(n + 1 >= 2, 2) with the depot first")
+        capacity = positive_int(self.capacity, "capacity", what)
+        q = _integers(self.demands, "demands", what, 0, "integers >= 0 (0 for the depot)")
         if q.shape != (len(c),):
-            raise ValueError(f"CVRPInstance: demands must have shape ({len(c)},) (depot first), got {q.shape}")
-        if not np.issubdtype(q.dtype, np.integer):
-            if not np.all(q == np.round(q)):
-                raise ValueError("CVRPInstance: demands must be integers")
-        q = q.astype(np.int64)
+            raise ValueError(f"{what}: demands must have shape ({len(c)},) (depot first), got {q.shape}")
         if q[0] != 0:
-            raise ValueError(f"CVRPInstance: the depot's demand (demands[0]) must be 0, got {q[0]}")
-        if int(self.capacity) <= 0 or np.any(q[1:] <= 0) or np.any(q > int(self.capacity)):
+            raise ValueError(f"{what}: the depot's demand (demands[0]) must be 0, got {q[0]}")
+        bad = np.flatnonzero((q[1:] <= 0) | (q[1:] > capacity))
+        if bad.size:
+            i = int(bad[0]) + 1
             raise ValueError(
-                f"CVRPInstance: need 0 < demand <= capacity for every customer (capacity {self.capacity}, "
-                f"demands in [{q[1:].min()}, {q[1:].max()}])"
+                f"{what}: every customer needs 0 < demand <= capacity ({capacity}); demands[{i}] is {q[i]}"
             )
         object.__setattr__(self, "coords", c)
         object.__setattr__(self, "demands", q)
-        object.__setattr__(self, "capacity", int(self.capacity))
-        d = euclidean(c) if self.distances is None else _check_matrix(self.distances, len(c), "CVRPInstance")
-        object.__setattr__(self, "distances", d)
+        object.__setattr__(self, "capacity", capacity)
+        object.__setattr__(self, "distances", _distances(c, self.distances, what))
 
     @property
     def num_customers(self) -> int:
@@ -205,19 +281,21 @@ class OPInstance:
     name: str = ""
 
     def __post_init__(self) -> None:
-        c = np.asarray(self.coords, dtype=np.float64)
-        p = np.asarray(self.prizes, dtype=np.float64)
-        if c.ndim != 2 or c.shape[1] != 2 or c.shape[0] < 2:
-            raise ValueError(f"OPInstance: coords must have shape (n + 1 >= 2, 2) with the depot first, got {c.shape}")
-        if p.shape != (len(c),) or p[0] != 0 or np.any(p < 0):
-            raise ValueError(f"OPInstance: prizes must have shape ({len(c)},), be >= 0 and 0 at the depot (index 0)")
-        if not float(self.max_length) > 0:
-            raise ValueError(f"OPInstance: max_length must be > 0, got {self.max_length}")
+        what = "OPInstance"
+        c = _coords(self.coords, what, 2, "(n + 1 >= 2, 2) with the depot first")
+        p = _numbers(self.prizes, "prizes", what)
+        if p.shape != (len(c),):
+            raise ValueError(f"{what}: prizes must have shape ({len(c)},) (depot first), got {p.shape}")
+        if p[0] != 0:
+            raise ValueError(f"{what}: the depot's prize (prizes[0]) must be 0, got {p[0]}")
+        if np.any(p < 0):
+            i = int(np.flatnonzero(p < 0)[0])
+            raise ValueError(f"{what}: prizes must be >= 0; prizes[{i}] is {p[i]}")
+        max_length = positive_number(self.max_length, "max_length", what)
         object.__setattr__(self, "coords", c)
         object.__setattr__(self, "prizes", p)
-        object.__setattr__(self, "max_length", float(self.max_length))
-        d = euclidean(c) if self.distances is None else _check_matrix(self.distances, len(c), "OPInstance")
-        object.__setattr__(self, "distances", d)
+        object.__setattr__(self, "max_length", max_length)
+        object.__setattr__(self, "distances", _distances(c, self.distances, what))
 
     @property
     def num_nodes(self) -> int:
@@ -253,18 +331,15 @@ class KPInstance:
     name: str = ""
 
     def __post_init__(self) -> None:
-        w, v = np.asarray(self.weights), np.asarray(self.values)
+        what = "KPInstance"
+        w = _integers(self.weights, "weights", what, 1, "positive integers (at most 2**53)")
+        v = _integers(self.values, "values", what, 1, "positive integers (at most 2**53)")
         if w.ndim != 1 or w.shape != v.shape or len(w) < 1:
-            raise ValueError(f"KPInstance: weights and values must be 1-d of equal length, got {w.shape} and {v.shape}")
-        for name, a in (("weights", w), ("values", v)):
-            if not np.all(a == np.round(a)) or np.any(a <= 0):
-                raise ValueError(f"KPInstance: {name} must be positive integers")
-        if int(self.capacity) <= 0 or int(self.scale) <= 0:
-            raise ValueError(f"KPInstance: capacity and scale must be positive, got {self.capacity}, {self.scale}")
-        object.__setattr__(self, "weights", w.astype(np.int64))
-        object.__setattr__(self, "values", v.astype(np.int64))
-        object.__setattr__(self, "capacity", int(self.capacity))
-        object.__setattr__(self, "scale", int(self.scale))
+            raise ValueError(f"{what}: weights and values must be 1-d of equal length, got {w.shape} and {v.shape}")
+        object.__setattr__(self, "weights", w)
+        object.__setattr__(self, "values", v)
+        object.__setattr__(self, "capacity", positive_int(self.capacity, "capacity", what))
+        object.__setattr__(self, "scale", positive_int(self.scale, "scale", what))
 
     @property
     def num_items(self) -> int:
@@ -305,7 +380,7 @@ def closed_tour_length(distances: np.ndarray, tour, n: int) -> float:
 
 
 def _check_size(n: int, minimum: int, what: str) -> int:
-    if int(n) != n or n < minimum:
+    if positive_int(n, "size", what) < minimum:
         raise ValueError(f"{what}: size must be an integer >= {minimum}, got {n!r}")
     return int(n)
 
@@ -338,7 +413,7 @@ def cvrp_capacity(n: int) -> int:
 def generate_cvrp(n: int, rng: np.random.Generator, capacity: int | None = None) -> CVRPInstance:
     """Depot and ``n`` customers uniform in the unit square, demands uniform in {1..9}."""
     n = _check_size(n, 1, "CVRP")
-    cap = cvrp_capacity(n) if capacity is None else int(capacity)
+    cap = cvrp_capacity(n) if capacity is None else positive_int(capacity, "capacity", "CVRP")
     coords = rng.uniform(size=(n + 1, 2))
     demands = np.concatenate([[0], rng.integers(1, 9, size=n, endpoint=True)])
     return CVRPInstance(coords=coords, demands=demands, capacity=cap)
@@ -353,7 +428,7 @@ def op_max_length(n: int) -> float:
 def generate_op(n: int, rng: np.random.Generator, max_length: float | None = None) -> OPInstance:
     """Kool et al.'s OP with "distance" prizes: farther nodes are worth more (1..100, / 100)."""
     n = _check_size(n, 1, "OP")
-    budget = op_max_length(n) if max_length is None else float(max_length)
+    budget = op_max_length(n) if max_length is None else positive_number(max_length, "max_length", "OP")
     coords = rng.uniform(size=(n + 1, 2))
     d0 = np.sqrt(((coords[1:] - coords[0]) ** 2).sum(-1))
     prizes = (1 + np.floor(99 * d0 / d0.max())) / 100.0

@@ -105,7 +105,7 @@ class BQPolicy(nn.Module):
         rows = np.arange(len(obs["action_mask"]))[:, None]
         if p == "kp":
             ids = _remaining_ids(obs["remaining"].astype(bool))
-            w, v = _gather(obs["weights"], ids), _gather(obs["values"], ids)
+            w, v = _gather(obs["weights"], ids), _gather(obs["item_values"], ids)
             cap = np.broadcast_to(obs["remaining_capacity"], w.shape)
             return np.stack([w, v, cap], axis=-1).astype(np.float32), ids
         coords = obs["coords"]
