@@ -419,6 +419,7 @@ def main() -> int:
     print("|---|---|---|---|---|")
     for name, expected, out in rows:
         cell = out.observed.replace("|", "\\|")
+        name = name.replace("|", "\\|")
         print(f"| {name} | {expected} | {cell} | {out.nothing_lost} | {'ok' if out.ok else '**FAIL**'} |")
     failed = sum(not o.ok for _, _, o in rows)
     print(f"\n{len(rows) - failed} of {len(rows)} cases as expected")
