@@ -19,6 +19,16 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture
+def one_thread():
+    """One torch thread during the test, the previous count restored after it (training functions set
+    their own, e.g. ``threads=`` of train_hdpo)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def three_episodes():
     """Hand-built dataset: episodes of 3, 2 and 1 transitions; returns 3, 1, 5; 1-D states.
 

@@ -35,14 +35,7 @@ def test_every_id_is_covered():
     assert sorted(ROUTING + INVENTORY) == sorted(orl_envs.ENV_IDS)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread, restored after
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

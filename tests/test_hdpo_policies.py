@@ -15,12 +15,7 @@ from orl.train.hdpo import SPLIT_SEED, Scenarios, mean_cost, rollout, train_hdpo
 STRUCTURED = ["symmetry_aware", "gnn"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread, restored after
 
 
 def _random_state(setting, batch: int, seed: int) -> InventoryState:

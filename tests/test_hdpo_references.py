@@ -21,12 +21,7 @@ from orl.train.hdpo import SPLIT_SEED, Scenarios, learned_reference, mean_cost, 
 SMALL = dict(n_train=2048, batch_size=512, n_dev=1024, n_test=1024, test_periods=1000, test_ignore=500)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread, restored after
 
 
 def test_per_policy_learning_rates_and_construction_errors():
