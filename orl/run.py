@@ -95,6 +95,10 @@ def check_argv(argv: list[str]) -> list[str]:
                 raise UsageError(f"unknown algo {(bad or [value])[0]!r}; valid: {', '.join(group_options('algo'))}")
             chosen["algo"] = value.split(",")
         elif key == "env":
+            if "," not in value and value not in group_options("env") and _is_gymnasium_id(value):
+                out += ["env=gym", f"env.id={value}", f"env.name={_safe_name(value)}"]  # online algorithms
+                chosen["env"] = ["gym"]
+                continue
             if value.startswith("minari:") or value.endswith((".hdf5", ".h5")) or os.sep in value:
                 out += ["env=custom", f"env.dataset={value}", f"env.name={_safe_name(value)}"]
                 chosen["env"] = ["custom"]
@@ -102,7 +106,8 @@ def check_argv(argv: list[str]) -> list[str]:
             bad = [v for v in value.split(",") if v not in group_options("env")]
             if bad or not value:
                 raise UsageError(f"unknown env {(bad or [value])[0]!r}; valid: {', '.join(group_options('env'))}, "
-                                 f"minari:<dataset_id>, or a path to a D4RL-layout .hdf5 file")
+                                 f"minari:<dataset_id>, a path to a D4RL-layout .hdf5 file, or a registered "
+                                 f"Gymnasium id (online algorithms, e.g. CartPole-v1)")
             chosen["env"] = value.split(",")
         elif "." in key and key.split(".", 1)[0] in ("algo", "env"):
             later.append((key, arg))
@@ -144,6 +149,16 @@ def check_writable_dir(path: str, what: str) -> None:
         os.unlink(probe)
     except OSError as e:
         raise UsageError(f"{what}={path!r} is not a writable directory ({e.strerror or e})") from None
+
+
+def _is_gymnasium_id(value: str) -> bool:
+    """Whether ``value`` is a registered Gymnasium id (orl-envs' ``orl/...`` ids included)."""
+    import gymnasium as gym
+
+    import orl_envs
+
+    gym.register_envs(orl_envs)
+    return value in gym.envs.registry
 
 
 def _safe_name(spec: str) -> str:

@@ -1,0 +1,255 @@
+"""The on-policy loop: collect in lockstep sub-environments, normalise, update, evaluate, log, checkpoint.
+
+Each of the ``num_envs`` sub-environments writes its transitions into its own :class:`ReplayBuffer`
+of ``buffer_batches x num_steps`` rows (FIFO), so every buffer holds one contiguous, time-ordered
+stream with correct episode ends: the one replay-buffer type of orl, not a rollout class of its own.
+Observations and rewards are stored **unnormalised**; running statistics (observations, and the
+discounted return for the reward scale, as Gymnasium's ``NormalizeObservation``/``NormalizeReward``
+that CleanRL wraps its envs in) are updated during collection, and the whole buffer is normalised with
+the current statistics at update time — what PPO-Buffer and PROPS need when they reuse old batches
+(Corrado & Hanna, arXiv 2311.08290, following their ``PPOROS`` code).
+
+Settings of ``python -m orl.run algo=ppo env=<Gymnasium id>``: ``steps`` counts environment steps
+(all sub-environments together), ``eval_every`` too (the evaluation runs at the first update boundary
+at or after each multiple), ``eval_episodes`` deterministic episodes of the target policy on fresh
+environments seeded from ``seed``.
+
+Checkpoints (atomic, after every evaluation, at an update boundary) hold the algorithm, the
+normalisers, the buffers, the torch generator and the sub-environments themselves (pickled; MuJoCo
+environments' physics through ``mj_getState``), so a resumed run continues exactly as an
+uninterrupted one (tested on CartPole; exact wherever the environment pickles).
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from orl.algos.online.ppo import PPO, PPOConfig, gae
+from orl.data.buffer import ReplayBuffer
+from orl.data.collect import evaluate
+from orl.train.common import CSVLog, DurationEstimate, load_checkpoint, save_checkpoint
+from orl.utils.config import build_config
+
+
+class RunningMeanStd:
+    """Running mean and variance over batches (Chan et al.'s parallel update, as Gymnasium's wrappers)."""
+
+    def __init__(self, shape: tuple[int, ...] = (), epsilon: float = 1e-4) -> None:
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
+        self.count = epsilon
+
+    def update(self, x: np.ndarray) -> None:
+        x = np.asarray(x, np.float64)
+        b_mean, b_var, b_count = x.mean(0), x.var(0), x.shape[0]
+        delta = b_mean - self.mean
+        total = self.count + b_count
+        self.mean = self.mean + delta * b_count / total
+        m2 = self.var * self.count + b_var * b_count + delta**2 * self.count * b_count / total
+        self.var, self.count = m2 / total, total
+
+
+def make_env(env_id: str):
+    import gymnasium as gym
+
+    try:
+        return gym.make(env_id)
+    except (gym.error.Error, ImportError, TypeError) as e:
+        raise ValueError(f"env {env_id!r} cannot be made: {e}") from None
+
+
+def _env_state(env: Any) -> bytes:
+    """A sub-environment as bytes: pickled, plus MuJoCo's full physics state (pickling drops it)."""
+    extra = None
+    data = getattr(env.unwrapped, "data", None)
+    if data is not None and hasattr(env.unwrapped, "model"):
+        import mujoco
+
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        extra = np.empty(mujoco.mj_stateSize(env.unwrapped.model, spec))
+        mujoco.mj_getState(env.unwrapped.model, data, extra, spec)
+    return pickle.dumps((env, extra))
+
+
+def _restore_env(blob: bytes) -> Any:
+    env, extra = pickle.loads(blob)
+    if extra is not None:
+        import mujoco
+
+        mujoco.mj_setState(env.unwrapped.model, env.unwrapped.data, extra, mujoco.mjtState.mjSTATE_INTEGRATION)
+    return env
+
+
+def train_online(env_id: str, out_dir: str | Path, config: PPOConfig | None = None, steps: int = 1_000_000,
+                 seed: int = 0, eval_every: int = 10_000, eval_episodes: int = 10, resume: bool = False,
+                 threads: int = 1, progress: bool = True) -> dict[str, Any]:
+    """Train PPO / PPO-Buffer (``config.buffer_batches``) on Gymnasium env ``env_id``; returns the summary."""
+    import gymnasium as gym
+
+    c = config or PPOConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    envs = [make_env(env_id) for _ in range(c.num_envs)]
+    space = envs[0].action_space
+    discrete = isinstance(space, gym.spaces.Discrete)
+    if not discrete and not isinstance(space, gym.spaces.Box):
+        raise ValueError(f"env {env_id!r} has action space {space}; PPO here acts in Box or Discrete spaces")
+    obs_shape = envs[0].observation_space.shape
+    if obs_shape is None or len(obs_shape) != 1:
+        raise ValueError(f"env {env_id!r} observes {envs[0].observation_space}; PPO here needs flat Box observations")
+    obs_dim, action_dim = int(obs_shape[0]), 1 if discrete else int(np.prod(space.shape))
+    algo = PPO(obs_dim, action_dim if not discrete else int(space.n), discrete, c)
+    per_update = c.num_envs * c.num_steps
+    num_updates = steps // per_update
+    if num_updates < 1:
+        raise ValueError(f"steps={steps} is less than one update's {per_update} env steps (num_envs x num_steps)")
+    gen = torch.Generator().manual_seed(seed)
+    obs_rms, ret_rms = RunningMeanStd((obs_dim,)), RunningMeanStd()
+    buffers = [ReplayBuffer(c.buffer_batches * c.num_steps, (obs_dim,), 1 if discrete else action_dim,
+                            metadata={"env_id": env_id}) for _ in range(c.num_envs)]
+    discounted = np.zeros(c.num_envs)
+    ep_return, ep_length = np.zeros(c.num_envs), np.zeros(c.num_envs, int)
+    start, next_eval = 0, eval_every
+    if resume:
+        state = load_checkpoint(out)
+        algo.load_state_dict(state["algo"])
+        obs_rms, ret_rms, buffers = state["obs_rms"], state["ret_rms"], state["buffers"]
+        envs = [_restore_env(b) for b in state["envs"]]
+        obs, discounted = state["obs"], state["discounted"]
+        ep_return, ep_length = state["ep_return"], state["ep_length"]
+        gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch_rng"])
+        start, next_eval = int(state["update"]), int(state["next_eval"])
+    else:
+        obs = np.stack([env.reset(seed=seed * 1000 + i)[0] for i, env in enumerate(envs)]).astype(np.float32)
+        obs_rms.update(obs)
+    step = start * per_update
+    metrics_csv = CSVLog(out / "metrics.csv", step if resume else None)
+    eval_csv = CSVLog(out / "eval.csv", step if resume else None)
+    from torch.utils.tensorboard import SummaryWriter
+
+    tb = SummaryWriter(str(out / "tb"), purge_step=step + 1 if resume else None)
+    bar = eta = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=num_updates * per_update, initial=step, desc=f"{algo.name} {env_id}", unit="step",
+                   dynamic_ncols=True)
+        eta = DurationEstimate(step, num_updates * per_update, unit="env steps", write=tqdm.write)
+
+    def normalise_obs(x: np.ndarray) -> np.ndarray:
+        if not c.normalize_obs:
+            return np.asarray(x, np.float32)
+        return np.clip((x - obs_rms.mean) / np.sqrt(obs_rms.var + 1e-8), -c.clip_obs, c.clip_obs).astype(np.float32)
+
+    low, high = (None, None) if discrete else (space.low, space.high)
+    t0, finished = time.time(), []
+    try:
+        for update in range(start, num_updates):
+            for _ in range(c.num_steps):
+                actions = algo.act(normalise_obs(obs), generator=gen)
+                next_obs = np.empty_like(obs)
+                for i, env in enumerate(envs):
+                    a = actions[i] if discrete else np.clip(actions[i], low, high)  # stored unclipped (CleanRL)
+                    nxt, reward, terminated, truncated, _ = env.step(int(a) if discrete else a)
+                    buffers[i].add(obs[i], actions[i], float(reward), nxt, terminated, truncated)
+                    discounted[i] = discounted[i] * c.gamma * (1 - terminated) + reward
+                    ep_return[i] += reward
+                    ep_length[i] += 1
+                    if terminated or truncated:
+                        finished.append((ep_return[i], ep_length[i]))
+                        ep_return[i], ep_length[i] = 0.0, 0
+                        nxt, _ = env.reset()
+                    next_obs[i] = nxt
+                obs = next_obs
+                obs_rms.update(obs)
+                ret_rms.update(discounted)
+                step += c.num_envs
+                if bar is not None:
+                    bar.update(c.num_envs)
+                    eta(step)
+            algo.set_progress(update / num_updates)
+            batch = _prepare(algo, buffers, normalise_obs, ret_rms, c)
+            row = {"step": step, **algo.update(*batch, generator=gen),
+                   "env_steps_per_s": (step - start * per_update) / max(time.time() - t0, 1e-9)}
+            if finished:
+                row["episode_return"] = float(np.mean([r for r, _ in finished]))
+                row["episode_length"] = float(np.mean([n for _, n in finished]))
+                finished = []
+            metrics_csv.append(row)
+            for k, v in row.items():
+                if k != "step":
+                    tb.add_scalar(f"train/{k}", v, step)
+            if step >= next_eval or update == num_updates - 1:
+                while next_eval <= step:
+                    next_eval += eval_every
+                returns = evaluate(env_id, lambda o, _rng: algo.act(normalise_obs(o), deterministic=True),
+                                   eval_episodes, seed=seed + 100)
+                eval_csv.append({"step": step, "return_mean": float(returns.mean()), "return_std": float(returns.std())})
+                tb.add_scalar("eval/return", float(returns.mean()), step)
+                if bar is not None:
+                    bar.set_postfix(ret=f"{returns.mean():.1f}")
+                save_checkpoint(out, {"algo": algo.state_dict(), "obs_rms": obs_rms, "ret_rms": ret_rms,
+                                      "buffers": buffers, "envs": [_env_state(e) for e in envs], "obs": obs,
+                                      "discounted": discounted, "ep_return": ep_return, "ep_length": ep_length,
+                                      "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                                      "update": update + 1, "next_eval": next_eval, "step": step})
+    finally:
+        if bar is not None:
+            bar.close()
+        tb.close()
+        for env in envs:
+            env.close()
+    returns = [float(r["return_mean"]) for r in eval_csv.rows]
+    if not returns:
+        raise RuntimeError("no evaluation was recorded")
+    return {"last": returns[-1], "best": max(returns), "episodes": eval_episodes, "algo": algo, "out_dir": str(out)}
+
+
+def _prepare(algo: PPO, buffers: list[ReplayBuffer], normalise_obs, ret_rms: RunningMeanStd,
+             c: PPOConfig) -> tuple[torch.Tensor, ...]:
+    """The whole buffer as update tensors: normalised with the current statistics, log pi_old(a|s) and
+    V(s) recomputed under the current policy, GAE per sub-environment (oldest first)."""
+    parts: list[list[np.ndarray]] = [[] for _ in range(4)]
+    for buf in buffers:
+        parts[0].append(normalise_obs(buf.observations))
+        parts[1].append(normalise_obs(buf.next_observations))
+        parts[2].append(buf.actions)
+        scale = np.sqrt(ret_rms.var + 1e-8) if c.normalize_reward else 1.0
+        parts[3].append(np.clip(buf.rewards / scale, -c.clip_reward, c.clip_reward))
+    obs, nxt = torch.from_numpy(np.concatenate(parts[0])), torch.from_numpy(np.concatenate(parts[1]))
+    actions = torch.from_numpy(np.concatenate(parts[2]).astype(np.float32))
+    with torch.no_grad():
+        values, next_values = algo.net.value(obs).numpy(), algo.net.value(nxt).numpy()
+        old_logp, _ = algo.net.log_prob_entropy(obs, actions)
+    adv, lo = [], 0
+    for buf, rew in zip(buffers, parts[3]):
+        hi = lo + len(buf)
+        adv.append(gae(rew.astype(np.float64), values[lo:hi], next_values[lo:hi], buf.terminals.astype(np.float64),
+                       buf.episode_ends.astype(np.float64), c.gamma, c.gae_lambda))
+        lo = hi
+    advantages = torch.from_numpy(np.concatenate(adv).astype(np.float32))
+    values_t = torch.from_numpy(values)
+    return obs, actions, advantages, advantages + values_t, values_t, old_logp
+
+
+def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
+    """``python -m orl.run algo=ppo env=<Gymnasium id>``: train and return the final line."""
+    from omegaconf import OmegaConf
+
+    if "id" not in cfg.env:
+        raise ValueError(f"algo={cfg.algo.name} trains online in a Gymnasium environment (env=<id>, e.g. "
+                         f"env=CartPole-v1); env={cfg.env.name} is a dataset or simulator entry")
+    params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items() if k not in ("name", "family")}
+    config = build_config(PPOConfig, params, cfg.algo.name, prefix="algo.")
+    result = train_online(cfg.env.id, out_dir, config, steps=cfg.steps, seed=cfg.seed, eval_every=cfg.eval_every,
+                          eval_episodes=cfg.eval_episodes, resume=resume, threads=cfg.threads)
+    return f"return: last {result['last']:.1f}, best {result['best']:.1f} over {result['episodes']} episodes"
