@@ -31,10 +31,16 @@ import numpy as np
 import torch
 
 from orl.algos.online.ppo import PPO, PPOConfig, gae
+from orl.algos.online.props import PROPS, PROPSConfig
+from orl.algos.online.sampling_error import sampling_error
 from orl.data.buffer import ReplayBuffer
 from orl.data.collect import evaluate
 from orl.train.common import CSVLog, DurationEstimate, load_checkpoint, save_checkpoint
 from orl.utils.config import build_config
+
+
+#: ``orl.run algo=<name>`` of the online family -> its class (whose ``Config`` is its dataclass).
+ONLINE_ALGORITHMS: dict[str, type[PPO]] = {"ppo": PPO, "props": PROPS}
 
 
 class RunningMeanStd:
@@ -88,11 +94,13 @@ def _restore_env(blob: bytes) -> Any:
 
 def train_online(env_id: str, out_dir: str | Path, config: PPOConfig | None = None, steps: int = 1_000_000,
                  seed: int = 0, eval_every: int = 10_000, eval_episodes: int = 10, resume: bool = False,
-                 threads: int = 1, progress: bool = True) -> dict[str, Any]:
-    """Train PPO / PPO-Buffer (``config.buffer_batches``) on Gymnasium env ``env_id``; returns the summary."""
+                 threads: int = 1, progress: bool = True, algo_name: str | None = None) -> dict[str, Any]:
+    """Train PPO / PPO-Buffer (``config.buffer_batches``) or PROPS (a ``PROPSConfig``) on Gymnasium env
+    ``env_id``; returns the summary."""
     import gymnasium as gym
 
     c = config or PPOConfig()
+    cls = ONLINE_ALGORITHMS[algo_name] if algo_name else (PROPS if isinstance(c, PROPSConfig) else PPO)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
@@ -106,7 +114,8 @@ def train_online(env_id: str, out_dir: str | Path, config: PPOConfig | None = No
     if obs_shape is None or len(obs_shape) != 1:
         raise ValueError(f"env {env_id!r} observes {envs[0].observation_space}; PPO here needs flat Box observations")
     obs_dim, action_dim = int(obs_shape[0]), 1 if discrete else int(np.prod(space.shape))
-    algo = PPO(obs_dim, action_dim if not discrete else int(space.n), discrete, c)
+    algo = cls(obs_dim, action_dim if not discrete else int(space.n), discrete, c)
+    m = getattr(c, "props_num_steps", c.num_steps)  # steps per sub-environment between behaviour updates
     per_update = c.num_envs * c.num_steps
     num_updates = steps // per_update
     if num_updates < 1:
@@ -154,32 +163,31 @@ def train_online(env_id: str, out_dir: str | Path, config: PPOConfig | None = No
     t0, finished = time.time(), []
     try:
         for update in range(start, num_updates):
-            for _ in range(c.num_steps):
-                actions = algo.act(normalise_obs(obs), generator=gen)
-                next_obs = np.empty_like(obs)
-                for i, env in enumerate(envs):
-                    a = actions[i] if discrete else np.clip(actions[i], low, high)  # stored unclipped (CleanRL)
-                    nxt, reward, terminated, truncated, _ = env.step(int(a) if discrete else a)
-                    buffers[i].add(obs[i], actions[i], float(reward), nxt, terminated, truncated)
-                    discounted[i] = discounted[i] * c.gamma * (1 - terminated) + reward
-                    ep_return[i] += reward
-                    ep_length[i] += 1
-                    if terminated or truncated:
-                        finished.append((ep_return[i], ep_length[i]))
-                        ep_return[i], ep_length[i] = 0.0, 0
-                        nxt, _ = env.reset()
-                    next_obs[i] = nxt
-                obs = next_obs
-                obs_rms.update(obs)
-                ret_rms.update(discounted)
-                step += c.num_envs
-                if bar is not None:
-                    bar.update(c.num_envs)
-                    eta(step)
             algo.set_progress(update / num_updates)
-            batch = _prepare(algo, buffers, normalise_obs, ret_rms, c)
-            row = {"step": step, **algo.update(*batch, generator=gen),
-                   "env_steps_per_s": (step - start * per_update) / max(time.time() - t0, 1e-9)}
+            for round_ in range(c.num_steps // m):
+                for _ in range(m):
+                    obs = _collect_step(algo, envs, buffers, obs, normalise_obs, discounted, ep_return, ep_length,
+                                        finished, gen, discrete, low, high, c.gamma)
+                    obs_rms.update(obs)
+                    ret_rms.update(discounted)
+                    step += c.num_envs
+                    if bar is not None:
+                        bar.update(c.num_envs)
+                        eta(step)
+                batch, theta_params = _prepare(algo, buffers, normalise_obs, ret_rms, c)
+                row: dict[str, Any] = {"step": step}
+                if round_ == c.num_steps // m - 1:  # a target update is due (every n steps)
+                    if c.se_every and (update + 1) % c.se_every == 0:  # before the update, as PPOROS
+                        # its own random stream: measuring must not change what the run learns
+                        se_gen = torch.Generator().manual_seed(seed * 1_000_003 + update)
+                        row["sampling_error"] = sampling_error(algo.net, batch[0], batch[1], c.se_epochs,
+                                                               generator=se_gen)
+                    row.update(algo.update(*batch, generator=gen))
+                if isinstance(algo, PROPS):
+                    keep = _without_oldest(buffers, m)
+                    params = theta_params[keep] if discrete else (theta_params[0][keep], theta_params[1][keep])
+                    row.update(algo.props_update(batch[0][keep], batch[1][keep], batch[5][keep], params, gen))
+            row["env_steps_per_s"] = (step - start * per_update) / max(time.time() - t0, 1e-9)
             if finished:
                 row["episode_return"] = float(np.mean([r for r, _ in finished]))
                 row["episode_length"] = float(np.mean([n for _, n in finished]))
@@ -214,10 +222,45 @@ def train_online(env_id: str, out_dir: str | Path, config: PPOConfig | None = No
     return {"last": returns[-1], "best": max(returns), "episodes": eval_episodes, "algo": algo, "out_dir": str(out)}
 
 
+def _collect_step(algo: PPO, envs: list, buffers: list[ReplayBuffer], obs: np.ndarray, normalise_obs,
+                  discounted: np.ndarray, ep_return: np.ndarray, ep_length: np.ndarray, finished: list,
+                  gen: torch.Generator, discrete: bool, low, high, gamma: float) -> np.ndarray:
+    """One step of every sub-environment with the collecting policy; returns the next observations
+    (after an automatic reset where an episode ended; its last observation goes into the buffer)."""
+    actions = algo.act(normalise_obs(obs), generator=gen)
+    next_obs = np.empty_like(obs)
+    for i, env in enumerate(envs):
+        a = actions[i] if discrete else np.clip(actions[i], low, high)  # stored unclipped (CleanRL)
+        nxt, reward, terminated, truncated, _ = env.step(int(a) if discrete else a)
+        buffers[i].add(obs[i], actions[i], float(reward), nxt, terminated, truncated)
+        discounted[i] = discounted[i] * gamma * (1 - terminated) + reward  # Gymnasium's NormalizeReward
+        ep_return[i] += reward
+        ep_length[i] += 1
+        if terminated or truncated:
+            finished.append((ep_return[i], ep_length[i]))
+            ep_return[i], ep_length[i] = 0.0, 0
+            nxt, _ = env.reset()
+        next_obs[i] = nxt
+    return next_obs
+
+
+def _without_oldest(buffers: list[ReplayBuffer], m: int) -> torch.Tensor:
+    """Rows of the concatenated buffers that PROPS trains on: all of them while a buffer has room for m
+    more steps, else all but each buffer's oldest m (they are evicted before the next update)."""
+    keep, lo = [], 0
+    for buf in buffers:
+        skip = m if len(buf) > buf.capacity - m else 0
+        keep.append(torch.arange(lo + skip, lo + len(buf)))
+        lo += len(buf)
+    return torch.cat(keep)
+
+
 def _prepare(algo: PPO, buffers: list[ReplayBuffer], normalise_obs, ret_rms: RunningMeanStd,
-             c: PPOConfig) -> tuple[torch.Tensor, ...]:
-    """The whole buffer as update tensors: normalised with the current statistics, log pi_old(a|s) and
-    V(s) recomputed under the current policy, GAE per sub-environment (oldest first)."""
+             c: PPOConfig) -> tuple[tuple[torch.Tensor, ...], Any]:
+    """The whole buffer as update tensors (obs, actions, advantages, returns, values, log pi_theta(a|s)):
+    normalised with the current statistics, log-probabilities and V(s) recomputed under the current target,
+    GAE per sub-environment (oldest first); and the target's distribution parameters (means and stds, or
+    logits) for PROPS's regulariser."""
     parts: list[list[np.ndarray]] = [[] for _ in range(4)]
     for buf in buffers:
         parts[0].append(normalise_obs(buf.observations))
@@ -230,6 +273,8 @@ def _prepare(algo: PPO, buffers: list[ReplayBuffer], normalise_obs, ret_rms: Run
     with torch.no_grad():
         values, next_values = algo.net.value(obs).numpy(), algo.net.value(nxt).numpy()
         old_logp, _ = algo.net.log_prob_entropy(obs, actions)
+        dist = algo.net.distribution(obs)
+        theta_params = dist.logits if algo.discrete else (dist.mean, dist.stddev)
     adv, lo = [], 0
     for buf, rew in zip(buffers, parts[3]):
         hi = lo + len(buf)
@@ -238,7 +283,7 @@ def _prepare(algo: PPO, buffers: list[ReplayBuffer], normalise_obs, ret_rms: Run
         lo = hi
     advantages = torch.from_numpy(np.concatenate(adv).astype(np.float32))
     values_t = torch.from_numpy(values)
-    return obs, actions, advantages, advantages + values_t, values_t, old_logp
+    return (obs, actions, advantages, advantages + values_t, values_t, old_logp), theta_params
 
 
 def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
@@ -249,7 +294,8 @@ def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
         raise ValueError(f"algo={cfg.algo.name} trains online in a Gymnasium environment (env=<id>, e.g. "
                          f"env=CartPole-v1); env={cfg.env.name} is a dataset or simulator entry")
     params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items() if k not in ("name", "family")}
-    config = build_config(PPOConfig, params, cfg.algo.name, prefix="algo.")
+    config = build_config(ONLINE_ALGORITHMS[cfg.algo.name].Config, params, cfg.algo.name, prefix="algo.")
     result = train_online(cfg.env.id, out_dir, config, steps=cfg.steps, seed=cfg.seed, eval_every=cfg.eval_every,
-                          eval_episodes=cfg.eval_episodes, resume=resume, threads=cfg.threads)
+                          eval_episodes=cfg.eval_episodes, resume=resume, threads=cfg.threads,
+                          algo_name=cfg.algo.name)
     return f"return: last {result['last']:.1f}, best {result['best']:.1f} over {result['episodes']} episodes"

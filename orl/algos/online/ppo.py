@@ -57,6 +57,8 @@ class PPOConfig:
     normalize_reward: bool = True
     clip_obs: float = 10.0
     clip_reward: float = 10.0
+    se_every: int = 10  # sampling error (orl.algos.online.sampling_error) every se_every target updates; 0: never
+    se_epochs: int = 250  # epochs of the empirical policy's maximum-likelihood fit (PPOROS's default)
 
     def __post_init__(self) -> None:
         for name in ("num_envs", "num_steps", "buffer_batches", "num_minibatches", "update_epochs"):
@@ -65,6 +67,8 @@ class PPOConfig:
         if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
             raise ValueError(f"algo.gamma must be in (0, 1] and algo.gae_lambda in [0, 1], got {self.gamma}, "
                              f"{self.gae_lambda}")
+        if self.se_every < 0 or self.se_epochs < 1:
+            raise ValueError(f"algo.se_every must be >= 0 and algo.se_epochs >= 1, got {self.se_every}, {self.se_epochs}")
         batch = self.num_envs * self.num_steps * self.buffer_batches
         if batch < self.num_minibatches:
             raise ValueError(f"algo.num_minibatches={self.num_minibatches} exceeds the buffer's {batch} transitions")
@@ -143,10 +147,16 @@ class PPO:
         self.opt = torch.optim.Adam(self.net.parameters(), lr=self.config.lr, eps=1e-5)
         self.updates = 0
 
+    def collector(self) -> ActorCritic:
+        """The policy that collects data: the target itself (PROPS overrides it with its behaviour policy)."""
+        return self.net
+
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False, generator: torch.Generator | None = None) -> np.ndarray:
-        """Actions for normalised observations ``obs`` [N, obs_dim]: sampled, or the mean / argmax."""
-        dist = self.net.distribution(torch.as_tensor(obs, dtype=torch.float32))
+        """Actions for normalised observations ``obs`` [N, obs_dim]: the target's mean / argmax
+        (``deterministic``, evaluation), else sampled from the collecting policy."""
+        net = self.net if deterministic else self.collector()
+        dist = net.distribution(torch.as_tensor(obs, dtype=torch.float32))
         if self.discrete:
             if deterministic:
                 a = dist.probs.argmax(-1)
@@ -169,12 +179,14 @@ class PPO:
         """``update_epochs`` passes of minibatch PPO over the given transitions (tensors of equal length)."""
         c = self.config
         n = len(obs)
-        mb = n // c.num_minibatches
+        # PPOROS: the minibatch size is fixed by the full buffer (b n / num_minibatches), the last one may be
+        # partial, and a buffer not yet full gives fewer minibatches (for b = 1 this is CleanRL's split).
+        mb = max(1, c.buffer_batches * c.num_steps * c.num_envs // c.num_minibatches)
         stats: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")}
         stopped = False
         for _ in range(c.update_epochs):
             perm = torch.randperm(n, generator=generator)
-            for start in range(0, mb * c.num_minibatches, mb):
+            for start in range(0, n, mb):
                 idx = perm[start:start + mb]
                 logp, entropy = self.net.log_prob_entropy(obs[idx], actions[idx])
                 logratio = logp - old_log_probs[idx]
