@@ -78,8 +78,17 @@ def test_ppo_solves_cartpole(tmp_path):
     assert random_return < 50 and result["last"] >= 475, (random_return, _eval_rows(tmp_path))
 
 
-def test_resume_equals_uninterrupted_and_continues_from_the_checkpoint(tmp_path, monkeypatch):
-    cfg = PPOConfig(**{**CARTPOLE, "num_steps": 64})
+@pytest.mark.parametrize("algo", ["ppo", "props"])
+def test_resume_equals_uninterrupted_and_continues_from_the_checkpoint(tmp_path, monkeypatch, algo):
+    """Also for PROPS, whose behaviour policy and its optimiser must come back from the checkpoint; and with
+    the sampling error measured (every 2 updates), which must not disturb the run's random stream."""
+    from orl.algos.online.props import PROPSConfig
+
+    if algo == "ppo":
+        cfg = PPOConfig(**{**CARTPOLE, "num_steps": 64, "se_every": 2, "se_epochs": 5})
+    else:
+        cfg = PROPSConfig(**{**CARTPOLE, "num_steps": 64, "props_num_steps": 32, "buffer_batches": 2,
+                             "props_num_minibatches": 2, "se_every": 2, "se_epochs": 5})
     kw = dict(steps=2048, seed=3, eval_every=512, eval_episodes=2, progress=False)
     full = train_online("CartPole-v1", tmp_path / "full", cfg, **kw)
     import orl.train.online as online
@@ -114,6 +123,9 @@ def test_resume_equals_uninterrupted_and_continues_from_the_checkpoint(tmp_path,
     assert calls["update"] == 4  # updates 5-8 only
     for k, v in full["algo"].net.state_dict().items():
         assert torch.equal(v, resumed["algo"].net.state_dict()[k]), k
+    if algo == "props":
+        for k, v in full["algo"].behaviour.state_dict().items():
+            assert torch.equal(v, resumed["algo"].behaviour.state_dict()[k]), k
     got, want = _eval_rows(tmp_path / "cut"), _eval_rows(tmp_path / "full")
     assert got[0]["return_mean"] == "12345.0" and got[2:] == want[2:] and len(got) == len(want)
 
