@@ -261,6 +261,14 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")  # a zombie has ended (a container's init may not reap it)
 
 
+def _survivors(pids: set[int], wait_s: float = 5.0) -> list[int]:
+    """The processes of ``pids`` still alive after waiting up to ``wait_s`` for them to end."""
+    deadline = time.time() + wait_s
+    while any(_alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.1)
+    return [p for p in pids if _alive(p)]
+
+
 def _start_slow_build(tmp_path: Path) -> subprocess.Popen:
     script = tmp_path / "slow_build.py"
     script.write_text(SLOW_BUILD)
@@ -310,10 +318,7 @@ def test_ctrl_c_stops_a_build_promptly_and_keeps_nothing(tmp_path):
     last = [line for line in err.replace("\r", "\n").splitlines() if line.strip()][-1]
     assert last == ("interrupted: the build of slow-test was stopped; nothing of it was kept "
                     "(run the same command to build it again)")
-    deadline = time.time() + 5
-    while any(_alive(p) for p in workers) and time.time() < deadline:
-        time.sleep(0.1)
-    assert not [p for p in workers if _alive(p)]
+    assert not _survivors(workers)
     minari_dir = tmp_path / "orl" / "minari"
     assert not minari_dir.exists() or not any(minari_dir.rglob("*.hdf5"))
 
@@ -326,10 +331,7 @@ def test_killing_a_build_kills_its_workers(tmp_path):
     try:
         proc.kill()
         proc.wait()
-        deadline = time.time() + 5
-        while any(_alive(p) for p in workers) and time.time() < deadline:
-            time.sleep(0.1)
-        assert not [p for p in workers if _alive(p)], "workers outlived their killed parent"
+        assert not _survivors(workers), "workers outlived their killed parent"
     finally:
         _kill_all(proc, workers)
 
