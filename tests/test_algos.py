@@ -13,6 +13,7 @@ from orl.algos.base import return_range_scale
 from orl.algos.offline.cql import TanhGaussianActor
 from orl.algos.offline.iql import GaussianActor, expectile_loss
 from orl.data import load_dataset
+from orl.nets.population import MemberRandom
 from orl.train.offline import make_algorithm
 
 LOW, HIGH = np.array([-2.0]), np.array([2.0])
@@ -43,7 +44,7 @@ def test_expectile_loss_is_minimised_by_the_expectile(tau):
 
     def closure():
         opt.zero_grad()
-        loss = expectile_loss(x - v, tau)
+        loss = expectile_loss((x - v)[None], tau).sum()  # a population of one member
         loss.backward()
         return loss
 
@@ -55,10 +56,10 @@ def test_expectile_loss_is_minimised_by_the_expectile(tau):
 
 def test_iql_gaussian_log_prob_matches_torch():
     torch.manual_seed(0)
-    actor = GaussianActor(3, 2, (16,))
+    actor = GaussianActor(3, 2, (16,), MemberRandom([0]).init)
     with torch.no_grad():
-        actor.log_std.copy_(torch.tensor([-0.5, 0.3]))
-    s, a = torch.randn(10, 3), torch.rand(10, 2) * 2 - 1
+        actor.log_std.copy_(torch.tensor([[[-0.5, 0.3]]]))
+    s, a = torch.randn(1, 10, 3), torch.rand(1, 10, 2) * 2 - 1
     expected = Normal(actor.mean(s), torch.tensor([-0.5, 0.3]).exp()).log_prob(a).sum(-1)
     torch.testing.assert_close(actor.log_prob(s, a), expected)
     assert torch.equal(actor(s, deterministic=True), actor.mean(s))
@@ -66,12 +67,12 @@ def test_iql_gaussian_log_prob_matches_torch():
 
 def test_cql_tanh_gaussian_log_prob_matches_torch():
     torch.manual_seed(0)
-    actor = TanhGaussianActor(3, 2, (16,), log_std_multiplier=1.0, log_std_offset=-1.0)
+    random = MemberRandom([0])
+    actor = TanhGaussianActor(3, 2, (16,), log_std_multiplier=1.0, log_std_offset=-1.0, gens=random.init)
     with torch.no_grad():
         actor.net[-1].weight.normal_(0.0, 0.3)  # a non-trivial distribution, not saturated
-    s = torch.randn(20, 3)
-    torch.manual_seed(1)
-    a, logp = actor(s)
+    s = torch.randn(1, 20, 3)
+    a, logp = actor(s, random)
     mean, log_std = actor.net(s).split(2, -1)
     log_std = (log_std - 1.0).clamp(-20, 2)
     dist = TransformedDistribution(Normal(mean, log_std.exp()), TanhTransform(cache_size=1))
@@ -85,16 +86,16 @@ def test_cql_tanh_gaussian_log_prob_matches_torch():
 def test_iql_reward_scaling_and_cosine_schedule(pendulum):
     returns = pendulum.episode_returns()
     algo = make_algorithm("iql", pendulum, LOW, HIGH, {"hidden": [16]}, total_steps=20)
-    assert algo.reward_scale == pytest.approx(200.0 / (returns.max() - returns.min()))  # 200-step episodes
+    assert algo.reward_scale.item() == pytest.approx(200.0 / (returns.max() - returns.min()))  # 200-step episodes
     batch = pendulum.sample(8, np.random.default_rng(0))
     _, _, r, _, _ = algo.prepare(batch)
-    torch.testing.assert_close(r[:, 0], batch.rewards * algo.reward_scale)
+    torch.testing.assert_close(r[0, :, 0], batch.rewards * algo.reward_scale.item())
     rng = np.random.default_rng(0)
     for _ in range(20):
         algo.update(pendulum.sample(8, rng))
     assert algo.actor_opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)  # cosine down to 0 at the end
     off = make_algorithm("iql", pendulum, LOW, HIGH, {"hidden": [16], "normalize_reward": False})
-    assert off.reward_scale == 1.0
+    assert off.reward_scale.item() == 1.0
 
 
 def test_reward_scaling_refuses_a_dataset_without_a_return_range(pendulum):

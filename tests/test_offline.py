@@ -18,7 +18,7 @@ import yaml
 
 from orl.algos import ALGORITHMS
 from orl.data import load_dataset
-from orl.train.offline import TrainConfig, make_algorithm, train_offline
+from orl.train.offline import Member, TrainConfig, make_algorithm, train_offline, train_population
 
 ROOT = Path(__file__).resolve().parents[1]
 # Test-size networks: the learning logic is what is tested; the papers' sizes are the defaults.
@@ -38,16 +38,21 @@ def eval_rows(run_dir: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("algo, steps", [("td3bc", 6000), ("iql", 4000), ("a2pr", 5000)])
+@pytest.mark.parametrize("algo, steps", [("td3bc", 6000), ("iql", 8000), ("a2pr", 5000)])
 def test_offline_rl_beats_the_data(tmp_path, pendulum, algo, steps):
     """On a noisy scripted controller's data (mean return about -285; random -1200; the
-    noiseless controller -175), offline RL must do clearly better than the data's average."""
+    noiseless controller -175), offline RL must do clearly better than the data's average — in a
+    population of five seeds trained together, the median member must. A single seed is a coin
+    toss for some of them here: measured final returns minus the data mean, seeds 0-4, were
+    td3bc 101/130/79/118/128, iql (8000 updates) -241/135/141/-83/86, a2pr -61/130/120/113/127."""
     data_mean = pendulum.episode_returns().mean()
-    result = train_offline(algo, pendulum, "Pendulum-v1", tmp_path, TrainConfig(steps=steps, eval_every=1000, eval_episodes=20),
-                           LEARN[algo], progress=False)
-    final = float(eval_rows(tmp_path)[-1]["return_mean"])
-    assert final > data_mean + 50, f"{algo}: final return {final:.0f} vs data mean {data_mean:.0f}"
-    assert result["last"] == pytest.approx(float(eval_rows(tmp_path)[-1]["score_mean"]))
+    members = [Member(pendulum, seed, "Pendulum-v1", LEARN[algo], f"seed{seed}") for seed in range(5)]
+    result = train_population(algo, members, tmp_path, TrainConfig(steps=steps, eval_every=1000, eval_episodes=20),
+                              progress=False)
+    finals = [float(eval_rows(tmp_path / m.name)[-1]["return_mean"]) for m in members]
+    assert np.median(finals) > data_mean + 50, f"{algo}: final returns {np.round(finals)} vs data mean {data_mean:.0f}"
+    for m, summary in zip(members, result["members"]):
+        assert summary["last"] == pytest.approx(float(eval_rows(tmp_path / m.name)[-1]["score_mean"]))
 
 
 def test_cql_beats_the_data(tmp_path):
@@ -92,11 +97,9 @@ def test_save_load_round_trip(tmp_path, pendulum, name):
     np.testing.assert_array_equal(a.act(obs), b.act(obs))
     assert np.abs(a.act(obs)).max() <= 2.0 and a.act(obs[0]).shape == (1,)
     # both continue identically (optimiser state and counters were restored too)
-    torch.manual_seed(1)
-    ma = a.update(pendulum.sample(64, np.random.default_rng(5)))
-    torch.manual_seed(1)
+    ma = a.update(pendulum.sample(64, np.random.default_rng(5)))  # the update noise was restored too
     mb = b.update(pendulum.sample(64, np.random.default_rng(5)))
-    assert ma == mb
+    assert ma.keys() == mb.keys() and all(torch.equal(ma[k], mb[k]) for k in ma)
     with pytest.raises(ValueError, match="state is for algorithm"):
         other = next(n for n in ALGORITHMS if n != name)
         make_algorithm(other, pendulum, np.array([-2.0]), np.array([2.0]), SMALL[other]).load_state_dict(a.state_dict())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from orl.data.buffer import Batch, ReplayBuffer
+from orl.nets.population import MemberRandom, member_scalar
 
 ALGORITHMS: dict[str, type["OfflineAlgorithm"]] = {}
 
@@ -38,8 +39,8 @@ def algorithm_class(name: str) -> type["OfflineAlgorithm"]:
     return ALGORITHMS[name]
 
 
-def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    """Polyak averaging ``target <- (1 - tau) target + tau source``."""
+def soft_update(target: nn.Module, source: nn.Module, tau: float | torch.Tensor) -> None:
+    """Polyak averaging ``target <- (1 - tau) target + tau source`` (``tau`` a number or per-member ``(P, 1, 1)``)."""
     with torch.no_grad():
         for t, s in zip(target.parameters(), source.parameters()):
             t.lerp_(s, tau)
@@ -66,19 +67,53 @@ def frozen(module: nn.Module) -> Iterator[nn.Module]:
 
 
 class OfflineAlgorithm:
-    """Base class: action scaling, state normalisation, (de)serialisation."""
+    """Base class of a population of ``P`` members (``P = len(seeds)``; a single run is ``P = 1``):
+    action scaling, per-member state normalisation and hyperparameters, (de)serialisation.
+
+    Every tensor has a leading member dimension (``orl.nets.population``): batches are ``(P, B, ...)``,
+    networks are :func:`~orl.nets.population.member_mlp` s, losses are reduced per member and summed,
+    and ``update`` returns each metric as a ``(P,)`` tensor left on the device (reading it is the
+    caller's choice, so a GPU loop need not wait for the device every update).
+
+    Members may differ in seed, in dataset (statistics, reward scaling) and in the config fields
+    listed in ``member_fields`` (scalars the maths uses as ``(P, 1, 1)`` tensors through :meth:`hp`);
+    every other field shapes the networks, optimisers or control flow and must be equal.
+    """
 
     name: ClassVar[str] = "base"
     Config: ClassVar[type]
+    #: config fields whose values may differ between members (read them with ``self.hp(field)``)
+    member_fields: ClassVar[tuple[str, ...]] = ()
     # softmax temperature of the rw/aw samplers when a run does not set one (``sampler_alpha``):
     # Hong et al.'s 0.1 for IQL and TD3+BC (``experiments/d4rl/run_{iql,td3bc}.py``); CQL sets 0.2
     sampler_alpha: ClassVar[float] = 0.1
 
-    def __init__(self, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray, config: Any = None,
-                 obs_mean: np.ndarray | None = None, obs_std: np.ndarray | None = None) -> None:
-        self.config = config if config is not None else self.Config()
-        if not isinstance(self.config, self.Config):
-            raise TypeError(f"{self.name}: config must be a {self.Config.__name__}, got {type(self.config).__name__}")
+    def __init__(self, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray,
+                 config: Any | Sequence[Any] = None, obs_mean: np.ndarray | Sequence[np.ndarray] | None = None,
+                 obs_std: np.ndarray | Sequence[np.ndarray] | None = None, seeds: Sequence[int] = (0,)) -> None:
+        seeds = [int(s) for s in seeds]
+        if not seeds:
+            raise ValueError(f"{self.name}: a population needs at least one member seed")
+        P = self.members = len(seeds)
+        configs = list(config) if isinstance(config, (list, tuple)) else [config] * P
+        if len(configs) != P:
+            raise ValueError(f"{self.name}: {len(configs)} configs for {P} members (seeds {seeds})")
+        configs = [c if c is not None else self.Config() for c in configs]
+        for c in configs:
+            if not isinstance(c, self.Config):
+                raise TypeError(f"{self.name}: config must be a {self.Config.__name__}, got {type(c).__name__}")
+        self.configs = configs
+        differing = [f.name for f in dataclasses.fields(self.Config)
+                     if any(getattr(c, f.name) != getattr(configs[0], f.name) for c in configs)]
+        fixed = [f for f in differing if f not in self.member_fields]
+        if fixed:
+            f = fixed[0]
+            allowed = ", ".join(self.member_fields) or "none"
+            raise ValueError(f"{self.name}: members of one population must share {f} (got "
+                             f"{[getattr(c, f) for c in configs]}); they may differ only in: {allowed}")
+        # The shared settings; a field that differs between members is None here, so that reading it
+        # instead of ``hp(field)`` fails loudly rather than using member 0's value.
+        self.config = dataclasses.replace(configs[0], **{f: None for f in differing})
         self.obs_dim = int(obs_dim)
         low, high = np.asarray(action_low, np.float32), np.asarray(action_high, np.float32)
         self.action_dim = int(low.size)
@@ -87,40 +122,65 @@ class OfflineAlgorithm:
         self.action_bias = torch.as_tensor((high + low) / 2.0)
         normalize = getattr(self.config, "normalize_states", False) and obs_mean is not None
         eps = getattr(self.config, "normalize_eps", 1e-3)
-        self.obs_mean = torch.as_tensor(obs_mean if normalize else np.zeros(obs_dim), dtype=torch.float32)
-        self.obs_std = torch.as_tensor(np.asarray(obs_std) + eps if normalize else np.ones(obs_dim), dtype=torch.float32)
+        if normalize:
+            mean = np.broadcast_to(np.asarray(obs_mean, np.float32), (P, self.obs_dim))
+            std = np.broadcast_to(np.asarray(obs_std, np.float32), (P, self.obs_dim)) + eps
+        else:
+            mean, std = np.zeros((P, self.obs_dim), np.float32), np.ones((P, self.obs_dim), np.float32)
+        self.obs_mean = torch.as_tensor(np.array(mean, np.float32)).unsqueeze(1)  # (P, 1, obs_dim)
+        self.obs_std = torch.as_tensor(np.array(std, np.float32)).unsqueeze(1)
         self.total_it = 0
         self.device = torch.device("cpu")
-        # r <- reward_scale * r + reward_bias in every batch; set by setup() where a config asks for it
-        self.reward_scale, self.reward_bias = 1.0, 0.0
+        self.random = MemberRandom(seeds)
+        self.gens = self.random.init  # member generators for the initial weights
+        # r <- reward_scale * r + reward_bias, per member; set by setup() where a config asks for it
+        self.reward_scale, self.reward_bias = member_scalar([1.0] * P), member_scalar([0.0] * P)
+        self._hp_cache: dict[str, torch.Tensor] = {}
 
     # -- to implement
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One update of every member on its rows of ``batch``; metrics as ``(P,)`` tensors."""
         raise NotImplementedError
 
     def policy(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
-        """Actions in [-1, 1] for normalised observations."""
+        """Actions in [-1, 1] for normalised observations ``(P, N, obs_dim)``."""
         raise NotImplementedError
 
     def components(self) -> dict[str, Any]:
         """Named networks and optimisers that make up the state."""
         raise NotImplementedError
 
-    def setup(self, buffer: "ReplayBuffer", total_steps: int) -> None:
+    def setup(self, buffers: "Sequence[ReplayBuffer]", total_steps: int) -> None:
         """Dataset- and run-dependent preparation, called once before training (and before a
-        checkpoint is loaded): reward normalisation, learning-rate schedules over ``total_steps``.
-        The default does nothing."""
+        checkpoint is loaded) with member ``p``'s dataset at ``buffers[p]``: reward normalisation,
+        learning-rate schedules over ``total_steps``. The default does nothing."""
 
     # -- shared
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.random.seeds)
+
+    def hp(self, field: str) -> float | torch.Tensor:
+        """Config ``field`` for the maths: a number when all members share it, else a ``(P, 1, 1)``
+        tensor of the members' values (which broadcasts against ``(P, N, d)``)."""
+        values = [getattr(c, field) for c in self.configs]
+        if all(v == values[0] for v in values):
+            return values[0]
+        if field not in self._hp_cache:
+            self._hp_cache[field] = member_scalar(values, self.device)
+        return self._hp_cache[field]
+
     def to(self, device: str | torch.device) -> "OfflineAlgorithm":
-        """Move the networks, optimiser-held scalars and statistics to ``device`` (in place; the
-        optimisers keep their parameters, which ``nn.Module.to`` moves without replacing them)."""
+        """Move the networks, optimiser-held scalars, statistics and noise generators to ``device``
+        (in place; the optimisers keep their parameters, which ``nn.Module.to`` moves without replacing them)."""
         self.device = torch.device(device)
         for comp in self.components().values():
             if isinstance(comp, nn.Module):
                 comp.to(self.device)
-        for name in ("action_scale", "action_bias", "obs_mean", "obs_std"):
+        for name in ("action_scale", "action_bias", "obs_mean", "obs_std", "reward_scale", "reward_bias"):
             setattr(self, name, getattr(self, name).to(self.device))
+        self.random.to(self.device)
+        self._hp_cache = {}
         return self
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
@@ -134,24 +194,33 @@ class OfflineAlgorithm:
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """Actions for raw observations: a batch ``(B, obs_dim)`` or a single observation."""
+        """Actions for raw observations: ``(P, N, obs_dim)`` for the population (member ``p`` acts on
+        ``obs[p]``); a single run (``P = 1``) also takes a batch ``(N, obs_dim)`` or one observation."""
         x = torch.as_tensor(np.asarray(obs, np.float32), device=self.device)
-        single = x.ndim == 1
-        x = x[None] if single else x
-        if x.shape[-1] != self.obs_dim:
-            raise ValueError(f"{self.name}.act: expected observations with {self.obs_dim} features, got shape {tuple(x.shape)}")
+        flat = self.members == 1 and x.ndim <= 2
+        if flat:
+            x = x.reshape(1, -1 if x.ndim == 2 else 1, x.shape[-1] if x.ndim else 0)
+        if x.ndim != 3 or x.shape[0] != self.members or x.shape[-1] != self.obs_dim:
+            want = f"(P={self.members}, N, {self.obs_dim})" + (f" or (N, {self.obs_dim})" if self.members == 1 else "")
+            raise ValueError(f"{self.name}.act: expected observations {want}, got shape {tuple(np.shape(obs))}")
         a = self.to_env_action(self.policy(self.normalize(x), deterministic)).cpu().numpy()
-        return a[0] if single else a
+        if flat:
+            return a[0, 0] if np.ndim(obs) == 1 else a[0]
+        return a
 
     def state_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "config": dataclasses.asdict(self.config), "total_it": self.total_it,
-                "reward_scale": self.reward_scale, "reward_bias": self.reward_bias,
+        return {"name": self.name, "members": self.members, "configs": [dataclasses.asdict(c) for c in self.configs],
+                "total_it": self.total_it, "random": self.random.state_dict(),
+                "reward_scale": self.reward_scale.cpu().clone(), "reward_bias": self.reward_bias.cpu().clone(),
                 "obs_mean": self.obs_mean.cpu().clone(), "obs_std": self.obs_std.cpu().clone(),
                 "components": {k: copy.deepcopy(v.state_dict()) for k, v in self.components().items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("name") != self.name:
             raise ValueError(f"state is for algorithm {state.get('name')!r}, not {self.name!r}")
+        if state.get("members") != self.members:
+            raise ValueError(f"{self.name}: state is for a population of {state.get('members')} member(s), "
+                             f"this one has {self.members}")
         comps = self.components()
         missing = set(comps) ^ set(state["components"])
         if missing:
@@ -159,16 +228,54 @@ class OfflineAlgorithm:
         for k, v in comps.items():
             v.load_state_dict(state["components"][k])
         self.total_it = int(state["total_it"])
-        self.reward_scale, self.reward_bias = float(state["reward_scale"]), float(state["reward_bias"])
-        self.obs_mean, self.obs_std = state["obs_mean"].to(self.device), state["obs_std"].to(self.device)
+        self.random.load_state_dict(state["random"])
+        for name in ("reward_scale", "reward_bias", "obs_mean", "obs_std"):
+            setattr(self, name, state[name].to(self.device))
+
+    def member(self, p: int) -> "OfflineAlgorithm":
+        """Member ``p`` as a single run (``P = 1``) with its networks, optimiser states and
+        statistics: to act, save or train on alone."""
+        if not 0 <= p < self.members:
+            raise IndexError(f"member {p} out of range for a population of {self.members}")
+        one = type(self)(self.obs_dim, (self.action_bias - self.action_scale).cpu().numpy(),
+                         (self.action_bias + self.action_scale).cpu().numpy(), self.configs[p], seeds=[self.seeds[p]])
+        state = self.state_dict()
+        take = _member_slicer(self.members, p)
+        state = {**state, "members": 1, "configs": [state["configs"][p]],
+                 "random": {"seeds": [self.seeds[p]], "noise": [state["random"]["noise"][p]]},
+                 **{k: take(state[k]) for k in ("reward_scale", "reward_bias", "obs_mean", "obs_std")},
+                 "components": take(state["components"])}
+        one.load_state_dict(state)
+        return one.to(self.device)
 
     def prepare(self, batch: Batch) -> tuple[torch.Tensor, ...]:
-        """Normalised (s, a in [-1, 1], r, s', not_done) from a batch."""
-        r = batch.rewards[:, None]
-        if self.reward_scale != 1.0 or self.reward_bias != 0.0:
-            r = r * self.reward_scale + self.reward_bias
-        return (self.normalize(batch.observations), self.to_unit_action(batch.actions), r,
-                self.normalize(batch.next_observations), 1.0 - batch.terminals[:, None])
+        """Normalised (s, a in [-1, 1], r, s', not_done), each ``(P, B, d)``, from a batch of
+        ``(P, B, ...)`` tensors (a single run may pass a flat ``(B, ...)`` batch)."""
+        fields = (batch.observations, batch.actions, batch.rewards, batch.next_observations, batch.terminals)
+        if batch.rewards.ndim == 1:  # a flat batch
+            if self.members != 1:
+                raise ValueError(f"{self.name}: a population of {self.members} needs batches (P, B, ...), "
+                                 f"got rewards of shape {tuple(batch.rewards.shape)}")
+            fields = tuple(t.unsqueeze(0) for t in fields)
+        s, a, r, s2, d = fields
+        r = r.unsqueeze(-1) * self.reward_scale + self.reward_bias
+        return self.normalize(s), self.to_unit_action(a), r, self.normalize(s2), 1.0 - d.unsqueeze(-1)
+
+
+def _member_slicer(P: int, p: int):
+    """Recursively slice member ``p`` (kept as a member dimension of 1) out of every tensor whose
+    leading dimension is the population's; other values (optimiser step counts, settings) pass."""
+
+    def take(x):
+        if isinstance(x, torch.Tensor):
+            return x[p : p + 1].clone() if x.ndim >= 1 and x.shape[0] == P else x
+        if isinstance(x, dict):
+            return {k: take(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [take(v) for v in x]
+        return x
+
+    return take
 
 
 def return_range_scale(buffer: ReplayBuffer, horizon: int | None = None) -> float:

@@ -148,18 +148,51 @@ def evaluate(env_id: str, policy: BatchPolicy | None, episodes: int, seed: int =
     envs = [gym.make(env_id) for _ in range(episodes)]
     policy = policy or UniformPolicy(envs[0].action_space)
     rng = np.random.default_rng(seed)
-    obs = np.stack([env.reset(seed=seed * 1_000_000 + k)[0] for k, env in enumerate(envs)]).astype(np.float32)
-    returns = np.zeros(episodes)
-    active = np.ones(episodes, bool)
-    while active.any():
-        idx = np.flatnonzero(active)
-        actions = policy(obs[idx], rng)
-        for j, i in enumerate(idx):
-            nxt, reward, terminated, truncated, _ = envs[i].step(actions[j])
-            returns[i] += reward
-            obs[i] = nxt
-            if terminated or truncated:
-                active[i] = False
-    for env in envs:
-        env.close()
+    return _lockstep_returns(envs, [seed * 1_000_000 + k for k in range(episodes)],
+                             lambda obs, idx: policy(obs[idx], rng))
+
+
+def evaluate_population(env_ids: list[str], act: Callable[[np.ndarray], np.ndarray], episodes: int,
+                        seeds: list[int]) -> np.ndarray:
+    """Returns ``(P, episodes)`` of a population's members, all ``P x episodes`` episodes in lockstep.
+
+    Member ``p`` plays ``episodes`` episodes of ``env_ids[p]`` with resets seeded as
+    :func:`evaluate` seeds them for ``seeds[p]`` (so a member scores what it would score alone);
+    ``act(obs)`` maps observations ``(P, episodes, obs_dim)`` to actions ``(P, episodes, ...)`` in one
+    call per step (finished episodes' rows are computed and ignored, which keeps the shapes fixed).
+    """
+    if episodes <= 0:
+        raise ValueError(f"episodes must be positive, got {episodes}")
+    P = len(env_ids)
+    envs = [gym.make(e) for e in env_ids for _ in range(episodes)]
+    reset_seeds = [s * 1_000_000 + k for s in seeds for k in range(episodes)]
+
+    def step_actions(obs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        actions = np.asarray(act(obs.reshape(P, episodes, *obs.shape[1:])))
+        return actions.reshape(P * episodes, *actions.shape[2:])[idx]
+
+    return _lockstep_returns(envs, reset_seeds, step_actions).reshape(P, episodes)
+
+
+def _lockstep_returns(envs: list[gym.Env], reset_seeds: list[int],
+                      actions_for: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """Play one episode in each of ``envs`` (reset with ``reset_seeds``), stepping all unfinished ones
+    together: ``actions_for(obs, idx)`` gives the actions of the active environments ``idx`` from all
+    environments' current observations ``obs``. Closes the environments; returns the returns."""
+    try:
+        obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, reset_seeds)]).astype(np.float32)
+        returns = np.zeros(len(envs))
+        active = np.ones(len(envs), bool)
+        while active.any():
+            idx = np.flatnonzero(active)
+            actions = actions_for(obs, idx)
+            for j, i in enumerate(idx):
+                nxt, reward, terminated, truncated, _ = envs[i].step(actions[j])
+                returns[i] += reward
+                obs[i] = nxt
+                if terminated or truncated:
+                    active[i] = False
+    finally:
+        for env in envs:
+            env.close()
     return returns

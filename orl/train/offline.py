@@ -1,21 +1,27 @@
-"""The offline training loop: sample, update, evaluate, log, checkpoint, resume.
+"""The offline training loop: sample, update, evaluate, log, checkpoint, resume — for a population.
 
-A run directory holds
+A population is P runs (members) trained in lockstep as one batched model (``orl.nets.population``):
+members may differ in seed, in dataset (of one shape) and in the scalar hyperparameters an algorithm
+lists in ``member_fields``; each learns exactly what it would learn alone. A single run is the
+population of one (:func:`train_offline`). A run directory holds
 
-- ``metrics.csv`` (training losses, averaged over ``log_every`` updates) and ``eval.csv``
-  (return and normalised score per evaluation), mirrored to TensorBoard under ``tb/``;
-- ``checkpoint.pt``: the algorithm's full state, the sampler's pre-drawn rows, the numpy and
-  torch random states and the step, written atomically after every evaluation.
+- ``checkpoint.pt``: all members' networks, optimisers, random streams (torch noise generators,
+  numpy batch generators, the samplers' pre-drawn rows) and the step, written atomically after
+  every evaluation;
+- per member (in the run directory itself for a single run, else in ``<member name>/``):
+  ``metrics.csv`` (training losses, averaged over ``log_every`` updates) and ``eval.csv`` (return
+  and normalised score per evaluation), mirrored to TensorBoard under ``tb/``.
 
 ``resume=True`` continues from ``checkpoint.pt``; since every source of randomness is restored,
 a resumed run ends with the same networks and scores as one that was never interrupted (with
-the same seed, thread count and library versions).
+the same seeds, thread count and library versions).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +29,9 @@ import numpy as np
 import torch
 
 from orl.algos import algorithm_class
-from orl.data.buffer import ReplayBuffer
-from orl.data.collect import evaluate
-from orl.train.common import CSVLog, DurationEstimate, check_device, load_checkpoint, save_checkpoint
+from orl.data.buffer import Batch, ReplayBuffer
+from orl.data.collect import evaluate_population
+from orl.train.common import CheckpointError, CSVLog, DurationEstimate, check_device, load_checkpoint, save_checkpoint
 from orl.utils.config import build_config, check_fields
 
 
@@ -70,15 +76,29 @@ def sampler_alpha(algo_name: str, alpha: float | None = None) -> float:
     return float(alpha) if alpha is not None else float(algorithm_class(algo_name).sampler_alpha)
 
 
-def make_algorithm(name: str, buffer: ReplayBuffer, action_low: np.ndarray, action_high: np.ndarray,
-                   overrides: dict[str, Any] | None = None, total_steps: int = 1_000_000):
-    """Build algorithm ``name`` for ``buffer``'s shapes, its config from defaults + ``overrides``,
-    prepared for a run of ``total_steps`` updates (``OfflineAlgorithm.setup``)."""
+def make_algorithm(name: str, buffer: ReplayBuffer | Sequence[ReplayBuffer], action_low: np.ndarray,
+                   action_high: np.ndarray, overrides: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None,
+                   total_steps: int = 1_000_000, seeds: Sequence[int] = (0,)):
+    """Build algorithm ``name`` for a population with member seeds ``seeds`` (one seed: a single run).
+
+    ``buffer`` is the members' dataset, or one dataset per member (same shapes); ``overrides`` the
+    hyperparameters over the defaults, shared or one dict per member. The result is prepared for a
+    run of ``total_steps`` updates (``OfflineAlgorithm.setup``)."""
     cls = algorithm_class(name)
-    config = build_config(cls.Config, overrides, name, prefix="algo.")
-    mean, std = buffer.observation_stats()
-    algo = cls(int(np.prod(buffer.observation_shape)), action_low, action_high, config, mean, std)
-    algo.setup(buffer, total_steps)
+    P = len(seeds)
+    buffers = list(buffer) if isinstance(buffer, (list, tuple)) else [buffer] * P
+    per_member = list(overrides) if isinstance(overrides, (list, tuple)) else [overrides] * P
+    if len(buffers) != P or len(per_member) != P:
+        raise ValueError(f"{name}: {P} seeds need as many datasets and overrides (got {len(buffers)} and {len(per_member)})")
+    shapes = {(tuple(b.observation_shape), b.action_dim) for b in buffers}
+    if len(shapes) > 1:
+        raise ValueError(f"{name}: the members' datasets differ in (observation shape, action size): {sorted(shapes)}; "
+                         "a population needs one shape")
+    configs = [build_config(cls.Config, o, name, prefix="algo.") for o in per_member]
+    stats = [b.observation_stats() for b in buffers]
+    algo = cls(int(np.prod(buffers[0].observation_shape)), action_low, action_high, configs,
+               np.stack([m for m, _ in stats]), np.stack([sd for _, sd in stats]), seeds=list(seeds))
+    algo.setup(buffers, total_steps)
     return algo
 
 
@@ -111,92 +131,197 @@ def eval_action_space(env_id: str, buffer: ReplayBuffer | None = None):
     return space
 
 
+@dataclass
+class Member:
+    """One run of a population: its dataset, seed, hyperparameter overrides and evaluation environment.
+
+    ``name`` is the member's sub-directory of the run directory ("" for a single run, whose files
+    sit in the run directory itself); ``score_fn(returns) -> normalised scores`` defaults to the
+    dataset's reference scores, or the raw returns when it has none."""
+
+    dataset: ReplayBuffer
+    seed: int
+    env_id: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    score_fn: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def scores(self, returns: np.ndarray) -> np.ndarray:
+        if self.score_fn is not None:
+            return np.asarray(self.score_fn(returns))
+        lo, hi = self.dataset.metadata.get("ref_min_score"), self.dataset.metadata.get("ref_max_score")
+        return 100.0 * (np.asarray(returns) - lo) / (hi - lo) if lo is not None and hi is not None else np.asarray(returns)
+
+
+class MemberBatches:
+    """Minibatches ``(P, B, ...)`` for a population: member ``p`` draws its rows from its own dataset
+    with its own sampler and generator, exactly as it would alone; members on one dataset are
+    gathered in one call."""
+
+    def __init__(self, members: Sequence[Member], sampler: str, alpha: float, k: float, batch_size: int) -> None:
+        from orl.data.samplers import make_sampler
+
+        self.buffers = [m.dataset for m in members]
+        self.samplers = [make_sampler(sampler, **({"alpha": alpha} if sampler in ("rw", "aw") else
+                                                  {"k": k} if sampler == "topk" else {})) for _ in members]
+        self.rngs = [np.random.default_rng(m.seed) for m in members]
+        self.batch_size = batch_size
+        self.groups: dict[int, list[int]] = {}
+        for p, b in enumerate(self.buffers):
+            self.groups.setdefault(id(b), []).append(p)
+
+    def sample(self) -> Batch:
+        B, P = self.batch_size, len(self.buffers)
+        parts: dict[int, Batch] = {}
+        for members in self.groups.values():
+            buf = self.buffers[members[0]]
+            rows = np.concatenate([self.samplers[p].sample_rows(buf, B, self.rngs[p]) for p in members])
+            parts[members[0]] = buf.gather(rows)
+        if len(self.groups) == 1:  # one dataset: the gathered block is already in member order
+            batch = parts[0]
+            return Batch(**{f: getattr(batch, f).reshape(P, B, *getattr(batch, f).shape[1:])
+                            for f in Batch.__dataclass_fields__ if f != "indices"}, indices=batch.indices.reshape(P, B))
+        order = {p: (first, j) for first, ms in ((ms[0], ms) for ms in self.groups.values()) for j, p in enumerate(ms)}
+
+        def member_rows(f: str, p: int):
+            first, j = order[p]
+            return getattr(parts[first], f)[j * B:(j + 1) * B]
+
+        fields = {f: torch.stack([member_rows(f, p) for p in range(P)]) for f in Batch.__dataclass_fields__
+                  if f != "indices"}
+        return Batch(**fields, indices=np.stack([member_rows("indices", p) for p in range(P)]))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rngs": [r.bit_generator.state for r in self.rngs], "samplers": [s.state_dict() for s in self.samplers]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for r, st in zip(self.rngs, state["rngs"]):
+            r.bit_generator.state = st
+        for s, st, b in zip(self.samplers, state["samplers"], self.buffers):
+            s.load_state_dict(st, b)
+
+
 def train_offline(algo_name: str, buffer: ReplayBuffer, env_id: str, out_dir: str | Path,
                   cfg: TrainConfig | None = None, algo_overrides: dict[str, Any] | None = None,
                   resume: bool = False, progress: bool = True, score_fn=None) -> dict[str, Any]:
-    """Train ``algo_name`` on ``buffer``, evaluating in ``env_id``; returns the final summary.
+    """Train ``algo_name`` on ``buffer`` with seed ``cfg.seed``, evaluating in ``env_id``: a population of
+    one (:func:`train_population`) whose files sit in ``out_dir`` itself. Returns the final summary
+    (``last``/``best`` normalised score, ``episodes``, ``evals``, ``algo``, ``out_dir``)."""
+    cfg = cfg or TrainConfig()
+    member = Member(buffer, cfg.seed, env_id, dict(algo_overrides or {}), "", score_fn)
+    result = train_population(algo_name, [member], out_dir, cfg, resume=resume, progress=progress)
+    return {**result["members"][0], "algo": result["algo"], "out_dir": result["out_dir"]}
 
-    ``score_fn(returns) -> normalised scores`` (default: from the buffer's reference scores, or
-    the raw returns when it has none).
+
+def train_population(algo_name: str, members: Sequence[Member], out_dir: str | Path, cfg: TrainConfig | None = None,
+                     resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train the ``members`` of a population in lockstep as one batched model (``orl.nets.population``).
+
+    Each member learns exactly what it would learn alone with its seed, dataset and settings (its own
+    initial weights, batches, update noise and evaluation episodes); ``cfg`` holds the shared loop
+    settings (its ``seed`` is not used: the members carry theirs). Files: ``out_dir/checkpoint.pt``
+    (one atomic checkpoint of all members), and per member ``out_dir/<name>/`` ``metrics.csv``,
+    ``eval.csv`` and ``tb/``. Metrics stay on the device between logs (one read per ``log_every``).
+    Returns ``{"members": [per-member summary], "algo", "out_dir"}``.
     """
     cfg = cfg or TrainConfig()
+    members = list(members)
+    if not members:
+        raise ValueError("a population needs at least one member")
+    names = [m.name for m in members]
+    if len(set(names)) != len(names) or (len(members) > 1 and "" in names):
+        raise ValueError(f"population members need distinct, non-empty names; got {names}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     device = check_device(cfg.device)
-    torch.manual_seed(cfg.seed)  # seeds the CUDA generators too
-    rng = np.random.default_rng(cfg.seed)
-    space = eval_action_space(env_id, buffer)
-    algo = make_algorithm(algo_name, buffer, space.low, space.high, algo_overrides, total_steps=cfg.steps).to(device)
-    on_gpu = device.type == "cuda"
-    buffer.set_sampler(cfg.sampler, alpha=sampler_alpha(algo_name, cfg.sampler_alpha), k=cfg.sampler_k)
-    if score_fn is None:
-        lo, hi = buffer.metadata.get("ref_min_score"), buffer.metadata.get("ref_max_score")
-        score_fn = (lambda r: 100.0 * (np.asarray(r) - lo) / (hi - lo)) if lo is not None and hi is not None else np.asarray
-
+    spaces = [eval_action_space(m.env_id, m.dataset) for m in members]
+    bounds = {(tuple(s.low.ravel()), tuple(s.high.ravel())) for s in spaces}
+    if len(bounds) > 1:
+        raise ValueError(f"population members act in environments with different action bounds "
+                         f"({sorted({m.env_id for m in members})}); train them in separate populations")
+    seeds = [m.seed for m in members]
+    algo = make_algorithm(algo_name, [m.dataset for m in members], spaces[0].low, spaces[0].high,
+                          [m.overrides for m in members], total_steps=cfg.steps, seeds=seeds).to(device)
+    batches = MemberBatches(members, cfg.sampler, sampler_alpha(algo_name, cfg.sampler_alpha), cfg.sampler_k,
+                            cfg.batch_size)
     start = 0
     if resume:
         state = load_checkpoint(out, map_location=device)
+        if "batches" not in state or state["algo"].get("members") is None:
+            raise CheckpointError(f"{out / 'checkpoint.pt'} was written by an older orl (before populations) "
+                                  "and cannot be resumed; start the run again")
+        if list(state.get("member_names", [""])) != names:
+            raise CheckpointError(f"{out / 'checkpoint.pt'} holds members {state.get('member_names')}, "
+                                  f"this population has {names}")
         algo.load_state_dict(state["algo"])
-        rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"].cpu())
-        if on_gpu and "cuda_rng" in state:
-            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
-        buffer.sampler.load_state_dict(state["sampler"], buffer)
+        batches.load_state_dict(state["batches"])
         start = int(state["step"])
-    metrics_csv = CSVLog(out / "metrics.csv", start if resume else None)
-    eval_csv = CSVLog(out / "eval.csv", start if resume else None)
+    dirs = [out / m.name for m in members]
+    for d in dirs:
+        d.mkdir(exist_ok=True)
+    metrics_csv = [CSVLog(d / "metrics.csv", start if resume else None) for d in dirs]
+    eval_csv = [CSVLog(d / "eval.csv", start if resume else None) for d in dirs]
     from torch.utils.tensorboard import SummaryWriter
 
-    tb = SummaryWriter(str(out / "tb"), purge_step=start + 1 if resume else None)
+    tbs = [SummaryWriter(str(d / "tb"), purge_step=start + 1 if resume else None) for d in dirs]
     bar = eta = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.steps, initial=start, desc=f"{algo_name}", unit="upd", dynamic_ncols=True)
+        desc = algo_name if len(members) == 1 else f"{algo_name} x{len(members)}"
+        bar = tqdm(total=cfg.steps, initial=start, desc=desc, unit="upd", dynamic_ncols=True)
         eta = DurationEstimate(start, cfg.steps, write=tqdm.write)
-    sums: dict[str, float] = {}
+    sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
     t0 = time.time()
     try:
         for step in range(start + 1, cfg.steps + 1):
-            for k, v in algo.update(buffer.sample(cfg.batch_size, rng).to(device)).items():
-                sums[k] = sums.get(k, 0.0) + v
+            for k, v in algo.update(batches.sample().to(device)).items():
+                sums[k] = sums[k] + v if k in sums else v.clone()  # stays on the device until the log step
                 counts[k] = counts.get(k, 0) + 1
             if step % cfg.log_every == 0 or step == cfg.steps:
-                row = {"step": step, **{k: sums[k] / counts[k] for k in sums},
-                       "updates_per_s": (step - start) / max(time.time() - t0, 1e-9)}
-                metrics_csv.append(row)
-                for k, v in row.items():
-                    if k != "step":
-                        tb.add_scalar(f"train/{k}", v, step)
+                means = {k: (sums[k] / counts[k]).cpu().numpy() for k in sums}  # the one read per log_every
+                speed = (step - start) / max(time.time() - t0, 1e-9)
+                for p, (log, tb) in enumerate(zip(metrics_csv, tbs)):
+                    row = {"step": step, **{k: float(v[p]) for k, v in means.items()}, "updates_per_s": speed}
+                    log.append(row)
+                    for k, v in row.items():
+                        if k != "step":
+                            tb.add_scalar(f"train/{k}", v, step)
                 sums, counts = {}, {}
             if bar is not None:
                 bar.update(1)
                 eta(step)
             if step % cfg.eval_every == 0 or step == cfg.steps:
-                returns = evaluate(env_id, lambda obs, _rng: algo.act(obs, deterministic=True), cfg.eval_episodes,
-                                   seed=cfg.seed + 100)
-                scores = score_fn(returns)
-                eval_csv.append({"step": step, "return_mean": float(returns.mean()), "return_std": float(returns.std()),
-                                 "score_mean": float(np.mean(scores)), "score_std": float(np.std(scores))})
-                tb.add_scalar("eval/return", float(returns.mean()), step)
-                tb.add_scalar("eval/normalized_score", float(np.mean(scores)), step)
+                returns = evaluate_population([m.env_id for m in members], lambda obs: algo.act(obs, deterministic=True),
+                                              cfg.eval_episodes, [s + 100 for s in seeds])
+                score_means = []
+                for m, r, log, tb in zip(members, returns, eval_csv, tbs):
+                    scores = m.scores(r)
+                    log.append({"step": step, "return_mean": float(r.mean()), "return_std": float(r.std()),
+                                "score_mean": float(np.mean(scores)), "score_std": float(np.std(scores))})
+                    tb.add_scalar("eval/return", float(r.mean()), step)
+                    tb.add_scalar("eval/normalized_score", float(np.mean(scores)), step)
+                    score_means.append(float(np.mean(scores)))
                 if bar is not None:
-                    bar.set_postfix(score=f"{np.mean(scores):.1f}")
-                extra = {"cuda_rng": torch.cuda.get_rng_state(device)} if on_gpu else {}
-                save_checkpoint(out, {"algo": algo.state_dict(), "numpy_rng": rng.bit_generator.state,
-                                      "torch_rng": torch.get_rng_state(), "sampler": buffer.sampler.state_dict(), "step": step,
-                                      **extra})
+                    bar.set_postfix(score=f"{np.mean(score_means):.1f}" if len(members) == 1 else
+                                    f"{min(score_means):.1f}..{max(score_means):.1f}")
+                save_checkpoint(out, {"algo": algo.state_dict(), "batches": batches.state_dict(), "step": step,
+                                      "member_names": names})
     finally:  # the bar ends its line before any message (an error, Ctrl-C) is printed
         if bar is not None:
             bar.close()
-        tb.close()
-    scores = [float(r["score_mean"]) for r in eval_csv.rows]
-    if not scores:
-        raise RuntimeError("no evaluation was recorded")
-    return {"last": scores[-1], "best": max(scores), "episodes": cfg.eval_episodes, "evals": len(scores),
-            "algo": algo, "out_dir": str(out)}
+        for tb in tbs:
+            tb.close()
+    summaries = []
+    for m, log in zip(members, eval_csv):
+        scores = [float(r["score_mean"]) for r in log.rows]
+        if not scores:
+            raise RuntimeError("no evaluation was recorded")
+        summaries.append({"name": m.name, "seed": m.seed, "last": scores[-1], "best": max(scores),
+                          "episodes": cfg.eval_episodes, "evals": len(scores)})
+    return {"members": summaries, "algo": algo, "out_dir": str(out), "samplers": batches.samplers}
 
 
 def settings_from(cfg) -> TrainConfig:

@@ -43,26 +43,28 @@ from torch import nn
 from orl.algos.base import adam, frozen, register_algorithm
 from orl.algos.offline.td3bc import TD3BC
 from orl.data.buffer import Batch
-from orl.nets.mlp import mlp
+from orl.nets.population import MemberLinear, MemberRandom, member_mean, member_mlp, member_view
 
 
 class VAE(nn.Module):
     """BCQ-style conditional VAE over actions; decoder output ``tanh`` in [-1, 1]."""
 
-    def __init__(self, obs_dim: int, action_dim: int, latent_dim: int, hidden: tuple[int, ...]) -> None:
+    def __init__(self, obs_dim: int, action_dim: int, latent_dim: int, hidden: tuple[int, ...], gens) -> None:
         super().__init__()
-        self.encoder = mlp(obs_dim + action_dim, hidden[:-1], hidden[-1])
-        self.mean = nn.Linear(hidden[-1], latent_dim)
-        self.log_std = nn.Linear(hidden[-1], latent_dim)
-        self.decoder = mlp(obs_dim + latent_dim, hidden, action_dim, output_activation=nn.Tanh)
+        self.encoder = member_mlp(obs_dim + action_dim, hidden[:-1], hidden[-1], gens)
+        self.mean = MemberLinear(hidden[-1], latent_dim, gens)
+        self.log_std = MemberLinear(hidden[-1], latent_dim, gens)
+        self.decoder = member_mlp(obs_dim + latent_dim, hidden, action_dim, gens, output_activation=nn.Tanh)
 
-    def forward(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        h = F.relu(self.encoder(torch.cat([s, a], 1)))
+    def forward(self, s: torch.Tensor, a: torch.Tensor,
+                random: MemberRandom) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encode, sample ``z`` with each member's own noise (``random``), decode."""
+        h = F.relu(self.encoder(torch.cat([s, a], -1)))
         mean = self.mean(h)
         log_std = self.log_std(h).clamp(-4, 15)  # the code's clamp
         std = log_std.exp()
-        z = mean + std * torch.randn_like(std)
-        return self.decoder(torch.cat([s, z], 1)), mean, std
+        z = mean + std * random.randn(*std.shape[1:])
+        return self.decoder(torch.cat([s, z], -1)), mean, std
 
 
 @dataclass
@@ -95,12 +97,13 @@ class A2PR(TD3BC):
 
     name = "a2pr"
     Config = A2PRConfig
+    member_fields = TD3BC.member_fields + ("mask", "vae_weight", "kl_weight")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         c = self.config
-        self.value = mlp(self.obs_dim, c.critic_hidden, 1)
-        self.vae = VAE(self.obs_dim, self.action_dim, 2 * self.action_dim, c.vae_hidden)
+        self.value = member_mlp(self.obs_dim, c.critic_hidden, 1, self.gens)
+        self.vae = VAE(self.obs_dim, self.action_dim, 2 * self.action_dim, c.vae_hidden, self.gens)
         self.value_opt = adam(self.value.parameters(), c.value_lr)
         self.vae_opt = adam(self.vae.parameters(), c.vae_lr)
 
@@ -111,7 +114,7 @@ class A2PR(TD3BC):
         return {**super().components(), "value": self.value, "vae": self.vae, "value_opt": self.value_opt,
                 "vae_opt": self.vae_opt}
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         c = self.config
         self.total_it += 1
         s, a, r, s2, not_done = self.prepare(batch)
@@ -121,12 +124,12 @@ class A2PR(TD3BC):
 
         # 2. value: MSE onto min(y, y2), y2 from the just-updated online critic
         with torch.no_grad():
-            y2 = r + not_done * c.discount * torch.min(*self.critic(s2, a2))
+            y2 = r + not_done * self.hp("discount") * torch.min(*self.critic(s2, a2))
             v_target = torch.min(y, y2)
         v_pred = self.value(s)
-        value_loss = F.mse_loss(v_pred, v_target)
+        value_loss = member_mean((v_pred - v_target) ** 2)
         self.value_opt.zero_grad()
-        value_loss.backward()
+        value_loss.sum().backward()
         self.value_opt.step()
         # V(s) from *before* this value step gates the VAE and the actor below, as in the code
         # (A2PR.py computes ``value = self.value(state)`` before ``value_optimizer.step()`` and reuses it)
@@ -136,31 +139,31 @@ class A2PR(TD3BC):
         with torch.no_grad():
             q_data = self.critic.Q1(s, a)
             positive = (q_data > v).float()
-        recon, mean, std = self.vae(s, a)
-        recon_loss = (c.vae_weight * positive * (recon - a) ** 2).mean()
-        kl = -0.5 * (1 + torch.log(std.pow(2)) - mean.pow(2) - std.pow(2)).mean()
-        vae_loss = recon_loss + c.kl_weight * kl
+        recon, mean, std = self.vae(s, a, self.random)
+        recon_loss = member_mean(self.hp("vae_weight") * positive * (recon - a) ** 2)
+        kl = -0.5 * member_mean(1 + torch.log(std.pow(2)) - mean.pow(2) - std.pow(2))
+        vae_loss = recon_loss + member_view(self.hp("kl_weight"), 1) * kl
         self.vae_opt.zero_grad()
-        vae_loss.backward()
+        vae_loss.sum().backward()
         self.vae_opt.step()
-        metrics = {**critic_metrics, "value_loss": value_loss.item(), "vae_loss": vae_loss.item(),
-                   "positive_adv_frac": positive.mean().item()}
+        metrics = {**critic_metrics, "value_loss": value_loss.detach(), "vae_loss": vae_loss.detach(),
+                   "positive_adv_frac": member_mean(positive)}
 
         # 4. actor: TD3+BC term + adaptive advantage-guided BC
         if self.total_it % c.policy_freq == 0:
             pi = self.actor(s)
             with frozen(self.critic), frozen(self.vae):  # gradients flow through them into pi only
                 q_pi = self.critic.Q1(s, pi)
-                a_gen, _, _ = self.vae(s, pi)  # differentiable into pi, as in the code
-            lmbda = c.alpha / q_pi.abs().mean().detach()
+                a_gen, _, _ = self.vae(s, pi, self.random)  # differentiable into pi, as in the code
             with torch.no_grad():
                 q_gen = self.critic.Q1(s, a_gen)
                 use_gen = (q_gen - v >= q_data - v).float()
                 # the code adds two bool tensors, which torch evaluates as a logical or: weight in {0, mask}
-                weight = c.mask * ((q_gen >= v) | (q_data > v)).float()
+                weight = self.hp("mask") * ((q_gen >= v) | (q_data > v)).float()
             target = use_gen * a_gen + (1.0 - use_gen) * a
-            bc_loss = (weight * (pi - target) ** 2).mean()
-            actor_loss = -lmbda * q_pi.mean() + bc_loss
+            bc_loss = member_mean(weight * (pi - target) ** 2)
+            actor_loss = -self._lambda(q_pi).view(-1) * member_mean(q_pi) + bc_loss
             self._actor_step(actor_loss)
-            metrics.update(actor_loss=actor_loss.item(), bc_loss=bc_loss.item(), bc_weight=weight.mean().item())
+            metrics.update(actor_loss=actor_loss.detach(), bc_loss=bc_loss.detach(), bc_weight=member_mean(weight))
         return metrics
+

@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from orl.algos.base import OfflineAlgorithm, adam, register_algorithm
 from orl.data.buffer import Batch
-from orl.nets.mlp import mlp
+from orl.nets.population import member_mean, member_mlp
 
 
 @dataclass
@@ -32,7 +31,7 @@ class BC(OfflineAlgorithm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.actor = mlp(self.obs_dim, self.config.hidden, self.action_dim, output_activation=nn.Tanh)
+        self.actor = member_mlp(self.obs_dim, self.config.hidden, self.action_dim, self.gens, output_activation=nn.Tanh)
         self.opt = adam(self.actor.parameters(), self.config.lr)
 
     def components(self) -> dict:
@@ -41,11 +40,11 @@ class BC(OfflineAlgorithm):
     def policy(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         return self.actor(obs)
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.total_it += 1
         s, a, *_ = self.prepare(batch)
-        loss = F.mse_loss(self.actor(s), a)
+        loss = member_mean((self.actor(s) - a) ** 2)
         self.opt.zero_grad()
-        loss.backward()
+        loss.sum().backward()
         self.opt.step()
-        return {"actor_loss": loss.item()}
+        return {"actor_loss": loss.detach()}

@@ -39,7 +39,7 @@ from torch import nn
 from orl.algos.base import OfflineAlgorithm, adam, register_algorithm, return_range_scale, soft_update
 from orl.algos.offline.td3bc import TwinQ
 from orl.data.buffer import Batch, ReplayBuffer
-from orl.nets.mlp import mlp
+from orl.nets.population import member_mean, member_mlp, member_scalar
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
@@ -65,15 +65,15 @@ class IQLConfig:
 
 
 class GaussianActor(nn.Module):
-    """``N(tanh(f(s)), diag(exp(log_std)))`` with a learned, state-independent ``log_std``."""
+    """``N(tanh(f(s)), diag(exp(log_std)))`` with a learned, state-independent ``log_std`` (per member)."""
 
-    def __init__(self, obs_dim: int, action_dim: int, hidden: tuple[int, ...]) -> None:
+    def __init__(self, obs_dim: int, action_dim: int, hidden: tuple[int, ...], gens) -> None:
         super().__init__()
-        self.mean = mlp(obs_dim, hidden, action_dim, output_activation=nn.Tanh)
-        self.log_std = nn.Parameter(torch.zeros(action_dim))
+        self.mean = member_mlp(obs_dim, hidden, action_dim, gens, output_activation=nn.Tanh)
+        self.log_std = nn.Parameter(torch.zeros(len(gens), 1, action_dim))
 
     def log_prob(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        """``log pi(a | s)`` summed over action dimensions, shape (B,)."""
+        """``log pi(a | s)`` summed over action dimensions, shape (P, B)."""
         mean = self.mean(s)
         log_std = self.log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
         z = (a - mean) * torch.exp(-log_std)
@@ -87,38 +87,42 @@ class GaussianActor(nn.Module):
         return (mean + std * torch.randn_like(mean)).clamp(-1.0, 1.0)
 
 
-def expectile_loss(u: torch.Tensor, expectile: float) -> torch.Tensor:
-    """``E[|tau - 1(u < 0)| u^2]``: asymmetric squared loss whose minimiser is the tau-expectile."""
+def expectile_loss(u: torch.Tensor, expectile: float | torch.Tensor) -> torch.Tensor:
+    """``E[|tau - 1(u < 0)| u^2]`` per member, shape (P,): asymmetric squared loss whose minimiser is
+    the tau-expectile (``expectile`` a number or per-member ``(P, 1, 1)``)."""
     weight = torch.where(u < 0, 1.0 - expectile, expectile)
-    return (weight * u.pow(2)).mean()
+    return member_mean(weight * u.pow(2))
 
 
 @register_algorithm
 class IQL(OfflineAlgorithm):
     name = "iql"
     Config = IQLConfig
+    member_fields = ("discount", "tau", "expectile", "beta", "exp_adv_max", "normalize_reward")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         c = self.config
-        if not 0.0 < c.expectile < 1.0:
-            raise ValueError(f"iql: expectile must lie in (0, 1), got {c.expectile!r}")
-        self.critic = TwinQ(self.obs_dim, self.action_dim, c.hidden)
+        for m in self.configs:
+            if not 0.0 < m.expectile < 1.0:
+                raise ValueError(f"iql: expectile must lie in (0, 1), got {m.expectile!r}")
+        self.critic = TwinQ(self.obs_dim, self.action_dim, c.hidden, self.gens)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.value = mlp(self.obs_dim, c.hidden, 1)
+        self.value = member_mlp(self.obs_dim, c.hidden, 1, self.gens)
         if c.deterministic_actor:
-            self.actor: nn.Module = mlp(self.obs_dim, c.hidden, self.action_dim, output_activation=nn.Tanh)
+            self.actor: nn.Module = member_mlp(self.obs_dim, c.hidden, self.action_dim, self.gens,
+                                               output_activation=nn.Tanh)
         else:
-            self.actor = GaussianActor(self.obs_dim, self.action_dim, c.hidden)
+            self.actor = GaussianActor(self.obs_dim, self.action_dim, c.hidden, self.gens)
         self.actor_opt = adam(self.actor.parameters(), c.actor_lr)
         self.critic_opt = adam(self.critic.parameters(), c.critic_lr)
         self.value_opt = adam(self.value.parameters(), c.value_lr)
         # T_max is the run's length (setup); 1M updates, the papers' budget, until then
         self.actor_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.actor_opt, T_max=1_000_000)
 
-    def setup(self, buffer: ReplayBuffer, total_steps: int) -> None:
-        if self.config.normalize_reward:
-            self.reward_scale = return_range_scale(buffer)
+    def setup(self, buffers: list[ReplayBuffer], total_steps: int) -> None:
+        self.reward_scale = member_scalar([return_range_scale(b) if m.normalize_reward else 1.0
+                                           for b, m in zip(buffers, self.configs)], self.device)
         self.actor_sched.T_max = int(total_steps)
 
     def components(self) -> dict:
@@ -133,7 +137,7 @@ class IQL(OfflineAlgorithm):
             return self.actor(obs)
         return self.actor(obs, deterministic)
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         c = self.config
         self.total_it += 1
         s, a, r, s2, not_done = self.prepare(batch)
@@ -143,31 +147,31 @@ class IQL(OfflineAlgorithm):
 
         # 1. value: expectile regression onto the target critic
         u = target_q - self.value(s)
-        value_loss = expectile_loss(u, c.expectile)
+        value_loss = expectile_loss(u, self.hp("expectile"))
         self.value_opt.zero_grad()
-        value_loss.backward()
+        value_loss.sum().backward()
         self.value_opt.step()
 
         # 2. critic onto r + gamma (1 - d) V(s')
-        y = r + not_done * c.discount * next_v
+        y = r + not_done * self.hp("discount") * next_v
         q1, q2 = self.critic(s, a)
-        critic_loss = (F.mse_loss(q1, y) + F.mse_loss(q2, y)) / 2
+        critic_loss = (member_mean((q1 - y) ** 2) + member_mean((q2 - y) ** 2)) / 2
         self.critic_opt.zero_grad()
-        critic_loss.backward()
+        critic_loss.sum().backward()
         self.critic_opt.step()
-        soft_update(self.critic_target, self.critic, c.tau)
+        soft_update(self.critic_target, self.critic, self.hp("tau"))
 
         # 3. actor: advantage-weighted regression
-        weight = torch.exp(c.beta * u.detach()).clamp(max=c.exp_adv_max).squeeze(1)
+        weight = torch.exp(self.hp("beta") * u.detach()).clamp(max=self.hp("exp_adv_max")).squeeze(-1)
         if c.deterministic_actor:
             bc = (self.actor(s) - a).pow(2).sum(-1)
         else:
             bc = -self.actor.log_prob(s, a)
-        actor_loss = (weight * bc).mean()
+        actor_loss = member_mean(weight * bc)
         self.actor_opt.zero_grad()
-        actor_loss.backward()
+        actor_loss.sum().backward()
         self.actor_opt.step()
         if c.actor_lr_cosine:
             self.actor_sched.step()
-        return {"value_loss": value_loss.item(), "critic_loss": critic_loss.item(), "actor_loss": actor_loss.item(),
-                "q1": q1.mean().item(), "adv_weight": weight.mean().item()}
+        return {"value_loss": value_loss.detach(), "critic_loss": critic_loss.detach(),
+                "actor_loss": actor_loss.detach(), "q1": member_mean(q1.detach()), "adv_weight": member_mean(weight)}

@@ -17,7 +17,6 @@ import copy
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from orl.algos.base import (
@@ -28,32 +27,34 @@ from orl.algos.base import (
     soft_update,
 )
 from orl.data.buffer import Batch
-from orl.nets.mlp import mlp
+from orl.nets.population import MemberRandom, member_mean, member_mlp
 
 
 class TwinQ(nn.Module):
-    """Two independent Q-networks ``Q_i(s, a)``; ``q1`` alone drives the actor."""
+    """Two independent Q-networks ``Q_i(s, a)`` per member; ``q1`` alone drives the actor.
+    Inputs ``(P, N, obs_dim)`` and ``(P, N, action_dim)``, outputs ``(P, N, 1)``."""
 
-    def __init__(self, obs_dim: int, action_dim: int, hidden: tuple[int, ...]) -> None:
+    def __init__(self, obs_dim: int, action_dim: int, hidden: tuple[int, ...], gens) -> None:
         super().__init__()
-        self.q1 = mlp(obs_dim + action_dim, hidden, 1)
-        self.q2 = mlp(obs_dim + action_dim, hidden, 1)
+        self.q1 = member_mlp(obs_dim + action_dim, hidden, 1, gens)
+        self.q2 = member_mlp(obs_dim + action_dim, hidden, 1, gens)
 
     def forward(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        sa = torch.cat([s, a], 1)
+        sa = torch.cat([s, a], -1)
         return self.q1(sa), self.q2(sa)
 
     def Q1(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return self.q1(torch.cat([s, a], 1))
+        return self.q1(torch.cat([s, a], -1))
 
 
 def td3_target(actor_target: nn.Module, critic_target: TwinQ, r: torch.Tensor, s2: torch.Tensor,
-               not_done: torch.Tensor, discount: float, policy_noise: float,
-               noise_clip: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """TD3's clipped double-Q target with target-policy smoothing (actions in [-1, 1]); returns (y, a')."""
+               not_done: torch.Tensor, discount, policy_noise, noise_clip,
+               random: MemberRandom) -> tuple[torch.Tensor, torch.Tensor]:
+    """TD3's clipped double-Q target with target-policy smoothing (actions in [-1, 1]); returns (y, a').
+    The smoothing noise is each member's own (``random``); a per-member ``noise_clip`` clamps by its bounds."""
     with torch.no_grad():
         a2 = actor_target(s2)
-        noise = (torch.randn_like(a2) * policy_noise).clamp(-noise_clip, noise_clip)
+        noise = (random.randn(*a2.shape[1:]) * policy_noise).clamp(-noise_clip, noise_clip)
         a2 = (a2 + noise).clamp(-1.0, 1.0)
         return r + not_done * discount * torch.min(*critic_target(s2, a2)), a2
 
@@ -79,6 +80,7 @@ class TD3BCConfig:
 class TD3BC(OfflineAlgorithm):
     name = "td3bc"
     Config = TD3BCConfig
+    member_fields = ("alpha", "discount", "tau", "policy_noise", "noise_clip")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -91,32 +93,36 @@ class TD3BC(OfflineAlgorithm):
 
     def _build_td3(self, actor_hidden: tuple[int, ...], critic_hidden: tuple[int, ...]) -> None:
         c = self.config
-        self.actor = mlp(self.obs_dim, actor_hidden, self.action_dim, output_activation=nn.Tanh)
+        self.actor = member_mlp(self.obs_dim, actor_hidden, self.action_dim, self.gens, output_activation=nn.Tanh)
         self.actor_target = copy.deepcopy(self.actor)
-        self.critic = TwinQ(self.obs_dim, self.action_dim, critic_hidden)
+        self.critic = TwinQ(self.obs_dim, self.action_dim, critic_hidden, self.gens)
         self.critic_target = copy.deepcopy(self.critic)
         self.actor_opt = adam(self.actor.parameters(), c.actor_lr)
         self.critic_opt = adam(self.critic.parameters(), c.critic_lr)
 
-    def _critic_step(self, s, a, r, s2, not_done) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    def _critic_step(self, s, a, r, s2, not_done) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """One critic step on TD3's target; returns (y, a', metrics)."""
-        c = self.config
-        y, a2 = td3_target(self.actor_target, self.critic_target, r, s2, not_done, c.discount, c.policy_noise,
-                           c.noise_clip)
+        y, a2 = td3_target(self.actor_target, self.critic_target, r, s2, not_done, self.hp("discount"),
+                           self.hp("policy_noise"), self.hp("noise_clip"), self.random)
         q1, q2 = self.critic(s, a)
-        critic_loss = F.mse_loss(q1, y) + F.mse_loss(q2, y)
+        critic_loss = member_mean((q1 - y) ** 2) + member_mean((q2 - y) ** 2)  # (P,): each member's MSE sum
         self.critic_opt.zero_grad()
-        critic_loss.backward()
+        critic_loss.sum().backward()
         self.critic_opt.step()
-        return y, a2, {"critic_loss": critic_loss.item(), "q1": q1.mean().item()}
+        return y, a2, {"critic_loss": critic_loss.detach(), "q1": member_mean(q1.detach())}
 
     def _actor_step(self, actor_loss: torch.Tensor) -> None:
-        """An actor step, then both targets Polyak-averaged (TD3 updates targets on actor steps only)."""
+        """An actor step on the members' summed losses, then both targets Polyak-averaged (TD3 updates
+        targets on actor steps only)."""
         self.actor_opt.zero_grad()
-        actor_loss.backward()
+        actor_loss.sum().backward()
         self.actor_opt.step()
-        soft_update(self.critic_target, self.critic, self.config.tau)
-        soft_update(self.actor_target, self.actor, self.config.tau)
+        soft_update(self.critic_target, self.critic, self.hp("tau"))
+        soft_update(self.actor_target, self.actor, self.hp("tau"))
+
+    def _lambda(self, q: torch.Tensor) -> torch.Tensor:
+        """TD3+BC's ``lambda = alpha / mean |Q(s, pi(s))|``, the mean over each member's own batch."""
+        return self.hp("alpha") / q.detach().abs().mean(dim=(1, 2), keepdim=True)
 
     def components(self) -> dict:
         return {"actor": self.actor, "actor_target": self.actor_target, "critic": self.critic,
@@ -125,7 +131,7 @@ class TD3BC(OfflineAlgorithm):
     def policy(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         return self.actor(obs)
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         c = self.config
         self.total_it += 1
         s, a, r, s2, not_done = self.prepare(batch)
@@ -134,8 +140,7 @@ class TD3BC(OfflineAlgorithm):
             pi = self.actor(s)
             with frozen(self.critic):  # differentiate through Q, not into it
                 q = self.critic.Q1(s, pi)
-            lmbda = c.alpha / q.abs().mean().detach()
-            actor_loss = -lmbda * q.mean() + F.mse_loss(pi, a)
+            actor_loss = -self._lambda(q).view(-1) * member_mean(q) + member_mean((pi - a) ** 2)
             self._actor_step(actor_loss)
-            metrics["actor_loss"] = actor_loss.item()
+            metrics["actor_loss"] = actor_loss.detach()
         return metrics
