@@ -82,6 +82,7 @@ def check_argv(argv: list[str]) -> list[str]:
     (exit 2 naming the bad one and the valid ones), and map ``env=minari:<id>`` / ``env=<path>`` onto the
     ``custom`` env entry. Hydra's own arguments (``-m``, ``+key=``, ``hydra.*``) pass through."""
     out: list[str] = []
+    multirun = any(a in ("-m", "--multirun") for a in argv)
     chosen = {"algo": ["a2pr"], "env": ["hopper-medium"]}  # config.yaml's defaults
     later: list[tuple[str, str]] = []
     for arg in argv:
@@ -94,7 +95,22 @@ def check_argv(argv: list[str]) -> list[str]:
             if bad or not value:
                 raise UsageError(f"unknown algo {(bad or [value])[0]!r}; valid: {', '.join(group_options('algo'))}")
             chosen["algo"] = value.split(",")
+        elif key == "seeds":
+            seeds = value.strip("[]").split(",")
+            if not value or not all(v.strip().isdigit() for v in seeds):
+                raise UsageError(f"seeds must be non-negative integers separated by commas (seeds=0,1,2), got {value!r}")
+            if len(set(seeds)) != len(seeds):
+                raise UsageError(f"seeds lists a seed twice: {value!r}")
+            out.append(f"seeds=[{','.join(v.strip() for v in seeds)}]")
+            continue
         elif key == "env":
+            if "," in value and not multirun and all(v in group_options("env") for v in value.split(",")):
+                names = value.split(",")
+                if len(set(names)) != len(names):
+                    raise UsageError(f"env lists a dataset twice: {value!r}")
+                out += [f"env={names[0]}", f"envs=[{','.join(names)}]"]  # a population over datasets
+                chosen["env"] = names
+                continue
             if "," not in value and value not in group_options("env") and _is_gymnasium_id(value):
                 out += ["env=gym", f"env.id={value}", f"env.name={_safe_name(value)}"]  # online algorithms
                 chosen["env"] = ["gym"]
@@ -165,28 +181,57 @@ def _safe_name(spec: str) -> str:
     return spec.replace("minari:", "minari-").replace(os.sep, "_").removesuffix(".hdf5").removesuffix(".h5")
 
 
-def apply_tuned(cfg: DictConfig) -> list[str]:
-    """Merge ``tuned/<algo>/<dataset>.yaml`` into ``cfg.algo``; command-line ``algo.*`` overrides win."""
+def _user_algo_keys() -> set[str]:
+    """The ``algo.<field>=`` settings given on this command line (they win over tuned settings)."""
     from hydra.core.hydra_config import HydraConfig
 
-    path = CONF / "tuned" / cfg.algo.name / f"{cfg.env.name}.yaml"
-    if not path.exists():
-        return []
-    tuned = OmegaConf.load(path)
-    user = {}
     try:
-        for o in HydraConfig.get().overrides.task:
-            k, _, v = o.partition("=")
-            if k.startswith("algo."):
-                user[k.removeprefix("algo.")] = v
-    except ValueError:
-        pass
+        return {o.partition("=")[0].removeprefix("algo.") for o in HydraConfig.get().overrides.task
+                if o.startswith("algo.")}
+    except ValueError:  # no Hydra run (tests composing a config)
+        return set()
+
+
+def tuned_settings(algo: str, env: str, user: set[str]) -> dict[str, Any]:
+    """``tuned/<algo>/<env>.yaml`` (the papers' per-dataset settings) without the fields in ``user``."""
+    path = CONF / "tuned" / algo / f"{env}.yaml"
+    return {k: v for k, v in (_yaml(path) if path.exists() else {}).items() if k not in user}
+
+
+def apply_tuned(cfg: DictConfig) -> list[str]:
+    """Merge ``tuned/<algo>/<dataset>.yaml`` into ``cfg.algo``; command-line ``algo.*`` overrides win.
+    For a population (``seeds=``, ``env=a,b``) first write its members into ``cfg.members``, each with
+    the tuned settings of its own dataset."""
+    user = _user_algo_keys()
+    if cfg.get("seeds") is not None or cfg.get("envs") is not None:
+        cfg.members = population_members(cfg, user)
     applied = []
-    for k, v in tuned.items():
-        if k not in user:
-            cfg.algo[k] = v
-            applied.append(f"{k}={v}")
+    for k, v in tuned_settings(cfg.algo.name, cfg.env.name, user).items():
+        cfg.algo[k] = v
+        applied.append(f"{k}={v}")
     return applied
+
+
+def population_members(cfg: DictConfig, user: set[str]) -> list[dict[str, Any]]:
+    """The members of a population run: one per (dataset, seed), named ``<env>/seed<k>``, each with its
+    dataset, evaluation environment and hyperparameters (defaults, its dataset's tuned settings, then
+    the command line's ``algo.*``)."""
+    family = cfg.algo.get("family", "offline")
+    if family != "offline":
+        raise UsageError(f"seeds= and env=a,b train a population, which the offline algorithms support; "
+                         f"algo={cfg.algo.name} is {family}: use -m seed=0,1,2 for separate runs")
+    envs = list(cfg.envs) if cfg.get("envs") is not None else [cfg.env.name]
+    seeds = [int(s) for s in cfg.seeds] if cfg.get("seeds") is not None else [int(cfg.seed)]
+    base = OmegaConf.to_container(cfg.algo, resolve=True)
+    members = []
+    for env in envs:
+        # the chosen env's own entry (also a minari:/file dataset); the other datasets' from conf/env
+        env_cfg = OmegaConf.to_container(cfg.env) if env == cfg.env.name else _yaml(CONF / "env" / f"{env}.yaml")
+        params = {**base, **tuned_settings(cfg.algo.name, env, user)}
+        for seed in seeds:
+            members.append({"name": f"{env}/seed{seed}", "env": env, "dataset": env_cfg.get("dataset"),
+                            "eval_env": env_cfg.get("eval_env"), "seed": seed, "algo": params})
+    return members
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -196,6 +241,7 @@ def check_config(cfg: DictConfig) -> None:
 
     settings_from(cfg)
     trainer_for(cfg.algo.get("family", "offline"))
+
 
 
 # ------------------------------------------------------------------------------------------ resume

@@ -282,3 +282,56 @@ def test_a_full_disk_stops_training_with_one_line_and_keeps_the_last_checkpoint(
     run_dir = next((small_disk / "bc" / "pendulum-scripted").iterdir())
     state = torch.load(run_dir / "checkpoint.pt", weights_only=False)  # whole and loadable
     assert state["step"] == 200 and not list(run_dir.glob(".checkpoint.pt.*"))  # no temp file left
+
+
+POPULATION = ["algo=td3bc", "env=pendulum-scripted,pendulum-random", "seeds=0,1", "steps=400", "eval_every=100",
+              "eval_episodes=2", "log_every=100", "algo.hidden=[32,32]"]
+MEMBERS = ["pendulum-scripted/seed0", "pendulum-scripted/seed1", "pendulum-random/seed0", "pendulum-random/seed1"]
+
+
+def test_a_population_run_resumes_across_a_kill_as_if_uninterrupted(tmp_path):
+    """``seeds=`` and ``env=a,b`` train one population in one process: per-member directories and final
+    lines; killed after a checkpoint and resumed, it keeps the rows before the checkpoint (a marker in
+    them survives) and ends with the uninterrupted run's lines and evaluations."""
+    full = _cli(*POPULATION, cwd=tmp_path)
+    assert full.returncode == 0, full.stderr[-2000:]
+    full_dir = next((tmp_path / "runs" / "td3bc" / "pendulum-scripted").iterdir())
+    lines = full.stdout.strip().splitlines()
+    assert [line.split(":")[0] for line in lines[-5:-1]] == MEMBERS and lines[-1].startswith("population of 4:")
+    for m in MEMBERS:
+        assert len(_eval_rows(full_dir / m)) == 4 and (full_dir / m / "metrics.csv").exists()
+    proc, run_dir = _start_and_wait_for_checkpoint([*POPULATION, "out_root=killed"], tmp_path,
+                                                   tmp_path / "killed" / "td3bc" / "pendulum-scripted")
+    proc.kill()
+    proc.communicate()
+    import torch
+
+    step = int(torch.load(run_dir / "checkpoint.pt", weights_only=False)["step"])
+    assert 100 <= step < 400
+    for m in MEMBERS:
+        rows = [r for r in _eval_rows(run_dir / m) if int(r["step"]) <= step]
+        rows[0]["return_std"] = "12345.0"
+        with open(run_dir / m / "eval.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    r = _cli(f"resume={run_dir}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"resuming {run_dir} at step {step:,} of 400" in r.stdout
+    assert r.stdout.strip().splitlines()[-5:] == lines[-5:]
+    for m in MEMBERS:
+        got, want = _eval_rows(run_dir / m), _eval_rows(full_dir / m)
+        assert got[0]["return_std"] == "12345.0"  # kept, not recomputed
+        assert [x["return_mean"] for x in got] == [x["return_mean"] for x in want]
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["seeds=0,x"], ["seeds must be non-negative integers separated by commas", "'0,x'"]),
+    (["seeds=1,1"], ["seeds lists a seed twice"]),
+    (["env=pendulum-scripted,reacher-decoy", "seeds=0"], ["different action bounds", "Pendulum-v1", "Reacher-v5"]),
+    (["algo=ppo", "env=CartPole-v1", "seeds=0,1"], ["algo=ppo is online", "-m seed=0,1,2"]),
+])
+def test_bad_population_input_exits_2_naming_it(tmp_path, args, needles):
+    r = _cli("algo=td3bc", "env=pendulum-scripted", "steps=50", *args, cwd=tmp_path)
+    _assert_refused(r, *needles)
+    assert not (tmp_path / "runs").exists(), sorted(str(p) for p in (tmp_path / "runs").rglob("*"))

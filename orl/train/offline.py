@@ -259,7 +259,7 @@ def train_population(algo_name: str, members: Sequence[Member], out_dir: str | P
         start = int(state["step"])
     dirs = [out / m.name for m in members]
     for d in dirs:
-        d.mkdir(exist_ok=True)
+        d.mkdir(parents=True, exist_ok=True)
     metrics_csv = [CSVLog(d / "metrics.csv", start if resume else None) for d in dirs]
     eval_csv = [CSVLog(d / "eval.csv", start if resume else None) for d in dirs]
     from torch.utils.tensorboard import SummaryWriter
@@ -341,7 +341,7 @@ def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
     train_cfg = settings_from(cfg)
     if "dataset" not in cfg.env:
         raise ValueError(f"algo={cfg.algo.name} trains on a dataset; env={cfg.env.name} is not one")
-    params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items() if k not in ("name", "family")}
+    params = _algo_params(OmegaConf.to_container(cfg.algo, resolve=True))
     build_config(algorithm_class(cfg.algo.name).Config, params, cfg.algo.name, prefix="algo.")
     if cfg.env.eval_env:
         eval_action_space(cfg.env.eval_env)
@@ -350,5 +350,49 @@ def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
     eval_env = cfg.env.eval_env or buffer.metadata.get("env_id")
     if not eval_env:
         raise ValueError("env.eval_env is not set and the dataset's metadata names no env_id")
+    if cfg.get("members"):
+        return _run_population(cfg, out_dir, resume, train_cfg, {cfg.env.dataset: buffer})
     result = train_offline(cfg.algo.name, buffer, eval_env, out_dir, train_cfg, params, resume=resume)
-    return f"normalized score: last {result['last']:.1f}, best {result['best']:.1f} over {result['episodes']} episodes"
+    return _score_line(result)
+
+
+def _score_line(summary: dict[str, Any]) -> str:
+    return f"normalized score: last {summary['last']:.1f}, best {summary['best']:.1f} over {summary['episodes']} episodes"
+
+
+def _run_population(cfg, out_dir: Path, resume: bool, train_cfg: TrainConfig, loaded: dict[str, ReplayBuffer]) -> str:
+    """A population run of ``orl.run`` (``seeds=``, ``env=a,b``): ``cfg.members`` as written by
+    ``orl.run.population_members``; one line per member, then the members' mean."""
+    from omegaconf import OmegaConf
+
+    from orl.data import load_dataset
+
+    specs = OmegaConf.to_container(cfg.members, resolve=True)
+    cls = algorithm_class(cfg.algo.name)
+    for spec in specs:  # every member's settings, checked before any dataset is built
+        build_config(cls.Config, _algo_params(spec["algo"]), cfg.algo.name, prefix=f"algo ({spec['name']}).")
+        if spec.get("eval_env"):
+            eval_action_space(spec["eval_env"])
+    members = []
+    for spec in specs:
+        if not spec.get("dataset"):
+            raise ValueError(f"algo={cfg.algo.name} trains on a dataset; env={spec['env']} is not one")
+        if spec["dataset"] not in loaded:
+            print(f"loading dataset {spec['dataset']} (built on first use)", flush=True)
+            loaded[spec["dataset"]] = load_dataset(spec["dataset"])
+        buffer = loaded[spec["dataset"]]
+        eval_env = spec.get("eval_env") or buffer.metadata.get("env_id")
+        if not eval_env:
+            raise ValueError(f"env {spec['env']}: eval_env is not set and the dataset's metadata names no env_id")
+        members.append(Member(buffer, int(spec["seed"]), eval_env, _algo_params(spec["algo"]), spec["name"]))
+    print(f"population of {len(members)}: {', '.join(m.name for m in members)}", flush=True)
+    result = train_population(cfg.algo.name, members, out_dir, train_cfg, resume=resume)
+    lines = [f"{m['name']}: {_score_line(m)}" for m in result["members"]]
+    last = np.array([m["last"] for m in result["members"]])
+    lines.append(f"population of {len(last)}: normalized score: last {last.mean():.1f} +- {last.std():.1f} (mean +- std "
+                 f"over members), best member {last.max():.1f}")
+    return "\n".join(lines)
+
+
+def _algo_params(algo: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in algo.items() if k not in ("name", "family")}
