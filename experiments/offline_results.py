@@ -7,12 +7,13 @@
     # print the Markdown tables of what is finished (for docs/)
     python experiments/offline_results.py --table main --report
 
-Each point (dataset, algorithm, sampler, seed) trains with ``orl.train.offline.train_offline`` — the
-per-dataset paper settings of ``orl/conf/tuned/<algo>/<dataset>.yaml`` applied, as ``python -m
-orl.run`` does — in ``runs/offline-results/<table>/<dataset>/<algo>-<sampler>/seed<k>/`` and resumes from
-its checkpoint when interrupted; finished points are appended atomically to
+The points (dataset, algorithm, sampler, seed) of one algorithm, sampler and environment train together
+as one population (``orl.train.offline.train_population``: each member learns what it would alone) —
+the per-dataset paper settings of ``orl/conf/tuned/<algo>/<dataset>.yaml`` applied per member, as
+``python -m orl.run`` does — in ``runs/offline-results/<table>/<env>/<algo>-<sampler>/<steps>-<id>/``,
+resuming from its checkpoint when interrupted; finished points are appended atomically to
 ``experiments/results/offline_<table>.csv`` (last and best normalised score, on orl's references) and
-skipped on the next call. ``--jobs`` points run in parallel, one process with one torch thread each.
+skipped on the next call. ``--jobs`` populations run in parallel, one process with one torch thread each.
 
 The papers train 1M updates; the budget used here (``--steps``) is written in every row and must be
 stated with the table. Normalised scores use orl's reference scores (its own random and expert
@@ -43,7 +44,9 @@ TABLES = {
     "reweighting": {"datasets": [f"{e}-random-expert-5" for e in ENVS], "algos": ("td3bc", "iql"),
                     "samplers": ("uniform", "aw", "rw")},
 }
-FIELDS = ["dataset", "algo", "sampler", "seed", "steps", "last", "best", "eval_episodes", "seconds", "device"]
+# seconds: wall time of the member's whole population; members: its size (the points trained together)
+FIELDS = ["dataset", "algo", "sampler", "seed", "steps", "last", "best", "eval_episodes", "seconds", "device",
+          "members", "date"]
 
 
 def tuned(algo: str, dataset: str) -> dict:
@@ -51,22 +54,47 @@ def tuned(algo: str, dataset: str) -> dict:
     return yaml.safe_load(path.read_text()) if path.exists() else {}
 
 
-def run_point(point: tuple[str, str, str, int], steps: int, eval_every: int, eval_episodes: int, work: str,
-              device: str = "cpu") -> dict:
-    from orl.data import load_dataset
-    from orl.train.offline import TrainConfig, train_offline
+def populations(points: list[tuple[str, str, str, int]]) -> list[list[tuple[str, str, str, int]]]:
+    """Group the points into populations (``orl.train.offline.train_population``): one per algorithm,
+    sampler and environment (datasets of one environment share shapes), split further where the tuned
+    settings differ in a field that shapes the networks (IQL's ``deterministic_actor`` on two datasets):
+    members may differ only in the algorithm's ``member_fields``."""
+    from orl.algos import algorithm_class
 
-    dataset, algo, sampler, seed = point
-    out = Path(work) / dataset / f"{algo}-{sampler}" / f"seed{seed}"
-    buffer = load_dataset(dataset)
-    cfg = TrainConfig(steps=steps, seed=seed, eval_every=eval_every, eval_episodes=eval_episodes, sampler=sampler,
-                      threads=1, device=device)
+    groups: dict[tuple, list] = {}
+    for pt in points:
+        dataset, algo, sampler, _ = pt
+        fixed = algorithm_class(algo).member_fields
+        shape = tuple(sorted((k, str(v)) for k, v in tuned(algo, dataset).items() if k not in fixed))
+        groups.setdefault((algo, sampler, dataset.split("-")[0], shape), []).append(pt)
+    return list(groups.values())
+
+
+def run_population(points: list[tuple[str, str, str, int]], steps: int, eval_every: int, eval_episodes: int,
+                   work: str, device: str = "cpu") -> list[dict]:
+    """Train the points of one population together; returns their rows. The run directory is named by
+    the members, so a call with the same unfinished points resumes it."""
+    import hashlib
+
+    from orl.data import load_dataset
+    from orl.train.offline import Member, TrainConfig, train_population
+
+    _, algo, sampler, _ = points[0]
+    names = [f"{d}/seed{seed}" for d, _, _, seed in points]
+    tag = hashlib.sha1(" ".join(names).encode()).hexdigest()[:8]
+    out = Path(work) / points[0][0].split("-")[0] / f"{algo}-{sampler}" / f"{steps}-{tag}"
+    data = {d: load_dataset(d) for d in sorted({pt[0] for pt in points})}
+    members = [Member(data[d], seed, data[d].metadata["env_id"], tuned(algo, d), name)
+               for (d, _, _, seed), name in zip(points, names)]
+    cfg = TrainConfig(steps=steps, eval_every=eval_every, eval_episodes=eval_episodes, sampler=sampler, threads=1,
+                      device=device)
     t0 = time.time()
-    res = train_offline(algo, buffer, buffer.metadata["env_id"], out, cfg, tuned(algo, dataset),
-                        resume=(out / "checkpoint.pt").exists(), progress=False)
-    return {"dataset": dataset, "algo": algo, "sampler": sampler, "seed": seed, "steps": steps,
-            "last": f"{res['last']:.2f}", "best": f"{res['best']:.2f}", "eval_episodes": eval_episodes,
-            "seconds": f"{time.time() - t0:.0f}", "device": device}
+    res = train_population(algo, members, out, cfg, resume=(out / "checkpoint.pt").exists(), progress=False)
+    seconds = time.time() - t0
+    return [{"dataset": d, "algo": algo, "sampler": sampler, "seed": seed, "steps": steps,
+             "last": f"{m['last']:.2f}", "best": f"{m['best']:.2f}", "eval_episodes": eval_episodes,
+             "seconds": f"{seconds:.0f}", "device": device, "members": len(points), "date": time.strftime("%Y-%m-%d")}
+            for (d, _, _, seed), m in zip(points, res["members"])]
 
 
 def report(rows: list[dict]) -> str:
@@ -108,17 +136,18 @@ def main(argv: list[str] | None = None) -> int:
     datasets = [d for d in spec["datasets"] if not a.datasets or d in a.datasets]
     algos = [x for x in spec["algos"] if not a.algos or x in a.algos]
     todo = [pt for pt in itertools.product(datasets, algos, spec["samplers"], a.seeds) if (*pt, a.steps) not in done]
-    print(f"{len(todo)} points to run ({len(done)} done) at {a.steps} updates each")
+    groups = populations(todo)
+    print(f"{len(todo)} points to run ({len(done)} done) at {a.steps} updates each, as {len(groups)} population(s)")
     with ProcessPoolExecutor(a.jobs) as pool:
-        futures = [pool.submit(run_point, pt, a.steps, a.eval_every, a.eval_episodes, f"{a.work}/{a.table}", a.device)
-                   for pt in todo]
+        futures = [pool.submit(run_population, g, a.steps, a.eval_every, a.eval_episodes, f"{a.work}/{a.table}",
+                               a.device) for g in groups]
         for fut in futures:
-            row = fut.result()
-            rows.append(row)
+            for row in fut.result():
+                rows.append(row)
+                print(f"{row['dataset']} {row['algo']} {row['sampler']} seed {row['seed']}: last {row['last']}, "
+                      f"best {row['best']} ({row['seconds']} s for its population of {row['members']})", flush=True)
             out.parent.mkdir(parents=True, exist_ok=True)
             write_csv(out, rows, FIELDS)
-            print(f"{row['dataset']} {row['algo']} {row['sampler']} seed {row['seed']}: last {row['last']}, "
-                  f"best {row['best']} ({row['seconds']} s)", flush=True)
     print(report(rows))
     return 0
 

@@ -71,25 +71,37 @@ def _start_and_wait_for_checkpoint(args: list[str], cwd: Path, run_root: Path) -
     return proc, next(run_root.iterdir())
 
 
+def _kill_after_a_checkpoint(args: list[str], cwd: Path, run_root: Path) -> tuple[Path, int]:
+    """Start a 400-update run, kill -9 it after its first checkpoint: (its run directory, the checkpoint's step)."""
+    import torch
+
+    proc, run_dir = _start_and_wait_for_checkpoint(args, cwd, run_root)
+    proc.kill()
+    proc.communicate()
+    step = int(torch.load(run_dir / "checkpoint.pt", weights_only=False)["step"])
+    assert 100 <= step < 400
+    return run_dir, step
+
+
+def _mark_rows(path: Path, step: int, field: str) -> list[dict]:
+    """Keep the rows of the ``eval.csv`` at ``path`` up to ``step``; put the marker 12345.0 into ``field`` of the first."""
+    rows = [r for r in _eval_rows(path.parent) if int(r["step"]) <= step]
+    rows[0][field] = "12345.0"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return rows
+
+
 def test_resume_continues_from_the_checkpoint(tmp_path, finished):
     """Killed after a checkpoint, the run resumes at the checkpoint's step (the rows before it are kept
     as they were, a marker in them included) and ends exactly where the uninterrupted run ended."""
     _, full_dir, last = finished
-    proc, run_dir = _start_and_wait_for_checkpoint([*COMMON, "out_root=killed"], tmp_path,
-                                                   tmp_path / "killed" / "a2pr" / "pendulum-scripted")
-    proc.kill()
-    proc.communicate()
-    import torch
-
-    step = int(torch.load(run_dir / "checkpoint.pt", weights_only=False)["step"])
-    assert 100 <= step < 400
+    run_dir, step = _kill_after_a_checkpoint([*COMMON, "out_root=killed"], tmp_path,
+                                             tmp_path / "killed" / "a2pr" / "pendulum-scripted")
     # Mark the logged rows up to the checkpoint: a run that restarted from zero would rewrite them.
-    rows = [r for r in _eval_rows(run_dir) if int(r["step"]) <= step]
-    rows[0]["return_mean"] = "12345.0"
-    with open(run_dir / "eval.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    rows = _mark_rows(run_dir / "eval.csv", step, "return_mean")
     hydra_before = _snapshot(run_dir / ".hydra")
     r = _cli(f"resume={run_dir}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -300,21 +312,10 @@ def test_a_population_run_resumes_across_a_kill_as_if_uninterrupted(tmp_path):
     assert [line.split(":")[0] for line in lines[-5:-1]] == MEMBERS and lines[-1].startswith("population of 4:")
     for m in MEMBERS:
         assert len(_eval_rows(full_dir / m)) == 4 and (full_dir / m / "metrics.csv").exists()
-    proc, run_dir = _start_and_wait_for_checkpoint([*POPULATION, "out_root=killed"], tmp_path,
-                                                   tmp_path / "killed" / "td3bc" / "pendulum-scripted")
-    proc.kill()
-    proc.communicate()
-    import torch
-
-    step = int(torch.load(run_dir / "checkpoint.pt", weights_only=False)["step"])
-    assert 100 <= step < 400
+    run_dir, step = _kill_after_a_checkpoint([*POPULATION, "out_root=killed"], tmp_path,
+                                             tmp_path / "killed" / "td3bc" / "pendulum-scripted")
     for m in MEMBERS:
-        rows = [r for r in _eval_rows(run_dir / m) if int(r["step"]) <= step]
-        rows[0]["return_std"] = "12345.0"
-        with open(run_dir / m / "eval.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        _mark_rows(run_dir / m / "eval.csv", step, "return_std")
     r = _cli(f"resume={run_dir}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"resuming {run_dir} at step {step:,} of 400" in r.stdout

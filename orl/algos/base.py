@@ -1,10 +1,12 @@
 """What every orl algorithm looks like, and the registry the CLI finds them in.
 
 An algorithm knows nothing about files, Hydra or logging. It is built from the observation
-size, the action bounds, a config dataclass and (optionally) the dataset's observation
-statistics, and exposes ``update(batch) -> dict[str, float]``, ``act(obs, deterministic=True)``,
-``state_dict()`` and ``load_state_dict()``. ``state_dict`` holds everything needed to continue
-bit for bit: networks, target networks, optimisers, counters and normalisation statistics.
+size, the action bounds, a config dataclass (or one per member) and (optionally) the datasets'
+observation statistics, for a population of members given by their seeds (one seed: a single
+run; see ``orl.nets.population``), and exposes ``update(batch) -> dict[str, Tensor]`` (each
+metric ``(P,)``), ``act(obs, deterministic=True)``, ``member(p)``, ``state_dict()`` and
+``load_state_dict()``. ``state_dict`` holds everything needed to continue bit for bit: networks,
+target networks, optimisers, counters, the members' noise generators and normalisation statistics.
 """
 
 from __future__ import annotations
