@@ -74,7 +74,14 @@ class Batch:
         return int(self.rewards.shape[0])
 
     def to(self, device: torch.device | str) -> "Batch":
-        moved = {k: getattr(self, k).to(device) for k in self.__dataclass_fields__ if k != "indices"}
+        """The batch on ``device``. To a GPU the rows go through pinned memory with a non-blocking
+        copy, so the host does not wait for the GPU's queue of earlier work (a pageable copy would)."""
+        device = torch.device(device)
+        if device.type == "cuda":
+            moved = {k: getattr(self, k).pin_memory().to(device, non_blocking=True)
+                     for k in self.__dataclass_fields__ if k != "indices"}
+        else:
+            moved = {k: getattr(self, k).to(device) for k in self.__dataclass_fields__ if k != "indices"}
         return Batch(**moved, indices=self.indices)
 
 

@@ -53,6 +53,12 @@ class RunningMeanStd:
 
     def update(self, x: np.ndarray) -> None:
         x = np.asarray(x, np.float64)
+        if x.shape[0] == 1:  # one row (one sub-environment's step): the same update without the reductions
+            delta = x[0] - self.mean
+            total = self.count + 1
+            self.mean = self.mean + delta / total
+            self.var, self.count = (self.var * self.count + delta**2 * self.count / total) / total, total
+            return
         b_mean, b_var, b_count = x.mean(0), x.var(0), x.shape[0]
         delta = b_mean - self.mean
         total = self.count + b_count

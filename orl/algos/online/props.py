@@ -89,7 +89,7 @@ class PROPS(PPO):
     def __init__(self, obs_dim: int, action_dim: int, discrete: bool, config: PROPSConfig | None = None) -> None:
         super().__init__(obs_dim, action_dim, discrete, config or PROPSConfig())
         self.behaviour = copy.deepcopy(self.net)
-        self.props_opt = torch.optim.Adam(self.behaviour.parameters(), lr=self.config.props_lr, eps=1e-5)
+        self.props_opt = torch.optim.Adam(self.behaviour.parameters(), lr=self.config.props_lr, eps=1e-5, fused=True)
 
     def collector(self) -> ActorCritic:
         return self.behaviour
@@ -136,7 +136,7 @@ class PROPS(PPO):
                 loss = surrogate + c.props_lambda * kl
                 self.props_opt.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.behaviour.parameters(), c.props_max_grad_norm)
+                nn.utils.clip_grad_norm_(self.behaviour.parameters(), c.props_max_grad_norm, foreach=True)
                 self.props_opt.step()
                 stats["props_loss"].append(float(surrogate.detach()))
                 stats["props_kl_regularizer"].append(float(kl.detach()))
