@@ -31,6 +31,7 @@ not change.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -131,6 +132,7 @@ def check_argv(argv: list[str]) -> list[str]:
             raise UsageError(f"unknown setting {key!r}; valid: {', '.join(top_level_keys())} "
                              "(and algo.<field>=, env.<field>=)")
         out.append(arg)
+    sweeps: dict[str, list[str]] = {}
     for key, arg in later:  # once algo= and env= are known, wherever they stood
         group, field = key.split(".", 1)
         for name in chosen[group]:
@@ -138,6 +140,15 @@ def check_argv(argv: list[str]) -> list[str]:
             if field.split(".", 1)[0] not in known:
                 raise UsageError(f"unknown setting {key!r} for {group}={name}; valid: "
                                  f"{', '.join(f'{group}.{k}' for k in sorted(known) if k not in ('name', 'family'))}")
+        value = arg.partition("=")[2]
+        if group == "algo" and "," in value and not multirun and not value.startswith(("[", "{")):
+            values = value.split(",")  # a sweep inside one population: one member per value
+            if len(set(values)) != len(values):
+                raise UsageError(f"{key} lists a value twice: {value!r}")
+            sweeps[field] = values
+            out[out.index(arg)] = f"{key}={values[0]}"  # the first value stands in the base config
+    if sweeps:
+        out.append("sweeps={" + ",".join(f"{k}:[{','.join(v)}]" for k, v in sweeps.items()) + "}")
     out_root = next((a.partition("=")[2] for a in argv if a.startswith("out_root=")), None)
     out_root = out_root or _yaml(CONF / "config.yaml")["out_root"]
     check_writable_dir(out_root, "out_root")
@@ -203,7 +214,7 @@ def apply_tuned(cfg: DictConfig) -> list[str]:
     For a population (``seeds=``, ``env=a,b``) first write its members into ``cfg.members``, each with
     the tuned settings of its own dataset."""
     user = _user_algo_keys()
-    if cfg.get("seeds") is not None or cfg.get("envs") is not None:
+    if any(cfg.get(k) is not None for k in ("seeds", "envs", "sweeps")):
         cfg.members = population_members(cfg, user)
     applied = []
     for k, v in tuned_settings(cfg.algo.name, cfg.env.name, user).items():
@@ -213,9 +224,10 @@ def apply_tuned(cfg: DictConfig) -> list[str]:
 
 
 def population_members(cfg: DictConfig, user: set[str]) -> list[dict[str, Any]]:
-    """The members of a population run: one per (dataset, seed), named ``<env>/seed<k>``, each with its
-    dataset, evaluation environment and hyperparameters (defaults, its dataset's tuned settings, then
-    the command line's ``algo.*``)."""
+    """The members of a population run: one per (dataset, swept value(s), seed), named
+    ``<env>/[<field>=<value>/]seed<k>``, each with its dataset, evaluation environment and
+    hyperparameters (defaults, its dataset's tuned settings, the command line's ``algo.*``, then its
+    point of the sweep)."""
     family = cfg.algo.get("family", "offline")
     if family != "offline":
         raise UsageError(f"seeds= and env=a,b train a population, which the offline algorithms support; "
@@ -223,14 +235,18 @@ def population_members(cfg: DictConfig, user: set[str]) -> list[dict[str, Any]]:
     envs = list(cfg.envs) if cfg.get("envs") is not None else [cfg.env.name]
     seeds = [int(s) for s in cfg.seeds] if cfg.get("seeds") is not None else [int(cfg.seed)]
     base = OmegaConf.to_container(cfg.algo, resolve=True)
+    sweeps = OmegaConf.to_container(cfg.sweeps, resolve=True) if cfg.get("sweeps") is not None else {}
+    grid = [dict(zip(sweeps, values)) for values in itertools.product(*sweeps.values())] or [{}]
     members = []
     for env in envs:
         # the chosen env's own entry (also a minari:/file dataset); the other datasets' from conf/env
         env_cfg = OmegaConf.to_container(cfg.env) if env == cfg.env.name else _yaml(CONF / "env" / f"{env}.yaml")
-        params = {**base, **tuned_settings(cfg.algo.name, env, user)}
-        for seed in seeds:
-            members.append({"name": f"{env}/seed{seed}", "env": env, "dataset": env_cfg.get("dataset"),
-                            "eval_env": env_cfg.get("eval_env"), "seed": seed, "algo": params})
+        for point in grid:
+            params = {**base, **tuned_settings(cfg.algo.name, env, user), **point}
+            tag = "".join(f"{k}={v}/" for k, v in point.items())
+            for seed in seeds:
+                members.append({"name": f"{env}/{tag}seed{seed}", "env": env, "dataset": env_cfg.get("dataset"),
+                                "eval_env": env_cfg.get("eval_env"), "seed": seed, "algo": params})
     return members
 
 

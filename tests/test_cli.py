@@ -331,8 +331,30 @@ def test_a_population_run_resumes_across_a_kill_as_if_uninterrupted(tmp_path):
     (["seeds=1,1"], ["seeds lists a seed twice"]),
     (["env=pendulum-scripted,reacher-decoy", "seeds=0"], ["different action bounds", "Pendulum-v1", "Reacher-v5"]),
     (["algo=ppo", "env=CartPole-v1", "seeds=0,1"], ["algo=ppo is online", "-m seed=0,1,2"]),
+    (["algo.actor_lr=1e-3,3e-4"], ["must share actor_lr", "may differ only in: alpha"]),
+    (["algo.alpha=1,1"], ["algo.alpha lists a value twice"]),
 ])
 def test_bad_population_input_exits_2_naming_it(tmp_path, args, needles):
     r = _cli("algo=td3bc", "env=pendulum-scripted", "steps=50", *args, cwd=tmp_path)
     _assert_refused(r, *needles)
     assert not (tmp_path / "runs").exists(), sorted(str(p) for p in (tmp_path / "runs").rglob("*"))
+
+
+def test_a_sweep_inside_one_population(tmp_path):
+    """``algo.<field>=a,b`` (without -m) makes one member per value, each trained with its value."""
+    import yaml
+
+    r = _cli("algo=td3bc", "env=pendulum-scripted", "algo.alpha=1,4", "seeds=0,1", "steps=20", "eval_every=20",
+             "eval_episodes=1", "algo.hidden=[16]", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    run_dir = next((tmp_path / "runs" / "td3bc" / "pendulum-scripted").iterdir())
+    members = yaml.safe_load((run_dir / "config.yaml").read_text())["members"]
+    assert [(m["name"], m["algo"]["alpha"]) for m in members] == [
+        ("pendulum-scripted/alpha=1/seed0", 1), ("pendulum-scripted/alpha=1/seed1", 1),
+        ("pendulum-scripted/alpha=4/seed0", 4), ("pendulum-scripted/alpha=4/seed1", 4)]
+    for m in members:
+        assert (run_dir / m["name"] / "eval.csv").exists()
+    import torch
+
+    configs = torch.load(run_dir / "checkpoint.pt", weights_only=False)["algo"]["configs"]
+    assert [c["alpha"] for c in configs] == [1, 1, 4, 4]  # what the members trained with

@@ -105,14 +105,7 @@ class OfflineAlgorithm:
             if not isinstance(c, self.Config):
                 raise TypeError(f"{self.name}: config must be a {self.Config.__name__}, got {type(c).__name__}")
         self.configs = configs
-        differing = [f.name for f in dataclasses.fields(self.Config)
-                     if any(getattr(c, f.name) != getattr(configs[0], f.name) for c in configs)]
-        fixed = [f for f in differing if f not in self.member_fields]
-        if fixed:
-            f = fixed[0]
-            allowed = ", ".join(self.member_fields) or "none"
-            raise ValueError(f"{self.name}: members of one population must share {f} (got "
-                             f"{[getattr(c, f) for c in configs]}); they may differ only in: {allowed}")
+        differing = self.check_members(configs)
         # The shared settings; a field that differs between members is None here, so that reading it
         # instead of ``hp(field)`` fails loudly rather than using member 0's value.
         self.config = dataclasses.replace(configs[0], **{f: None for f in differing})
@@ -138,6 +131,20 @@ class OfflineAlgorithm:
         # r <- reward_scale * r + reward_bias, per member; set by setup() where a config asks for it
         self.reward_scale, self.reward_bias = member_scalar([1.0] * P), member_scalar([0.0] * P)
         self._hp_cache: dict[str, torch.Tensor] = {}
+
+    @classmethod
+    def check_members(cls, configs: Sequence[Any]) -> list[str]:
+        """The config fields in which ``configs`` (one per member) differ; a ``ValueError`` naming the
+        first that is not in ``member_fields`` (it shapes the networks, optimisers or control flow)."""
+        differing = [f.name for f in dataclasses.fields(cls.Config)
+                     if any(getattr(c, f.name) != getattr(configs[0], f.name) for c in configs)]
+        fixed = [f for f in differing if f not in cls.member_fields]
+        if fixed:
+            f = fixed[0]
+            allowed = ", ".join(cls.member_fields) or "none"
+            raise ValueError(f"{cls.name}: members of one population must share {f} (got "
+                             f"{[getattr(c, f) for c in configs]}); they may differ only in: {allowed}")
+        return differing
 
     # -- to implement
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:

@@ -369,10 +369,13 @@ def _run_population(cfg, out_dir: Path, resume: bool, train_cfg: TrainConfig, lo
 
     specs = OmegaConf.to_container(cfg.members, resolve=True)
     cls = algorithm_class(cfg.algo.name)
+    configs = []
     for spec in specs:  # every member's settings, checked before any dataset is built
-        build_config(cls.Config, _algo_params(spec["algo"]), cfg.algo.name, prefix=f"algo ({spec['name']}).")
+        configs.append(build_config(cls.Config, _algo_params(spec["algo"]), cfg.algo.name,
+                                    prefix=f"algo ({spec['name']})."))
         if spec.get("eval_env"):
             eval_action_space(spec["eval_env"])
+    cls.check_members(configs)
     members = []
     for spec in specs:
         if not spec.get("dataset"):
