@@ -7,10 +7,10 @@
     # print the Markdown tables of what is finished (for docs/)
     python experiments/offline_results.py --table main --report
 
-The points (dataset, algorithm, sampler, seed) of one algorithm, sampler and environment train together
+The points (dataset, algorithm, sampler, seed) of one algorithm and environment train together
 as one population (``orl.train.offline.train_population``: each member learns what it would alone) —
 the per-dataset paper settings of ``orl/conf/tuned/<algo>/<dataset>.yaml`` applied per member, as
-``python -m orl.run`` does — in ``runs/offline-results/<table>/<env>/<algo>-<sampler>/<steps>-<id>/``,
+``python -m orl.run`` does, and its own sampler — in ``runs/offline-results/<table>/<env>/<algo>/<steps>-<id>/``,
 resuming from its checkpoint when interrupted; finished points are appended atomically to
 ``experiments/results/offline_<table>.csv`` (last and best normalised score, on orl's references) and
 skipped on the next call. ``--jobs`` populations run in parallel, one process with one torch thread each.
@@ -55,9 +55,9 @@ def tuned(algo: str, dataset: str) -> dict:
 
 
 def populations(points: list[tuple[str, str, str, int]]) -> list[list[tuple[str, str, str, int]]]:
-    """Group the points into populations (``orl.train.offline.train_population``): one per algorithm,
-    sampler and environment (datasets of one environment share shapes), split further where the tuned
-    settings differ in a field that shapes the networks (IQL's ``deterministic_actor`` on two datasets):
+    """Group the points into populations (``orl.train.offline.train_population``): one per algorithm
+    and environment (datasets of one environment share shapes; each member has its own sampler), split
+    further where the tuned settings differ in a field that shapes the networks (IQL's ``deterministic_actor`` on two datasets):
     members may differ only in the algorithm's ``member_fields``."""
     from orl.algos import algorithm_class
 
@@ -66,7 +66,7 @@ def populations(points: list[tuple[str, str, str, int]]) -> list[list[tuple[str,
         dataset, algo, sampler, _ = pt
         fixed = algorithm_class(algo).member_fields
         shape = tuple(sorted((k, str(v)) for k, v in tuned(algo, dataset).items() if k not in fixed))
-        groups.setdefault((algo, sampler, dataset.split("-")[0], shape), []).append(pt)
+        groups.setdefault((algo, dataset.split("-")[0], shape), []).append(pt)  # samplers are per member
     return list(groups.values())
 
 
@@ -79,22 +79,21 @@ def run_population(points: list[tuple[str, str, str, int]], steps: int, eval_eve
     from orl.data import load_dataset
     from orl.train.offline import Member, TrainConfig, train_population
 
-    _, algo, sampler, _ = points[0]
-    names = [f"{d}/seed{seed}" for d, _, _, seed in points]
+    algo = points[0][1]
+    names = [f"{d}/{sampler}/seed{seed}" for d, _, sampler, seed in points]
     tag = hashlib.sha1(" ".join(names).encode()).hexdigest()[:8]
-    out = Path(work) / points[0][0].split("-")[0] / f"{algo}-{sampler}" / f"{steps}-{tag}"
+    out = Path(work) / points[0][0].split("-")[0] / algo / f"{steps}-{tag}"
     data = {d: load_dataset(d) for d in sorted({pt[0] for pt in points})}
-    members = [Member(data[d], seed, data[d].metadata["env_id"], tuned(algo, d), name)
-               for (d, _, _, seed), name in zip(points, names)]
-    cfg = TrainConfig(steps=steps, eval_every=eval_every, eval_episodes=eval_episodes, sampler=sampler, threads=1,
-                      device=device)
+    members = [Member(data[d], seed, data[d].metadata["env_id"], tuned(algo, d), name, sampler=sampler)
+               for (d, _, sampler, seed), name in zip(points, names)]
+    cfg = TrainConfig(steps=steps, eval_every=eval_every, eval_episodes=eval_episodes, threads=1, device=device)
     t0 = time.time()
     res = train_population(algo, members, out, cfg, resume=(out / "checkpoint.pt").exists(), progress=False)
     seconds = time.time() - t0
     return [{"dataset": d, "algo": algo, "sampler": sampler, "seed": seed, "steps": steps,
              "last": f"{m['last']:.2f}", "best": f"{m['best']:.2f}", "eval_episodes": eval_episodes,
              "seconds": f"{seconds:.0f}", "device": device, "members": len(points), "date": time.strftime("%Y-%m-%d")}
-            for (d, _, _, seed), m in zip(points, res["members"])]
+            for (d, _, sampler, seed), m in zip(points, res["members"])]
 
 
 def report(rows: list[dict]) -> str:

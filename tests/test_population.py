@@ -178,3 +178,20 @@ def test_population_resume_equals_uninterrupted_and_continues(tmp_path, pendulum
     # a checkpoint of other members is refused by name
     with pytest.raises(Exception, match="holds members"):
         train_population("td3bc", members[::-1], cut, TrainConfig(steps=300, **cfg), resume=True, progress=False)
+
+
+def test_members_draw_with_their_own_samplers(pendulum):
+    """A member's ``sampler`` (Hong et al.'s uniform / aw / rw as members of one population) draws the
+    rows that a single run with that sampler draws, batch after batch."""
+    members = [Member(pendulum, 1, "Pendulum-v1", name="u", sampler="uniform"),
+               Member(pendulum, 1, "Pendulum-v1", name="a", sampler="aw"),
+               Member(pendulum, 2, "Pendulum-v1", name="r", sampler="rw")]
+    together = MemberBatches(members, "uniform", 0.1, 10.0, 32)
+    alone = [MemberBatches([m], "uniform", 0.1, 10.0, 32) for m in members]
+    for _ in range(70):  # past one pre-drawn block of 64 batches
+        batch = together.sample()
+        for p, single in enumerate(alone):
+            np.testing.assert_array_equal(batch.indices[p], single.sample().indices[0])
+    assert not np.array_equal(batch.indices[0], batch.indices[1])  # same seed, other sampler: other rows
+    with pytest.raises(ValueError, match="sampler must be one of uniform, rw, aw, topk, got 'best'"):
+        MemberBatches([Member(pendulum, 0, "Pendulum-v1", sampler="best")], "uniform", 0.1, 10.0, 32)

@@ -145,6 +145,8 @@ class Member:
     overrides: dict[str, Any] = field(default_factory=dict)
     name: str = ""
     score_fn: Callable[[np.ndarray], np.ndarray] | None = None
+    sampler: str | None = None  # this member's batch sampler (uniform, rw, aw, topk); None: the loop's
+
 
     def scores(self, returns: np.ndarray) -> np.ndarray:
         if self.score_fn is not None:
@@ -159,11 +161,15 @@ class MemberBatches:
     gathered in one call."""
 
     def __init__(self, members: Sequence[Member], sampler: str, alpha: float, k: float, batch_size: int) -> None:
-        from orl.data.samplers import make_sampler
+        from orl.data.samplers import SAMPLERS, make_sampler
 
         self.buffers = [m.dataset for m in members]
-        self.samplers = [make_sampler(sampler, **({"alpha": alpha} if sampler in ("rw", "aw") else
-                                                  {"k": k} if sampler == "topk" else {})) for _ in members]
+        names = [m.sampler or sampler for m in members]
+        bad = [n for n in names if n not in SAMPLERS]
+        if bad:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {bad[0]!r}")
+        self.samplers = [make_sampler(n, **({"alpha": alpha} if n in ("rw", "aw") else {"k": k} if n == "topk" else {}))
+                         for n in names]
         self.rngs = [np.random.default_rng(m.seed) for m in members]
         self.batch_size = batch_size
         self.groups: dict[int, list[int]] = {}
