@@ -24,6 +24,7 @@ What keeps a member exactly what it would be alone:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -64,13 +65,21 @@ class MemberRandom:
         return torch.stack([torch.rand(shape, generator=g, device=self.device) for g in self.noise])
 
     def state_dict(self) -> dict:
-        return {"seeds": list(self.seeds), "noise": [g.get_state() for g in self.noise]}
+        return {"seeds": list(self.seeds), "device_type": self.device.type,
+                "noise": [g.get_state() for g in self.noise]}
 
     def load_state_dict(self, state: dict) -> None:
         if list(state["seeds"]) != self.seeds:
             raise ValueError(f"random state is for member seeds {list(state['seeds'])}, not {self.seeds}")
+        saved = state.get("device_type", "cpu")
+        if saved != self.device.type:
+            # A CPU generator's state cannot seed a CUDA one (or back): the run continues on new
+            # streams from the seeds, so it is no longer the uninterrupted run's continuation.
+            warnings.warn(f"the members' noise streams were saved on {saved} and continue on {self.device.type} "
+                          "from their seeds: the resumed run will not equal an uninterrupted one", stacklevel=2)
+            return
         for g, s in zip(self.noise, state["noise"]):
-            g.set_state(s.cpu() if self.device.type == "cpu" else s)
+            g.set_state(s.cpu())
 
 
 def for_members(fn, tensor: torch.Tensor, gens: Sequence[torch.Generator], **kwargs) -> torch.Tensor:
