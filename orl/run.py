@@ -149,6 +149,13 @@ def check_argv(argv: list[str]) -> list[str]:
             out[out.index(arg)] = f"{key}={values[0]}"  # the first value stands in the base config
     if sweeps:
         out.append("sweeps={" + ",".join(f"{k}:[{','.join(v)}]" for k, v in sweeps.items()) + "}")
+    seeds_arg = next((a for a in out if a.startswith("seeds=")), None)
+    envs_arg = next((a for a in out if a.startswith("envs=")), None)
+    if (seeds_arg or envs_arg or sweeps) and not any(a.startswith("hydra.run.dir=") for a in out):
+        # a population's directory names its datasets and seeds: runs/<algo>/<env>+<env>/seeds0-1-2-<time>
+        env_part = "+".join(envs_arg.partition("=")[2].strip("[]").split(",")) if envs_arg else "${env.name}"
+        seed_part = "seeds" + "-".join(seeds_arg.partition("=")[2].strip("[]").split(",")) if seeds_arg else "${seed}"
+        out.append(f"hydra.run.dir=${{out_root}}/${{algo.name}}/{env_part}/{seed_part}-${{now:%Y%m%d-%H%M%S}}")
     out_root = next((a.partition("=")[2] for a in argv if a.startswith("out_root=")), None)
     out_root = out_root or _yaml(CONF / "config.yaml")["out_root"]
     check_writable_dir(out_root, "out_root")

@@ -307,13 +307,14 @@ def test_a_population_run_resumes_across_a_kill_as_if_uninterrupted(tmp_path):
     them survives) and ends with the uninterrupted run's lines and evaluations."""
     full = _cli(*POPULATION, cwd=tmp_path)
     assert full.returncode == 0, full.stderr[-2000:]
-    full_dir = next((tmp_path / "runs" / "td3bc" / "pendulum-scripted").iterdir())
+    full_dir = next((tmp_path / "runs" / "td3bc" / "pendulum-scripted+pendulum-random").iterdir())
+    assert full_dir.name.startswith("seeds0-1-")
     lines = full.stdout.strip().splitlines()
     assert [line.split(":")[0] for line in lines[-5:-1]] == MEMBERS and lines[-1].startswith("population of 4:")
     for m in MEMBERS:
         assert len(_eval_rows(full_dir / m)) == 4 and (full_dir / m / "metrics.csv").exists()
     run_dir, step = _kill_after_a_checkpoint([*POPULATION, "out_root=killed"], tmp_path,
-                                             tmp_path / "killed" / "td3bc" / "pendulum-scripted")
+                                             tmp_path / "killed" / "td3bc" / "pendulum-scripted+pendulum-random")
     for m in MEMBERS:
         _mark_rows(run_dir / m / "eval.csv", step, "return_std")
     r = _cli(f"resume={run_dir}", cwd=tmp_path)
@@ -348,6 +349,7 @@ def test_a_sweep_inside_one_population(tmp_path):
              "eval_episodes=1", "algo.hidden=[16]", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     run_dir = next((tmp_path / "runs" / "td3bc" / "pendulum-scripted").iterdir())
+    assert run_dir.name.startswith("seeds0-1-")
     members = yaml.safe_load((run_dir / "config.yaml").read_text())["members"]
     assert [(m["name"], m["algo"]["alpha"]) for m in members] == [
         ("pendulum-scripted/alpha=1/seed0", 1), ("pendulum-scripted/alpha=1/seed1", 1),
