@@ -123,6 +123,7 @@ def test_masks_and_invalid_actions():
         ({"model_seed": -1}, r"model_seed must be an integer in \[0, "),
     ],
 )
+@pytest.mark.filterwarnings("ignore:.*not in the possible render_modes")  # gymnasium warns before the env raises
 def test_bad_arguments_get_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=f"MultiViewFeaturesEnv: {message}"):
         gym.make(ID, **kwargs)

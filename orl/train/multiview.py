@@ -150,6 +150,8 @@ def train_afgr(env_kwargs: dict[str, Any] | None = None, config: AFGRConfig | No
     ppo_gen = torch.Generator().manual_seed(config.seed + 1)
     before = evaluate(result, split="val", n_objects=500)["bayes_accuracy"]
     result.history.append({"stage": "ppo", "iteration": 0, "val_bayes_accuracy_mean": float(np.mean(before))})
+    say(f"stage 2 (PPO) 0/{config.ppo_iterations}: untrained selector, val Bayes accuracy (mean over t) "
+        f"{np.mean(before):.3f}")
     for it in range(config.ppo_iterations):
         idx = torch.randint(len(vlabels), (config.ppo_episodes,), generator=gen)
         starts = torch.randint(N_VIEWS, (config.ppo_episodes,), generator=gen)
