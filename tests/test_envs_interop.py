@@ -19,6 +19,8 @@ gym.register_envs(orl_envs)
 
 ROUTING = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/KP-v1"]
 INVENTORY = list(orl_envs.inventory.INVENTORY_IDS)
+MULTIVIEW = list(orl_envs.multiview.MULTIVIEW_IDS)
+MASKED = ROUTING + MULTIVIEW  # Dict observations with an action mask; illegal actions raise
 SMALL = {
     "orl/TSP-v0": {"size": 5},
     "orl/ATSP-v0": {"size": 5},
@@ -32,22 +34,22 @@ PPO_ARGS = dict(n_steps=16, batch_size=8, n_epochs=1, device="cpu", seed=0, poli
 
 
 def test_every_id_is_covered():
-    assert sorted(ROUTING + INVENTORY) == sorted(orl_envs.ENV_IDS)
+    assert sorted(ROUTING + INVENTORY + MULTIVIEW) == sorted(orl_envs.ENV_IDS)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread, restored after
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
-@pytest.mark.parametrize("env_id", ROUTING + INVENTORY)
+@pytest.mark.parametrize("env_id", MASKED + INVENTORY)
 def test_sb3_ppo_builds_and_learns(env_id):
     """PPO builds on every id (MultiInputPolicy for the routing Dict observations, whose KP key ``values`` used
-    to break it) and learns on the inventory ids; on the routing ids, whose illegal actions raise, MaskablePPO
+    to break it) and learns on the inventory ids; on the routing and multi-view ids, whose illegal actions raise, MaskablePPO
     (which reads ``env.action_masks()``) learns a few steps."""
     from stable_baselines3 import PPO
 
     env = gym.make(env_id, **SMALL.get(env_id, {}))
-    policy = "MultiInputPolicy" if env_id in ROUTING else "MlpPolicy"
+    policy = "MultiInputPolicy" if env_id in MASKED else "MlpPolicy"
     model = PPO(policy, env, **PPO_ARGS)
     obs, _ = env.reset(seed=0)
     action, _ = model.predict(obs, deterministic=True)
@@ -63,7 +65,7 @@ def test_sb3_ppo_builds_and_learns(env_id):
     assert masked.num_timesteps == 16
 
 
-@pytest.mark.parametrize("env_id", ROUTING + INVENTORY)
+@pytest.mark.parametrize("env_id", MASKED + INVENTORY)
 def test_make_vec_async_runs_every_id(env_id):
     envs = gym.make_vec(env_id, num_envs=2, vectorization_mode="async", **SMALL.get(env_id, {}))
     try:
@@ -75,14 +77,14 @@ def test_make_vec_async_runs_every_id(env_id):
             np.testing.assert_array_equal(got, first[key] if key else first)
         envs.action_space.seed(0)
         for _ in range(12):
-            mask = obs["action_mask"] if env_id in ROUTING else None
+            mask = obs["action_mask"] if env_id in MASKED else None
             obs, reward, terminated, truncated, _ = envs.step(envs.action_space.sample(mask=mask))
             assert np.all(np.isfinite(reward))
     finally:
         envs.close()
 
 
-@pytest.mark.parametrize("env_id", ROUTING + INVENTORY)
+@pytest.mark.parametrize("env_id", MASKED + INVENTORY)
 def test_envs_pickle(env_id):
     env = gym.make(env_id, **SMALL.get(env_id, {}))
     env.reset(seed=0)

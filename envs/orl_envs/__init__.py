@@ -4,7 +4,8 @@ Importing the package registers its environment ids under the ``orl/`` namespace
 Gymnasium 1.x write ``gymnasium.register_envs(orl_envs)`` so linters keep the import.
 :data:`ENV_IDS` lists what is registered: so far the inventory networks of Alvo, Russo & Kanoria
 (arXiv 2306.11246), see :mod:`orl_envs.inventory`, and the routing problems of BQ-NCO (TSP, ATSP,
-CVRP, OP, KP; Drakulic et al. 2023), see :mod:`orl_envs.routing`.
+CVRP, OP, KP; Drakulic et al. 2023), see :mod:`orl_envs.routing`, and multi-view active fine-grained
+recognition (AFGR / MAFR, Du et al. 2022, 2023), see :mod:`orl_envs.multiview`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ __version__ = "0.1.0"
 
 from .inventory import INVENTORY_IDS as _INVENTORY_IDS
 from .inventory import register as _register_inventory
+from .multiview import MULTIVIEW_IDS as _MULTIVIEW_IDS
+from .multiview import register as _register_multiview
 from .routing import ROUTING_IDS as _ROUTING_IDS
 from .routing import register as _register_routing
 
 _register_inventory()
 _register_routing()
+_register_multiview()
 
 #: Gymnasium ids registered by this package (filled as environment families land).
-ENV_IDS: tuple[str, ...] = (*_INVENTORY_IDS, *_ROUTING_IDS)
+ENV_IDS: tuple[str, ...] = (*_INVENTORY_IDS, *_ROUTING_IDS, *_MULTIVIEW_IDS)
