@@ -4,7 +4,7 @@
     python3 -m venv /work/venv-d3rlpy && /work/venv-d3rlpy/bin/pip install torch==2.13.0 \\
         && /work/venv-d3rlpy/bin/pip install d3rlpy==2.8.1 h5py imageio mujoco==3.4.0
     # run every point (resumable; finished points are skipped), one at a time on one core
-    OMP_NUM_THREADS=1 nice -n 5 python experiments/peer_d3rlpy.py --steps 15000 \\
+    OMP_NUM_THREADS=1 nice -n 5 python experiments/peer_d3rlpy.py --steps 20000 \\
         --d3rlpy-python /work/venv-d3rlpy/bin/python --data-dir /work/peer-data
     # the tables of what is finished (Markdown) and the orl - d3rlpy tests
     python experiments/peer_d3rlpy.py --report
@@ -20,7 +20,7 @@ with the same protocol: ``--eval-episodes`` Hopper-v5 episodes with resets seede
 deterministic actions, normalised with orl's reference scores (its own random and expert policies, from the
 dataset's metadata; not D4RL's).
 
-A point (library, algorithm, dataset, seed) runs in ``WORK/<library>/<dataset>/<algo>/seed<k>/`` and resumes from
+A point (library, algorithm, dataset, seed) runs in ``WORK/<library>/<dataset>/<algo>/<updates>/seed<k>/`` and resumes from
 its last evaluation's checkpoint; when it ends, its evaluations are appended atomically to
 ``experiments/results/peer_d3rlpy.csv`` (one row per evaluation, with the budget ``updates``), and the point is
 skipped on the next call.
@@ -161,7 +161,7 @@ def report(rows: list[dict], steps: int | None = None) -> str:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=15000, help="updates per run, the same for every point")
+    p.add_argument("--steps", type=int, default=20000, help="updates per run, the same for every point")
     p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     p.add_argument("--algos", nargs="*", choices=ALGOS, default=list(ALGOS))
     p.add_argument("--datasets", nargs="*", choices=DATASETS, default=list(DATASETS))
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(todo)} points to run ({len(done)} done) at {a.steps} updates each", flush=True)
     for lib, al, d, s in todo:
         data = export(d, a.data_dir)
-        out = a.work / lib / d / al / f"seed{s}"
+        out = a.work / lib / d / al / f"{a.steps}" / f"seed{s}"
         t0 = time.time()
         evals, version = (run_orl if lib == "orl" else run_d3rlpy)(al, d, s, data, out, a)
         seconds = time.time() - t0
