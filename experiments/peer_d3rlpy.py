@@ -116,8 +116,9 @@ def _welch(x: np.ndarray, y: np.ndarray) -> str:
 
     if len(x) < 2 or len(y) < 2:
         return "n < 2"
-    t, p = stats.ttest_ind(x, y, equal_var=False)
-    return f"t = {t:.2f}, p = {p:.3f}"
+    res = stats.ttest_ind(x, y, equal_var=False)
+    ci = res.confidence_interval(0.95)
+    return f"{x.mean() - y.mean():+.1f} [{ci.low:+.1f}, {ci.high:+.1f}], t = {res.statistic:.2f}, p = {res.pvalue:.2f}"
 
 
 def report(rows: list[dict], steps: int | None = None) -> str:
@@ -131,8 +132,7 @@ def report(rows: list[dict], steps: int | None = None) -> str:
     for r in rows:
         groups.setdefault((r["dataset"], r["algo"], r["library"]), {}).setdefault(int(r["seed"]), {})[int(r["step"])] = \
             float(r["score_mean"])
-    head = "| dataset | algorithm | library | seeds | " + " | ".join(f"{s // 1000}k" if s % 1000 == 0 else str(s)
-                                                                  for s in evals) + " |"
+    head = "| dataset | algorithm | library | seeds | " + " | ".join(f"{s / 1000:g}k" for s in evals) + " |"
     lines = [f"Normalised score (orl's references), mean ± std over seeds, at {steps} updates per run:", "",
              head, "|" + "---|" * (4 + len(evals))]
     for (d, al, lib), seeds in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] != "orl")):
@@ -141,9 +141,10 @@ def report(rows: list[dict], steps: int | None = None) -> str:
             v = np.array([seeds[k][s] for k in seeds if s in seeds[k]])
             cells.append(f"{v.mean():.1f} ± {v.std(ddof=1) if len(v) > 1 else 0:.1f}" if len(v) else "—")
         lines.append(f"| {d} | {al} | {lib} | {len(seeds)} | " + " | ".join(cells) + " |")
-    lines += ["", "orl - d3rlpy (Welch's t-test over seeds; per-seed values in the CSV):", "",
-              "| dataset | algorithm | final: orl | final: d3rlpy | final: t-test | last 3 evals: orl | "
-              "last 3 evals: d3rlpy | last 3: t-test |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "orl - d3rlpy per seed, at the final evaluation and averaged over the last three; the difference of the "
+              "means with Welch's 95% confidence interval and t-test (n = seeds per library):", "",
+              "| dataset | algorithm | final: orl | final: d3rlpy | final: orl - d3rlpy | last 3 evals: orl | "
+              "last 3 evals: d3rlpy | last 3: orl - d3rlpy |", "|---|---|---|---|---|---|---|---|"]
     for d, al in sorted({(k[0], k[1]) for k in groups}):
         if (d, al, "orl") not in groups or (d, al, "d3rlpy") not in groups:
             continue

@@ -33,4 +33,5 @@ def test_report_reads_the_results_rows():
             for step in (5, 10)]
     text = peer_d3rlpy.report(rows)
     assert "| hopper-medium | td3bc | orl | 3 | 7.0 ± 1.0 | 12.0 ± 1.0 |" in text
-    assert "| hopper-medium | td3bc | 11.0, 12.0, 13.0 | 15.0, 16.0, 17.0 | t = -4.90" in text
+    assert "| 0.005k | 0.01k |" in text
+    assert "| hopper-medium | td3bc | 11.0, 12.0, 13.0 | 15.0, 16.0, 17.0 | -4.0 [-6.3, -1.7], t = -4.90" in text
