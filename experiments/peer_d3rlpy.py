@@ -133,7 +133,7 @@ def report(rows: list[dict], steps: int | None = None) -> str:
         groups.setdefault((r["dataset"], r["algo"], r["library"]), {}).setdefault(int(r["seed"]), {})[int(r["step"])] = \
             float(r["score_mean"])
     head = "| dataset | algorithm | library | seeds | " + " | ".join(f"{s / 1000:g}k" for s in evals) + " |"
-    lines = [f"Normalised score (orl's references), mean ± std over seeds, at {steps} updates per run:", "",
+    lines = [f"Normalised score (orl's references), mean ± sample std (ddof 1) over seeds, at {steps} updates per run:", "",
              head, "|" + "---|" * (4 + len(evals))]
     for (d, al, lib), seeds in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] != "orl")):
         cells = []
