@@ -130,7 +130,7 @@ class OfflineAlgorithm:
         self.gens = self.random.init  # member generators for the initial weights
         # r <- reward_scale * r + reward_bias, per member; set by setup() where a config asks for it
         self.reward_scale, self.reward_bias = member_scalar([1.0] * P), member_scalar([0.0] * P)
-        self._hp_cache: dict[str, torch.Tensor] = {}
+        self._hp_cache: dict[str, Any] = {}
 
     @classmethod
     def check_members(cls, configs: Sequence[Any]) -> list[str]:
@@ -172,11 +172,10 @@ class OfflineAlgorithm:
     def hp(self, field: str) -> float | torch.Tensor:
         """Config ``field`` for the maths: a number when all members share it, else a ``(P, 1, 1)``
         tensor of the members' values (which broadcasts against ``(P, N, d)``)."""
-        values = [getattr(c, field) for c in self.configs]
-        if all(v == values[0] for v in values):
-            return values[0]
-        if field not in self._hp_cache:
-            self._hp_cache[field] = member_scalar(values, self.device)
+        if field not in self._hp_cache:  # read on every update: resolved once per field (and device)
+            values = [getattr(c, field) for c in self.configs]
+            shared = all(v == values[0] for v in values)
+            self._hp_cache[field] = values[0] if shared else member_scalar(values, self.device)
         return self._hp_cache[field]
 
     def to(self, device: str | torch.device) -> "OfflineAlgorithm":
@@ -206,9 +205,9 @@ class OfflineAlgorithm:
         """Actions for raw observations: ``(P, N, obs_dim)`` for the population (member ``p`` acts on
         ``obs[p]``); a single run (``P = 1``) also takes a batch ``(N, obs_dim)`` or one observation."""
         x = torch.as_tensor(np.asarray(obs, np.float32), device=self.device)
-        flat = self.members == 1 and x.ndim <= 2
+        flat = self.members == 1 and x.ndim in (1, 2) and x.shape[-1] == self.obs_dim
         if flat:
-            x = x.reshape(1, -1 if x.ndim == 2 else 1, x.shape[-1] if x.ndim else 0)
+            x = x.reshape(1, -1, self.obs_dim)
         if x.ndim != 3 or x.shape[0] != self.members or x.shape[-1] != self.obs_dim:
             want = f"(P={self.members}, N, {self.obs_dim})" + (f" or (N, {self.obs_dim})" if self.members == 1 else "")
             raise ValueError(f"{self.name}.act: expected observations {want}, got shape {tuple(np.shape(obs))}")

@@ -95,7 +95,8 @@ def make_algorithm(name: str, buffer: ReplayBuffer | Sequence[ReplayBuffer], act
         raise ValueError(f"{name}: the members' datasets differ in (observation shape, action size): {sorted(shapes)}; "
                          "a population needs one shape")
     configs = [build_config(cls.Config, o, name, prefix="algo.") for o in per_member]
-    stats = [b.observation_stats() for b in buffers]
+    stats_of = {id(b): b.observation_stats() for b in buffers}  # once per dataset, not per member
+    stats = [stats_of[id(b)] for b in buffers]
     algo = cls(int(np.prod(buffers[0].observation_shape)), action_low, action_high, configs,
                np.stack([m for m, _ in stats]), np.stack([sd for _, sd in stats]), seeds=list(seeds))
     algo.setup(buffers, total_steps)
@@ -241,7 +242,8 @@ def train_population(algo_name: str, members: Sequence[Member], out_dir: str | P
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     device = check_device(cfg.device)
-    spaces = [eval_action_space(m.env_id, m.dataset) for m in members]
+    checked = {(m.env_id, id(m.dataset)): eval_action_space(m.env_id, m.dataset) for m in members}  # once per pair
+    spaces = [checked[(m.env_id, id(m.dataset))] for m in members]
     bounds = {(tuple(s.low.ravel()), tuple(s.high.ravel())) for s in spaces}
     if len(bounds) > 1:
         raise ValueError(f"population members act in environments with different action bounds "
