@@ -2,6 +2,7 @@
 
     python experiments/multiview_results.py                 # 5 seeds, ~1 min each on one CPU thread
     python experiments/multiview_results.py --seeds 0 1     # fewer
+    python experiments/multiview_results.py --mode pixels   # 3 seeds, ~2 min each (MuJoCo + EGL; orl-envs[multiview])
 
 For each seed ``s`` the world is drawn with ``model_seed=s`` (defaults otherwise: 4 coarse x 4 fine classes,
 8 views, 1-2 key views per fine class) and the pipeline of :func:`orl.train.multiview.train_afgr` is trained
@@ -55,33 +56,60 @@ CURVE_FIELDS = ["seed", "iteration", "val_bayes_accuracy_mean", "reward", "polic
 FIELDS = ["seed", "model_seed", "policy", "readout", "t", "accuracy", "n_test_objects", "train_seconds"]
 
 
-def run_seed(seed: int, n_test: int, config_kwargs: dict) -> tuple[list[dict], dict]:
+#: The pixels mode's settings (CPU-sized: 4000 rendered training objects, a CNN trained from scratch with Adam).
+PIXELS_CONFIG = dict(n_train=4000, pretrain_epochs=12, n_val=1000, ppo_iterations=300, finetune_epochs=3,
+                     optimizer="adam")
+
+
+def run_seed(seed: int, n_test: int, config_kwargs: dict, mode: str = "features") -> tuple[list[dict], dict]:
     config = AFGRConfig(seed=seed, **config_kwargs)
     t0 = time.perf_counter()
-    result = train_afgr({"model_seed": seed}, config, n_test=n_test, log=lambda m: print(f"  [seed {seed}] {m}"))
+    result = train_afgr({"model_seed": seed}, config, n_test=n_test, log=lambda m: print(f"  [seed {seed}] {m}"),
+                        mode=mode)
     seconds = time.perf_counter() - t0
     model = result.model
     labels, codes = result.splits["test"]
     lab8, codes8, starts = every_start(labels, codes)
     learned = evaluate(result)
-    greedy = greedy_orders(model, codes8, starts)
-    table = best_fixed_orders(model, *result.splits["train"])
+    # the pixels mode's ideal observer reads the class where the features mode reads codes
+    greedy = greedy_orders(model, codes8 if mode == "features" else lab8, starts)
+    train_l, train_c = result.splits["train"]
+    table = best_fixed_orders(model, train_l, train_c, None if mode == "features" else model.subset_accuracies(train_l))
     curves = {
         ("learned", "classifier"): learned["classifier_accuracy"],
         ("learned", "bayes"): learned["bayes_accuracy"],
         ("greedy_eig", "bayes"): accuracy_curve(model, lab8, codes8, greedy),
         ("greedy_eig", "classifier"): classifier_accuracy_along(result, greedy),
         ("best_fixed", "bayes"): accuracy_curve(model, lab8, codes8, fixed_orders(table, starts)),
-        ("random", "bayes"): random_accuracy_curve(model, labels, codes),
+        ("random", "bayes"): random_accuracy_curve(
+            model, labels, codes, None if mode == "features" else model.subset_accuracies(labels)),
         ("all_views", "bayes"): np.full(N_VIEWS, all_views_accuracy(model, labels, codes)),
     }
+    if mode == "pixels":  # the trained classifier along sampled random orders (how much the selector helps it)
+        rng = np.random.default_rng(seed)
+        rand = np.stack([[s, *rng.permutation([v for v in range(N_VIEWS) if v != s])] for s in starts])
+        curves[("random", "classifier")] = classifier_accuracy_along(result, rand)
+        model.close()
     rows = [{"seed": seed, "model_seed": seed, "policy": p, "readout": r, "t": t + 1, "accuracy": float(c[t]),
              "n_test_objects": n_test, "train_seconds": round(seconds, 1)}
             for (p, r), c in curves.items() for t in range(N_VIEWS)]
     return rows, {"seconds": seconds, "history": result.history}
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def views_picture(path: Path) -> None:
+    """The 8 views (columns) of one object of each fine class of two body shapes (rows), 32 x 32 pixels each."""
+    import matplotlib.pyplot as plt
+
+    from orl_envs.multiview.pixels import PixelWorld
+
+    world = PixelWorld(model_seed=0)
+    colour = np.array([0.35, 0.45, 0.75])
+    rows = [np.concatenate(list(world.render_object(y, colour)), 1) for y in range(8)]
+    world.close()
+    plt.imsave(path, np.repeat(np.repeat(np.concatenate(rows, 0), 2, 0), 2, 1))
+
+
+def plot(rows: list[dict], path: Path, pixels: bool = False) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -93,6 +121,10 @@ def plot(rows: list[dict], path: Path) -> None:
               ("learned", "classifier"): ("learned PPO selector (its GRU classifier)", "tab:red", "--"),
               ("best_fixed", "bayes"): ("best fixed order (Bayes)", "tab:blue", "-"),
               ("random", "bayes"): ("random order (Bayes)", "tab:grey", "-")}
+    if pixels:
+        styles = {k: (v[0].replace("Bayes", "ideal observer"), *v[1:]) for k, v in styles.items()}
+        styles[("random", "classifier")] = ("random order (its GRU classifier)", "tab:grey", "--")
+        styles[("greedy_eig", "classifier")] = ("greedy info. gain (its GRU classifier)", "tab:green", "--")
     fig, ax = plt.subplots(figsize=(5.2, 3.6), dpi=80)
     t = np.arange(1, N_VIEWS + 1)
     for key, (label, colour, ls) in styles.items():
@@ -103,6 +135,7 @@ def plot(rows: list[dict], path: Path) -> None:
             ax.fill_between(t, acc.min(0), acc.max(0), color=colour, alpha=0.15, lw=0)
     ax.set_xlabel("views seen t (start view included)")
     ax.set_ylabel("top-1 accuracy (16 fine classes)")
+    ax.set_title("pixels mode" if pixels else "features mode", fontsize=9)
     ax.set_xticks(t)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
@@ -129,7 +162,8 @@ def render_picture(path: Path) -> None:
 
 def table(rows: list[dict]) -> str:
     keys = [("learned", "classifier"), ("learned", "bayes"), ("greedy_eig", "bayes"), ("greedy_eig", "classifier"),
-            ("best_fixed", "bayes"), ("random", "bayes"), ("all_views", "bayes")]
+            ("best_fixed", "bayes"), ("random", "bayes"), ("random", "classifier"), ("all_views", "bayes")]
+    keys = [k for k in keys if any((r["policy"], r["readout"]) == k for r in rows)]
     seeds = sorted({r["seed"] for r in rows})
     lines = ["| policy (readout) | " + " | ".join(f"t={t}" for t in range(1, N_VIEWS + 1)) + " | mean |",
              "|---" * (N_VIEWS + 2) + "|"]
@@ -154,26 +188,32 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--n-test", type=int, default=2000)
+    p.add_argument("--mode", choices=["features", "pixels"], default="features")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 0-4 (features), 0-2 (pixels)")
+    p.add_argument("--n-test", type=int, default=None, help="default: 2000 (features), 500 (pixels)")
     p.add_argument("--ppo-iterations", type=int, default=None)
-    p.add_argument("--out", default=str(ROOT / "experiments" / "results" / "multiview_features.csv"))
-    p.add_argument("--plot", default=str(ROOT / "docs" / "multiview_accuracy.png"))
-    p.add_argument("--picture", default=str(ROOT / "docs" / "multiview_env.png"))
     args = p.parse_args(argv)
+    pixels = args.mode == "pixels"
+    args.seeds = args.seeds or ([0, 1, 2] if pixels else [0, 1, 2, 3, 4])
+    args.n_test = args.n_test or (500 if pixels else 2000)
+    args.out = str(ROOT / "experiments" / "results" / f"multiview_{args.mode}.csv")
+    args.plot = str(ROOT / "docs" / ("multiview_pixels_accuracy.png" if pixels else "multiview_accuracy.png"))
+    args.picture = str(ROOT / "docs" / ("multiview_pixels_views.png" if pixels else "multiview_env.png"))
     torch.set_num_threads(1)
-    config_kwargs = {} if args.ppo_iterations is None else {"ppo_iterations": args.ppo_iterations}
+    config_kwargs = dict(PIXELS_CONFIG) if pixels else {}
+    if args.ppo_iterations is not None:
+        config_kwargs["ppo_iterations"] = args.ppo_iterations
     rows, curve, total = [], [], time.perf_counter()
     for seed in args.seeds:
-        seed_rows, info = run_seed(seed, args.n_test, config_kwargs)
+        seed_rows, info = run_seed(seed, args.n_test, config_kwargs, args.mode)
         rows += seed_rows
         curve += [{"seed": seed, **{k: h.get(k, "") for k in CURVE_FIELDS[1:]}}
                   for h in info["history"] if h["stage"] == "ppo"]
         print(f"seed {seed}: trained in {info['seconds']:.0f}s")
     write_csv(args.out, rows, FIELDS)
     write_csv(args.out.replace(".csv", "_ppo.csv"), curve, CURVE_FIELDS)
-    plot(rows, Path(args.plot))
-    render_picture(Path(args.picture))
+    plot(rows, Path(args.plot), pixels)
+    (views_picture if pixels else render_picture)(Path(args.picture))
     print(table(rows))
     print(f"total wall time {time.perf_counter() - total:.0f}s; wrote {args.out}, {args.plot}, {args.picture}")
     return 0

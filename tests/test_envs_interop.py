@@ -29,6 +29,7 @@ SMALL = {
     "orl/KP-v1": {"size": 5, "capacity": 1500},
     "orl/InventoryOneWarehouseLostDemand-v0": {"n_stores": 3},
     "orl/InventoryTransshipmentBacklogged-v0": {"n_stores": 3},
+    "orl/MultiViewPixels-v0": {"image_size": 16},
 }
 PPO_ARGS = dict(n_steps=16, batch_size=8, n_epochs=1, device="cpu", seed=0, policy_kwargs={"net_arch": [16]})
 
@@ -67,7 +68,10 @@ def test_sb3_ppo_builds_and_learns(env_id):
 
 @pytest.mark.parametrize("env_id", MASKED + INVENTORY)
 def test_make_vec_async_runs_every_id(env_id):
-    envs = gym.make_vec(env_id, num_envs=2, vectorization_mode="async", **SMALL.get(env_id, {}))
+    # EGL (the pixels mode's offscreen OpenGL) does not survive fork: its async workers are spawned
+    vector_kwargs = {"context": "spawn"} if env_id == "orl/MultiViewPixels-v0" else None
+    envs = gym.make_vec(env_id, num_envs=2, vectorization_mode="async", vector_kwargs=vector_kwargs,
+                        **SMALL.get(env_id, {}))
     try:
         obs, _ = envs.reset(seed=0)
         single = gym.make(env_id, **SMALL.get(env_id, {}))

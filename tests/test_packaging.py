@@ -8,6 +8,8 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -20,6 +22,7 @@ def test_orl_envs_dependencies_are_minimal():
               for k, v in meta["optional-dependencies"].items()}
     assert extras["inventory"] == {"torch"}
     assert extras["routing"] == {"elkai", "pyvrp", "ortools"}
+    assert extras["multiview"] == {"mujoco"}
 
 
 def test_orl_envs_never_imports_orl():
@@ -46,12 +49,13 @@ def test_orl_depends_on_orl_envs_and_both_import():
 
 def test_import_orl_envs_is_light():
     """Registering the ids imports neither torch (the inventory simulator loads on first use) nor the
-    optional routing solvers (imported by the solver that needs them)."""
+    optional routing solvers (imported by the solver that needs them) nor MuJoCo (the multi-view pixels mode)."""
     import subprocess
     import sys
 
     code = ("import sys, orl_envs, gymnasium as gym; gym.make('orl/TSP-v0', size=5).reset(seed=0); "
-            "print(sorted(m for m in ('torch', 'elkai', 'pyvrp', 'ortools') if m in sys.modules))")
+            "gym.make('orl/MultiViewFeatures-v0').reset(seed=0); "
+            "print(sorted(m for m in ('torch', 'elkai', 'pyvrp', 'ortools', 'mujoco') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -88,15 +92,16 @@ gym.register_envs(orl_envs)
 small = {"orl/TSP-v0": {"size": 5}, "orl/ATSP-v0": {"size": 5}, "orl/CVRP-v0": {"size": 5, "capacity": 10},
          "orl/OP-v0": {"size": 5, "max_length": 2.0}, "orl/KP-v1": {"size": 5, "capacity": 1500},
          "orl/InventoryOneWarehouseLostDemand-v0": {"n_stores": 3},
-         "orl/InventoryTransshipmentBacklogged-v0": {"n_stores": 3}}
+         "orl/InventoryTransshipmentBacklogged-v0": {"n_stores": 3}, "orl/MultiViewPixels-v0": {"image_size": 16}}
 checked, missing = [], []
 for env_id in orl_envs.ENV_IDS:
     try:
         env = gym.make(env_id, render_mode="rgb_array", **small.get(env_id, {}))
-    except ImportError as e:
+    except (ImportError, RuntimeError) as e:  # RuntimeError: no offscreen OpenGL for the pixels mode
         missing.append((env_id, str(e)))
         continue
     check_env(env.unwrapped)  # render check included
+    env.close()
     checked.append(env_id)
 print(json.dumps({"checked": checked, "missing": missing,
                   "torch": "torch" in sys.modules, "matplotlib": "matplotlib" in sys.modules}))
@@ -159,12 +164,20 @@ def test_check_env_passes_on_every_id_with_only_the_declared_dependencies():
     routing = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/KP-v1"]
     multiview = ["orl/MultiViewFeatures-v0"]
     assert core["checked"] == routing + multiview and not core["torch"] and not core["matplotlib"]
-    assert len(core["missing"]) == 5
+    assert len(core["missing"]) == 6
     for env_id, message in core["missing"]:
+        if env_id == "orl/MultiViewPixels-v0":
+            assert "pip install 'orl-envs[multiview]'" in message and "MuJoCo, which is not installed" in message
+            continue
         assert env_id.startswith("orl/Inventory")
         assert "pip install 'orl-envs[inventory]'" in message and "torch is not installed" in message
 
     inventory = _run_with_only(("inventory",))
     import orl_envs
 
-    assert inventory["checked"] == list(orl_envs.ENV_IDS) and not inventory["missing"] and not inventory["matplotlib"]
+    assert inventory["checked"] == [i for i in orl_envs.ENV_IDS if i != "orl/MultiViewPixels-v0"]
+    assert [m[0] for m in inventory["missing"]] == ["orl/MultiViewPixels-v0"] and not inventory["matplotlib"]
+    everything = _run_with_only(("inventory", "multiview"))
+    if everything["missing"] and "cannot render offscreen" in everything["missing"][0][1]:
+        pytest.skip(f"no offscreen OpenGL here: {everything['missing'][0][1]}")
+    assert everything["checked"] == list(orl_envs.ENV_IDS) and not everything["missing"]

@@ -2,7 +2,8 @@
 
 * :mod:`.model`: the generative model of the ``features`` mode (coarse/fine classes, 8 views, class-dependent
   key views, known likelihoods) with its exact Bayes posterior and expected information gain, batched;
-* :mod:`.env`: the Gymnasium environment (a batch-of-one view of the model);
+* :mod:`.env`: the Gymnasium environments — ``features`` mode (a batch-of-one view of the model) and ``pixels``
+  mode (MuJoCo renderings of procedurally generated 3D objects, :mod:`.pixels`; needs ``orl-envs[multiview]``);
 * :mod:`.baselines`: exact evaluation of view orders — random, best fixed order, greedy information gain,
   all views.
 """
@@ -19,12 +20,13 @@ from .baselines import (
     greedy_orders,
     random_accuracy_curve,
 )
-from .env import MultiViewFeaturesEnv
+from .env import MultiViewFeaturesEnv, MultiViewPixelsEnv
 from .model import N_VIEWS, MultiViewModel
 
 #: Gymnasium id -> entry point.
 MULTIVIEW_IDS: dict[str, str] = {
     "orl/MultiViewFeatures-v0": "orl_envs.multiview.env:MultiViewFeaturesEnv",
+    "orl/MultiViewPixels-v0": "orl_envs.multiview.env:MultiViewPixelsEnv",  # needs orl-envs[multiview] (MuJoCo)
 }
 
 
@@ -39,6 +41,7 @@ __all__ = [
     "MULTIVIEW_IDS",
     "N_VIEWS",
     "MultiViewFeaturesEnv",
+    "MultiViewPixelsEnv",
     "MultiViewModel",
     "accuracy_curve",
     "all_views_accuracy",

@@ -13,6 +13,10 @@ start views and the accuracies are averaged over the start views.
 * :func:`greedy_orders` — greedy expected information gain: the next view maximises ``I(Y; O_v | seen)``
   under the exact posterior (ties: the lowest view index). Adaptive: it depends on the codes seen so far.
 * :func:`all_views_accuracy` — the Bayes accuracy with all 8 views (the ceiling of every policy).
+
+The same functions serve the ``pixels`` mode's :class:`~orl_envs.multiview.pixels.PixelWorld` (its ideal
+observer's posterior and information gain, which are exact too); there, pass the labels where the features mode
+takes codes (what a view shows is fixed by the class), and the objects (body colours) for ``codes`` elsewhere.
 """
 
 from __future__ import annotations
@@ -102,5 +106,7 @@ def accuracy_curve(model: MultiViewModel, labels: np.ndarray, codes: np.ndarray,
 
 def all_views_accuracy(model: MultiViewModel, labels: np.ndarray, codes: np.ndarray) -> float:
     """Bayes accuracy with all 8 views seen."""
+    if not isinstance(model, MultiViewModel):  # the pixels mode's ideal observer
+        return float(model.accuracy_along(labels, codes, np.tile(np.arange(N_VIEWS), (len(labels), 1)))[-1])
     scores = model.log_likelihoods(codes).sum(1)
     return float((predict(scores) == np.asarray(labels)).mean())

@@ -13,14 +13,16 @@ The pieces here, kept small so a CPU trains them in minutes on the ``features`` 
 ``orl/MultiViewFeatures-v0``:
 
 * :class:`Aggregator` — per-view embedding of (feature vector, view one-hot), a ``GRUCell``, a linear classifier;
+  in the ``pixels`` mode the feature vector comes from :class:`ConvBackbone`, a small CNN trained with it;
 * :class:`MaskedActorCritic` — the project's PPO actor-critic (:class:`orl.algos.online.ppo.ActorCritic`) whose
   observation is ``[GRU state, seen-mask]`` and whose categorical actor gives seen views probability 0;
 * :class:`ViewSelectorPPO` — the project's :class:`~orl.algos.online.ppo.PPO` (its clipped loss and update,
   unchanged) on that actor-critic; :func:`standardised_returns` uses the project's :func:`~orl.algos.online.ppo.gae`
   with ``lambda = 1`` and zero values, i.e. plain discounted returns, then standardises them as MAFR does.
 
-Differences from the code, on purpose: the CNN is replaced by a one-layer embedding of the given feature vector
-(the ``features`` mode has no images); the GRU is 64 wide instead of 1024; the actor and critic are the project's
+Differences from the code, on purpose: in the ``features`` mode the CNN is replaced by a one-layer embedding of the
+given feature vector; in the ``pixels`` mode it is a three-layer CNN, frozen after stage 1 (stage 3 fine-tunes the
+embedding, the GRU and the classifier on its features); the GRU is 64 wide instead of 1024; the actor and critic are the project's
 64-64 tanh MLPs (MAFR: BatchNorm + Linear) with the seen-mask appended to their input; views are masked during
 training too (MAFR masks at inference); the gradient norm is clipped at 0.5 (the project's PPO default).
 """
@@ -49,6 +51,8 @@ class AFGRConfig:
     lr_backbone: float = 0.01  # the per-view embedding (MAFR's CNN)
     lr_fc: float = 0.1  # GRU + classifier
     momentum: float = 0.9
+    optimizer: str = "sgd"  # stages 1 and 3: "sgd" (MAFR's, for its ImageNet-pretrained ResNet) or "adam"
+    adam_lr: float = 1e-3  # with optimizer="adam": the pixels mode's CNN is trained from scratch
     # stage 2: PPO view selector, classifier frozen (MAFR trains it on the validation split)
     n_val: int = 5_000
     ppo_iterations: int = 600
@@ -72,6 +76,8 @@ class AFGRConfig:
         for name in ("ppo_iterations", "finetune_epochs"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
         if not 0 < self.gamma <= 1:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma!r}")
 
@@ -84,13 +90,34 @@ class AFGRConfig:
                          hidden=tuple(self.ppo_hidden), normalize_obs=False, normalize_reward=False, se_every=0)
 
 
-class Aggregator(nn.Module):
-    """GRU aggregator + classifier (MAFR's ``Full_layer``): ``h_t = GRU(h_{t-1}, embed([x_v, onehot(v)]))``,
-    logits ``fc(h_t)`` after every view."""
+class ConvBackbone(nn.Module):
+    """The ``pixels`` mode's in-house CNN (MAFR: ResNet-50): uint8 images ``(N, px, px, 3)`` -> features ``(N, out)``.
 
-    def __init__(self, feature_dim: int, n_views: int, n_classes: int, hidden: int) -> None:
+    Three strided convolutions (16, 32, 32 channels; 5x5 then 3x3, stride 2) with ReLU, then Linear + ReLU."""
+
+    def __init__(self, image_size: int, out_dim: int = 64) -> None:
         super().__init__()
-        self.n_views, self.hidden = n_views, hidden
+        self.convs = nn.Sequential(nn.Conv2d(3, 16, 5, 2, 2), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU(),
+                                   nn.Conv2d(32, 32, 3, 2, 1), nn.ReLU(), nn.Flatten())
+        with torch.no_grad():
+            n = self.convs(torch.zeros(1, 3, image_size, image_size)).shape[1]
+        self.head = nn.Sequential(nn.Linear(n, out_dim), nn.ReLU())
+        self.out_dim = out_dim
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.convs(images.float().div(255.0).permute(0, 3, 1, 2)))
+
+
+class Aggregator(nn.Module):
+    """GRU aggregator + classifier (MAFR's ``Full_layer``): ``z = backbone(x_v)``, ``h_t = GRU(h_{t-1},
+    embed([z, onehot(v)]))``, logits ``fc(h_t)`` after every view. Without a backbone (``features`` mode) ``z`` is
+    the view's feature vector; ``view_ndim`` is the number of dimensions of one view's input (1, or 3 for images)."""
+
+    def __init__(self, feature_dim: int, n_views: int, n_classes: int, hidden: int,
+                 backbone: nn.Module | None = None, view_ndim: int = 1) -> None:
+        super().__init__()
+        self.n_views, self.hidden, self.view_ndim = n_views, hidden, view_ndim
+        self.backbone = backbone if backbone is not None else nn.Identity()
         self.embed = nn.Sequential(nn.Linear(feature_dim + n_views, hidden), nn.ReLU())
         self.gru = nn.GRUCell(hidden, hidden)
         self.fc = nn.Linear(hidden, n_classes)
@@ -98,17 +125,25 @@ class Aggregator(nn.Module):
     def initial(self, batch: int) -> torch.Tensor:
         return torch.zeros(batch, self.hidden)
 
-    def step(self, h: torch.Tensor, features: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
-        """One view per object: ``features`` ``(B, D)`` of views ``views`` ``(B,)`` -> the next state ``(B, H)``."""
-        x = torch.cat([features, nn.functional.one_hot(views, self.n_views).float()], -1)
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone on inputs ``(..., *view)`` -> ``(..., feature_dim)``."""
+        lead = x.shape[:x.dim() - self.view_ndim]
+        z = self.backbone(x.reshape(-1, *x.shape[x.dim() - self.view_ndim:]))
+        return z.reshape(*lead, z.shape[-1])
+
+    def step(self, h: torch.Tensor, z: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
+        """One encoded view per object: ``z`` ``(B, F)`` of views ``views`` ``(B,)`` -> the next state ``(B, H)``."""
+        x = torch.cat([z, nn.functional.one_hot(views, self.n_views).float()], -1)
         return self.gru(self.embed(x), h)
 
-    def forward(self, features: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
-        """Logits after each view of sequences ``features`` ``(B, T, D)``, ``views`` ``(B, T)`` -> ``(B, T, C)``."""
-        h = self.initial(features.shape[0])
+    def forward(self, x: torch.Tensor, views: torch.Tensor, encoded: bool = False) -> torch.Tensor:
+        """Logits after each view of sequences ``x`` ``(B, T, *view)`` (or their encodings ``(B, T, F)`` when
+        ``encoded``), ``views`` ``(B, T)`` -> ``(B, T, C)``."""
+        z = x if encoded else self.encode(x)
+        h = self.initial(z.shape[0])
         out = []
-        for t in range(features.shape[1]):
-            h = self.step(h, features[:, t], views[:, t])
+        for t in range(z.shape[1]):
+            h = self.step(h, z[:, t], views[:, t])
             out.append(self.fc(h))
         return torch.stack(out, 1)
 
