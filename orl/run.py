@@ -51,8 +51,9 @@ RESUME_MAY_CHANGE = ("device", "threads")
 _HYDRA_FLAGS = ("-", "+", "~", "hydra.", "hydra/")
 
 
-class UsageError(Exception):
-    """Bad input from the command line: printed as one ``error:`` line, exit code 2."""
+class UsageError(ValueError):
+    """Bad input (a command-line argument or an ``orl.fit`` keyword): one ``error:`` line and exit code 2
+    from the CLI, a ``ValueError`` naming the bad value from Python."""
 
 
 def group_options(group: str) -> list[str]:
@@ -216,11 +217,11 @@ def tuned_settings(algo: str, env: str, user: set[str]) -> dict[str, Any]:
     return {k: v for k, v in (_yaml(path) if path.exists() else {}).items() if k not in user}
 
 
-def apply_tuned(cfg: DictConfig) -> list[str]:
-    """Merge ``tuned/<algo>/<dataset>.yaml`` into ``cfg.algo``; command-line ``algo.*`` overrides win.
-    For a population (``seeds=``, ``env=a,b``) first write its members into ``cfg.members``, each with
-    the tuned settings of its own dataset."""
-    user = _user_algo_keys()
+def apply_tuned(cfg: DictConfig, user: set[str] | None = None) -> list[str]:
+    """Merge ``tuned/<algo>/<dataset>.yaml`` into ``cfg.algo``; the user's ``algo.*`` settings (``user``,
+    default: this command line's) win. For a population (``seeds=``, ``env=a,b``) first write its members
+    into ``cfg.members``, each with the tuned settings of its own dataset."""
+    user = _user_algo_keys() if user is None else user
     if any(cfg.get(k) is not None for k in ("seeds", "envs", "sweeps")):
         cfg.members = population_members(cfg, user)
     applied = []
@@ -315,27 +316,40 @@ def resume_main(argv: list[str]) -> int:
             values[key] = yaml.safe_load(value)
         else:
             refused.append(arg)
-    out, cfg, step = load_run_dir(resume)
     if refused:
+        out, _, _ = load_run_dir(resume)
         raise UsageError(f"resume continues {out} as saved in its config.yaml; {refused[0]!r} would change it "
                          f"(only {', '.join(k + '=' for k in RESUME_MAY_CHANGE)} may change on resume): start a new run "
                          "to change it")
-    for key, value in values.items():
+    print(resume_run(resume, values)[1])
+    return 0
+
+
+def resume_run(path: str | Path, changes: dict[str, Any] | None = None) -> tuple[Path, str]:
+    """Continue the run directory ``path`` from its checkpoint with its saved configuration (only
+    ``RESUME_MAY_CHANGE`` settings may be given in ``changes``); returns the directory and the final line.
+    The CLI's ``resume=`` and ``orl.resume`` both end here."""
+    changes = dict(changes or {})
+    bad = sorted(set(changes) - set(RESUME_MAY_CHANGE))
+    out, cfg, step = load_run_dir(str(path))
+    if bad:
+        raise UsageError(f"resume continues {out} as saved in its config.yaml; {bad[0]!r} would change it "
+                         f"(only {', '.join(RESUME_MAY_CHANGE)} may change on resume): start a new run to change it")
+    for key, value in changes.items():
         cfg[key] = value
     try:
         check_config(cfg)
-    except ValueError as e:
+    except ValueError as e:  # a bad device=/threads= value
         raise UsageError(str(e)) from None
-    if values:
-        print(f"resume: {', '.join(f'{k}={v}' for k, v in values.items())} (the saved config.yaml is unchanged)")
+    if changes:
+        print(f"resume: {', '.join(f'{k}={v}' for k, v in changes.items())} (the saved config.yaml is unchanged)")
     if step is None:
         print(f"resume: {out} has no checkpoint yet (stopped before its first evaluation): training from step 0")
     elif step >= cfg.steps:
         print(f"resume: {out} finished at step {step:,} of {cfg.steps:,}; nothing left to train")
     else:
         print(f"resuming {out} at step {step:,} of {cfg.steps:,}")
-    print(_train(cfg, out, resume=step is not None, tuned=[], fresh=False))
-    return 0
+    return out, _train(cfg, out, resume=step is not None, tuned=[], fresh=False)
 
 
 # ------------------------------------------------------------------------------------------ training
@@ -410,22 +424,36 @@ def run(cfg: DictConfig) -> str:
     try:
         if cfg.get("resume"):
             raise UsageError("resume= is given alone: python -m orl.run resume=<run dir>")
-        tuned = apply_tuned(cfg)
-        check_config(cfg)
-        from orl.utils.atomic import atomic_path
-
-        with atomic_path(out_dir / "config.yaml") as tmp:
-            tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        if tuned:
-            print(f"tuned settings for {cfg.algo.name} on {cfg.env.name}: {', '.join(tuned)}")
-        line = _train(cfg, out_dir, resume=False, tuned=tuned, fresh=True)
+        line = execute(cfg, out_dir, _user_algo_keys())
     except (UsageError, ValueError, OSError) as e:
-        if not (out_dir / "checkpoint.pt").exists():
-            _discard_run_dir(out_dir, Path(cfg.out_root))
         raise SystemExit(_usage_error(str(e))) from None
     print(f"run directory: {out_dir}")
     print(line)
     return line
+
+
+def execute(cfg: DictConfig, out_dir: Path, user: set[str]) -> str:
+    """A new run of the composed configuration ``cfg`` in ``out_dir``: the tuned settings (``user``: the
+    ``algo.*`` fields the user set, which win), the checks, ``config.yaml``, then the family's trainer;
+    returns the final line. ``orl.run`` and ``orl.fit`` both end here. Bad input raises a ``ValueError``
+    (``UsageError``) before anything is written; a run that fails before its first checkpoint leaves no
+    run directory behind."""
+    OmegaConf.set_struct(cfg, False)
+    try:
+        tuned = apply_tuned(cfg, user)
+        check_config(cfg)
+        from orl.utils.atomic import atomic_path
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out_dir / "config.yaml") as tmp:
+            tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        if tuned:
+            print(f"tuned settings for {cfg.algo.name} on {cfg.env.name}: {', '.join(tuned)}")
+        return _train(cfg, out_dir, resume=False, tuned=tuned, fresh=True)
+    except (UsageError, ValueError, OSError):
+        if not (out_dir / "checkpoint.pt").exists():
+            _discard_run_dir(out_dir, Path(cfg.out_root))
+        raise
 
 
 def _usage_error(message: str) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -93,6 +94,20 @@ class OfflineAlgorithm:
     def __init__(self, obs_dim: int, action_low: np.ndarray, action_high: np.ndarray,
                  config: Any | Sequence[Any] = None, obs_mean: np.ndarray | Sequence[np.ndarray] | None = None,
                  obs_std: np.ndarray | Sequence[np.ndarray] | None = None, seeds: Sequence[int] = (0,)) -> None:
+        """The engine-level constructor (``orl.fit`` builds it for you from a dataset).
+
+        Args:
+            obs_dim: size of a (flattened) observation.
+            action_low, action_high: the environment's action bounds (networks act in [-1, 1]).
+            config: the algorithm's config dataclass (``Config``, e.g. ``IQLConfig(expectile=0.8)``), or
+                one per member; ``None``: the defaults.
+            obs_mean, obs_std: the dataset's observation statistics (per member or shared), used when the
+                config's ``normalize_states`` is on.
+            seeds: one seed per member; a single run is one seed.
+
+        Call :meth:`setup` with the datasets and the run's length before training (reward scaling and
+        learning-rate schedules depend on them); ``orl.fit`` does.
+        """
         seeds = [int(s) for s in seeds]
         if not seeds:
             raise ValueError(f"{self.name}: a population needs at least one member seed")
@@ -216,8 +231,38 @@ class OfflineAlgorithm:
             return a[0, 0] if np.ndim(obs) == 1 else a[0]
         return a
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Subclasses take the base constructor's arguments through ``*args, **kwargs``; give them its
+        # signature (with their own config type), so that ``help(IQL)`` and IDEs show the real one.
+        super().__init_subclass__(**kwargs)
+        config_type = cls.__dict__.get("Config")
+        if "__init__" in cls.__dict__ and config_type is not None:
+            sig = inspect.signature(OfflineAlgorithm.__init__)
+            params = [p.replace(annotation=f"{config_type.__name__} | Sequence[{config_type.__name__}] | None")
+                      if p.name == "config" else p for p in sig.parameters.values()]
+            cls.__init__.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+            if not cls.__init__.__doc__:
+                cls.__init__.__doc__ = OfflineAlgorithm.__init__.__doc__
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> "OfflineAlgorithm":
+        """Rebuild a trained algorithm from its :meth:`state_dict` alone (no dataset needed): the
+        constructor's arguments are stored in it. To act, save, or continue training."""
+        missing = [k for k in ("obs_dim", "action_low", "action_high", "configs", "random") if k not in state]
+        if missing:
+            raise ValueError(f"{cls.name}: this state was written by an older orl and lacks {missing}; "
+                             "resume its run once with the current orl to rewrite its checkpoint")
+        configs = [cls.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in c.items()})
+                   for c in state["configs"]]
+        algo = cls(int(state["obs_dim"]), np.asarray(state["action_low"]), np.asarray(state["action_high"]),
+                   configs, seeds=list(state["random"]["seeds"]))
+        algo.load_state_dict(state)
+        return algo
+
     def state_dict(self) -> dict[str, Any]:
         return {"name": self.name, "members": self.members, "configs": [dataclasses.asdict(c) for c in self.configs],
+                "obs_dim": self.obs_dim, "action_low": (self.action_bias - self.action_scale).cpu().numpy(),
+                "action_high": (self.action_bias + self.action_scale).cpu().numpy(),
                 "total_it": self.total_it, "random": self.random.state_dict(),
                 "reward_scale": self.reward_scale.cpu().clone(), "reward_bias": self.reward_bias.cpu().clone(),
                 "obs_mean": self.obs_mean.cpu().clone(), "obs_std": self.obs_std.cpu().clone(),

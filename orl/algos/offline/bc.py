@@ -26,6 +26,13 @@ class BCConfig:
 
 @register_algorithm
 class BC(OfflineAlgorithm):
+    """Behaviour cloning (MSE regression of a tanh policy onto the dataset actions).
+
+    The maths, the official code it follows and every deviation are in this module's docstring;
+    hyperparameters in :class:`BCConfig`. Train it with ``orl.fit("bc", "<dataset>", ...)``; the
+    constructor below is the engine's (one member per seed; see :class:`~orl.algos.base.OfflineAlgorithm`).
+    """
+
     name = "bc"
     Config = BCConfig
 

@@ -154,6 +154,13 @@ def _orthogonal_init(net: nn.Sequential, gens) -> None:
 
 @register_algorithm
 class CQL(OfflineAlgorithm):
+    """Conservative Q-Learning (Kumar et al., NeurIPS 2020), CQL(H) on SAC as CORL implements it.
+
+    The maths, the official code it follows and every deviation are in this module's docstring;
+    hyperparameters in :class:`CQLConfig`. Train it with ``orl.fit("cql", "<dataset>", ...)``; the
+    constructor below is the engine's (one member per seed; see :class:`~orl.algos.base.OfflineAlgorithm`).
+    """
+
     name = "cql"
     Config = CQLConfig
     # Hong et al.'s rw/aw temperature for CQL (harness-offline-rl ``experiments/d4rl/run_cql.py``: RW-0.2, AW-0.2)

@@ -96,6 +96,13 @@ def expectile_loss(u: torch.Tensor, expectile: float | torch.Tensor) -> torch.Te
 
 @register_algorithm
 class IQL(OfflineAlgorithm):
+    """Implicit Q-Learning (Kostrikov, Nair & Levine, ICLR 2022): expectile value, AWR actor.
+
+    The maths, the official code it follows and every deviation are in this module's docstring;
+    hyperparameters in :class:`IQLConfig`. Train it with ``orl.fit("iql", "<dataset>", ...)``; the
+    constructor below is the engine's (one member per seed; see :class:`~orl.algos.base.OfflineAlgorithm`).
+    """
+
     name = "iql"
     Config = IQLConfig
     member_fields = ("discount", "tau", "expectile", "beta", "exp_adv_max", "normalize_reward")

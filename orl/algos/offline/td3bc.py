@@ -78,6 +78,13 @@ class TD3BCConfig:
 
 @register_algorithm
 class TD3BC(OfflineAlgorithm):
+    """TD3+BC (Fujimoto & Gu, NeurIPS 2021): TD3 with a behaviour-cloning term in the actor loss.
+
+    The maths, the official code it follows and every deviation are in this module's docstring;
+    hyperparameters in :class:`TD3BCConfig`. Train it with ``orl.fit("td3bc", "<dataset>", ...)``; the
+    constructor below is the engine's (one member per seed; see :class:`~orl.algos.base.OfflineAlgorithm`).
+    """
+
     name = "td3bc"
     Config = TD3BCConfig
     member_fields = ("alpha", "discount", "tau", "policy_noise", "noise_clip")
