@@ -470,17 +470,47 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # SIGTERM (a scheduler's stop) ends a run like Ctrl-C: the note says how to resume
 
 
+def show_job(argv: list[str]) -> str:
+    """``--cfg job``: the configuration a run of ``argv`` would use, tuned settings applied (Hydra's own
+    ``--cfg job`` prints it before they are), as YAML headed by a comment naming them."""
+    from orl.api import compose
+
+    cfg, out_dir = compose(argv)
+    user = {a.partition("=")[0].removeprefix("algo.") for a in argv if a.startswith("algo.")}
+    tuned = apply_tuned(cfg, user)
+    head = f"# run directory: {out_dir}\n"
+    head += (f"# tuned settings for {cfg.algo.name} on {cfg.env.name} (in algo below): {', '.join(tuned)}\n" if tuned
+             else f"# no tuned settings for {cfg.algo.name} on {cfg.env.name}\n")
+    return head + OmegaConf.to_yaml(cfg, resolve=True)
+
+
+HELP_TAIL = """
+Lists: python -m orl.list [datasets|algos|envs]   (names, families, papers; which datasets are built)
+Show the settings a run will use (tuned ones applied):  python -m orl.run algo=iql env=hopper-medium --cfg job
+Python: import orl; agent = orl.fit("iql", "pendulum-scripted", steps=20_000); agent.predict(obs)
+Hydra's own options: python -m orl.run --hydra-help
+"""
+
+
 def main() -> None:
     argv = sys.argv[1:]
     multirun = any(a in ("-m", "--multirun") for a in argv)
     if not multirun:
         signal.signal(signal.SIGTERM, _interrupt)
     try:
+        if any(a in ("-h", "--help") for a in argv):
+            print(__doc__.strip() + "\n" + HELP_TAIL)
+            return
+        for flag in ("--cfg", "-c"):
+            if flag in argv and argv.index(flag) + 1 < len(argv) and argv[argv.index(flag) + 1] == "job":
+                i = argv.index(flag)
+                print(show_job(argv[:i] + argv[i + 2:]), end="")
+                return
         if any(a.partition("=")[0] == "resume" for a in argv):
             raise SystemExit(resume_main(argv))
         sys.argv = [sys.argv[0], *check_argv(argv)]
         _hydra_main()
-    except UsageError as e:
+    except ValueError as e:  # UsageError; also when raised by ``orl.run`` imported under its own name
         raise SystemExit(_usage_error(str(e))) from None
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
