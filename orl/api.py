@@ -69,9 +69,9 @@ def _config_class(algo: str) -> type | None:
 
     if algo in algos.ALGORITHMS:
         return algos.ALGORITHMS[algo].Config
-    if algo in ("ppo", "props"):
-        from orl.train.online import ONLINE_ALGORITHMS
+    from orl.train.online import ONLINE_ALGORITHMS
 
+    if algo in ONLINE_ALGORITHMS:
         return ONLINE_ALGORITHMS[algo].Config
     return None
 

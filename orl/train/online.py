@@ -32,6 +32,7 @@ import torch
 
 from orl.algos.online.ppo import PPO, PPOConfig, gae
 from orl.algos.online.props import PROPS, PROPSConfig
+from orl.algos.online.sa_ppo import SAPPO
 from orl.algos.online.sampling_error import sampling_error
 from orl.data.buffer import ReplayBuffer
 from orl.data.collect import evaluate
@@ -40,7 +41,7 @@ from orl.utils.config import build_config
 
 
 #: ``orl.run algo=<name>`` of the online family -> its class (whose ``Config`` is its dataclass).
-ONLINE_ALGORITHMS: dict[str, type[PPO]] = {"ppo": PPO, "props": PROPS}
+ONLINE_ALGORITHMS: dict[str, type[PPO]] = {"ppo": PPO, "props": PROPS, "sa_ppo": SAPPO}
 
 
 class RunningMeanStd:

@@ -212,6 +212,10 @@ class PPO:
                     v_loss = 0.5 * ((v - returns[idx]) ** 2).mean()
                 ent = entropy.mean()
                 loss = pg_loss - c.ent_coef * ent + c.vf_coef * v_loss
+                reg = self.regularizer(obs[idx], generator)
+                if reg is not None:  # SA-PPO's smoothness term (orl.algos.online.sa_ppo)
+                    loss = loss + reg
+                    stats.setdefault("regularizer", []).append(float(reg.detach()))
                 self.opt.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.net.parameters(), c.max_grad_norm, foreach=True)
@@ -226,6 +230,10 @@ class PPO:
         out = {k: float(np.mean(v)) for k, v in stats.items() if v}
         out["early_stop"] = float(stopped)
         return out
+
+    def regularizer(self, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor | None:
+        """An extra term of the minibatch loss; none for PPO (SA-PPO adds its state-smoothness term)."""
+        return None
 
     def state_dict(self) -> dict[str, Any]:
         return {"name": self.name, "net": self.net.state_dict(), "opt": self.opt.state_dict(), "updates": self.updates}
