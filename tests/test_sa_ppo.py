@@ -58,5 +58,4 @@ def test_regularised_policy_is_smoother_than_ppo(tmp_path):
             mu1, _ = victim.action_mean(x)
         return float((((mu1 - mu0) / sigma) ** 2).sum(-1).mean())
 
-    print("sensitivity", sensitivity(sa), sensitivity(ppo))
     assert sensitivity(sa) < 0.5 * sensitivity(ppo), (sensitivity(sa), sensitivity(ppo))
