@@ -99,55 +99,152 @@ def _restore_env(blob: bytes) -> Any:
     return env
 
 
+class OnPolicyLearner:
+    """One on-policy learner in its sub-environments: collection, running normalisation, the FIFO buffers,
+    GAE, the algorithm's updates (PROPS's behaviour updates included), evaluation, and its complete state.
+
+    :func:`train_online` drives one learner with logging and checkpoints; loops that alternate several
+    learners (PROTECTED's victim and attacker, ``orl.robust.protected``) drive theirs the same way.
+    ``wrap`` (optional) wraps every sub-environment after it is made or restored: wrappers that hold live
+    objects (an attacker's current policy) are applied anew instead of being pickled with the env.
+    """
+
+    def __init__(self, env_id: str, config: PPOConfig, algo_cls: type[PPO], seed: int = 0, wrap=None) -> None:
+        import gymnasium as gym
+
+        self.env_id, self.config, self.seed, self.wrap = env_id, config, int(seed), wrap
+        c = config
+        # the environments as made (what a checkpoint serialises) and as stepped (``wrap`` applied over them)
+        self.inner = [make_env(env_id) for _ in range(c.num_envs)]
+        self.envs = [self._wrapped(e) for e in self.inner]
+        space = self.envs[0].action_space
+        self.discrete = isinstance(space, gym.spaces.Discrete)
+        if not self.discrete and not isinstance(space, gym.spaces.Box):
+            raise ValueError(f"env {env_id!r} has action space {space}; PPO here acts in Box or Discrete spaces")
+        obs_shape = self.envs[0].observation_space.shape
+        if obs_shape is None or len(obs_shape) != 1:
+            raise ValueError(f"env {env_id!r} observes {self.envs[0].observation_space}; PPO here needs flat Box "
+                             "observations")
+        self.obs_dim = int(obs_shape[0])
+        action_dim = 1 if self.discrete else int(np.prod(space.shape))
+        self.algo = algo_cls(self.obs_dim, int(space.n) if self.discrete else action_dim, self.discrete, c)
+        self.low, self.high = (None, None) if self.discrete else (space.low, space.high)
+        self.m = getattr(c, "props_num_steps", c.num_steps)  # steps per sub-environment between behaviour updates
+        self.per_update = c.num_envs * c.num_steps
+        self.gen = torch.Generator().manual_seed(self.seed)
+        self.obs_rms, self.ret_rms = RunningMeanStd((self.obs_dim,)), RunningMeanStd()
+        self.buffers = [ReplayBuffer(c.buffer_batches * c.num_steps, (self.obs_dim,), action_dim,
+                                     metadata={"env_id": env_id}) for _ in range(c.num_envs)]
+        self.discounted = np.zeros(c.num_envs)
+        self.ep_return, self.ep_length = np.zeros(c.num_envs), np.zeros(c.num_envs, int)
+        self.updates, self.step = 0, 0
+        self.finished: list[tuple[float, int]] = []
+        self.obs = np.stack([env.reset(seed=self.seed * 1000 + i)[0] for i, env in enumerate(self.envs)]).astype(np.float32)
+        self.obs_rms.update(self.obs)
+
+    def _wrapped(self, env):
+        return self.wrap(env) if self.wrap is not None else env
+
+    def normalise_obs(self, x: np.ndarray) -> np.ndarray:
+        c = self.config
+        if not c.normalize_obs:
+            return np.asarray(x, np.float32)
+        return np.clip((x - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + 1e-8), -c.clip_obs, c.clip_obs).astype(np.float32)
+
+    def iteration(self, progress: float, on_step=None) -> dict[str, Any]:
+        """Collect ``num_steps`` per sub-environment and make the target update (with PROPS's behaviour updates
+        every ``m`` steps); ``progress`` in [0, 1) drives the learning-rate anneal. Returns the metrics row."""
+        c, algo = self.config, self.algo
+        algo.set_progress(progress)
+        row: dict[str, Any] = {}
+        for round_ in range(c.num_steps // self.m):
+            for _ in range(self.m):
+                self.obs = _collect_step(algo, self.envs, self.buffers, self.obs, self.normalise_obs, self.discounted,
+                                         self.ep_return, self.ep_length, self.finished, self.gen, self.discrete,
+                                         self.low, self.high, c.gamma)
+                self.obs_rms.update(self.obs)
+                self.ret_rms.update(self.discounted)
+                self.step += c.num_envs
+                if on_step is not None:
+                    on_step(c.num_envs)
+            batch, theta_params = _prepare(algo, self.buffers, self.normalise_obs, self.ret_rms, c)
+            row = {"step": self.step}
+            if round_ == c.num_steps // self.m - 1:  # a target update is due (every n steps)
+                if c.se_every and (self.updates + 1) % c.se_every == 0:  # before the update, as PPOROS
+                    # its own random stream: measuring must not change what the run learns
+                    se_gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.updates)
+                    row["sampling_error"] = sampling_error(algo.net, batch[0], batch[1], c.se_epochs, generator=se_gen)
+                row.update(algo.update(*batch, generator=self.gen))
+            if isinstance(algo, PROPS):
+                keep = _without_oldest(self.buffers, self.m)
+                params = theta_params[keep] if self.discrete else (theta_params[0][keep], theta_params[1][keep])
+                row.update(algo.props_update(batch[0][keep], batch[1][keep], batch[5][keep], params, self.gen))
+        self.updates += 1
+        if self.finished:
+            row["episode_return"] = float(np.mean([r for r, _ in self.finished]))
+            row["episode_length"] = float(np.mean([n for _, n in self.finished]))
+            self.finished = []
+        return row
+
+    def evaluate(self, episodes: int, seed: int | None = None) -> np.ndarray:
+        """Returns of the deterministic target policy on fresh environments (wrapped like the learner's)."""
+        algo = self.algo
+        policy = lambda o, _rng: algo.act(self.normalise_obs(o), deterministic=True)  # noqa: E731
+        if self.wrap is None:
+            return evaluate(self.env_id, policy, episodes, seed=self.seed + 100 if seed is None else seed)
+        from orl.data.collect import _lockstep_returns
+
+        s = self.seed + 100 if seed is None else seed
+        envs = [self._wrapped(make_env(self.env_id)) for _ in range(episodes)]
+        rng = np.random.default_rng(s)
+        return _lockstep_returns(envs, [s * 1_000_000 + k for k in range(episodes)], lambda obs, idx: policy(obs[idx], rng))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"algo": self.algo.state_dict(), "obs_rms": self.obs_rms, "ret_rms": self.ret_rms,
+                "buffers": self.buffers, "envs": [_env_state(e) for e in self.inner],
+                "obs": self.obs, "discounted": self.discounted, "ep_return": self.ep_return,
+                "ep_length": self.ep_length, "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "update": self.updates, "step": self.step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.algo.load_state_dict(state["algo"])
+        self.obs_rms, self.ret_rms, self.buffers = state["obs_rms"], state["ret_rms"], state["buffers"]
+        self.inner = [_restore_env(b) for b in state["envs"]]
+        self.envs = [self._wrapped(e) for e in self.inner]
+        self.obs, self.discounted = state["obs"], state["discounted"]
+        self.ep_return, self.ep_length = state["ep_return"], state["ep_length"]
+        self.gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch_rng"])
+        self.updates = int(state["update"])
+        self.step = int(state.get("step", self.updates * self.per_update))
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
 def train_online(env_id: str, out_dir: str | Path, config: PPOConfig | None = None, steps: int = 1_000_000,
                  seed: int = 0, eval_every: int = 10_000, eval_episodes: int = 10, resume: bool = False,
                  threads: int = 1, progress: bool = True, algo_name: str | None = None) -> dict[str, Any]:
-    """Train PPO / PPO-Buffer (``config.buffer_batches``) or PROPS (a ``PROPSConfig``) on Gymnasium env
+    """Train PPO / PPO-Buffer (``config.buffer_batches``), SA-PPO or PROPS (a ``PROPSConfig``) on Gymnasium env
     ``env_id``; returns the summary."""
-    import gymnasium as gym
-
     c = config or PPOConfig()
     cls = ONLINE_ALGORITHMS[algo_name] if algo_name else (PROPS if isinstance(c, PROPSConfig) else PPO)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    envs = [make_env(env_id) for _ in range(c.num_envs)]
-    space = envs[0].action_space
-    discrete = isinstance(space, gym.spaces.Discrete)
-    if not discrete and not isinstance(space, gym.spaces.Box):
-        raise ValueError(f"env {env_id!r} has action space {space}; PPO here acts in Box or Discrete spaces")
-    obs_shape = envs[0].observation_space.shape
-    if obs_shape is None or len(obs_shape) != 1:
-        raise ValueError(f"env {env_id!r} observes {envs[0].observation_space}; PPO here needs flat Box observations")
-    obs_dim, action_dim = int(obs_shape[0]), 1 if discrete else int(np.prod(space.shape))
-    algo = cls(obs_dim, action_dim if not discrete else int(space.n), discrete, c)
-    m = getattr(c, "props_num_steps", c.num_steps)  # steps per sub-environment between behaviour updates
-    per_update = c.num_envs * c.num_steps
+    learner = OnPolicyLearner(env_id, c, cls, seed)
+    algo, per_update = learner.algo, learner.per_update
     num_updates = steps // per_update
     if num_updates < 1:
         raise ValueError(f"steps={steps} is less than one update's {per_update} env steps (num_envs x num_steps)")
-    gen = torch.Generator().manual_seed(seed)
-    obs_rms, ret_rms = RunningMeanStd((obs_dim,)), RunningMeanStd()
-    buffers = [ReplayBuffer(c.buffer_batches * c.num_steps, (obs_dim,), 1 if discrete else action_dim,
-                            metadata={"env_id": env_id}) for _ in range(c.num_envs)]
-    discounted = np.zeros(c.num_envs)
-    ep_return, ep_length = np.zeros(c.num_envs), np.zeros(c.num_envs, int)
     start, next_eval = 0, eval_every
     if resume:
         state = load_checkpoint(out)
-        algo.load_state_dict(state["algo"])
-        obs_rms, ret_rms, buffers = state["obs_rms"], state["ret_rms"], state["buffers"]
-        envs = [_restore_env(b) for b in state["envs"]]
-        obs, discounted = state["obs"], state["discounted"]
-        ep_return, ep_length = state["ep_return"], state["ep_length"]
-        gen.set_state(state["gen"])
-        torch.set_rng_state(state["torch_rng"])
+        learner.load_state_dict(state)
         start, next_eval = int(state["update"]), int(state["next_eval"])
-    else:
-        obs = np.stack([env.reset(seed=seed * 1000 + i)[0] for i, env in enumerate(envs)]).astype(np.float32)
-        obs_rms.update(obs)
-    step = start * per_update
+    step = learner.step = start * per_update
     metrics_csv = CSVLog(out / "metrics.csv", step if resume else None)
     eval_csv = CSVLog(out / "eval.csv", step if resume else None)
     from torch.utils.tensorboard import SummaryWriter
@@ -161,44 +258,17 @@ def train_online(env_id: str, out_dir: str | Path, config: PPOConfig | None = No
                    dynamic_ncols=True)
         eta = DurationEstimate(step, num_updates * per_update, unit="env steps", write=tqdm.write)
 
-    def normalise_obs(x: np.ndarray) -> np.ndarray:
-        if not c.normalize_obs:
-            return np.asarray(x, np.float32)
-        return np.clip((x - obs_rms.mean) / np.sqrt(obs_rms.var + 1e-8), -c.clip_obs, c.clip_obs).astype(np.float32)
+    def on_step(n: int) -> None:
+        if bar is not None:
+            bar.update(n)
+            eta(learner.step)
 
-    low, high = (None, None) if discrete else (space.low, space.high)
-    t0, finished = time.time(), []
+    t0 = time.time()
     try:
         for update in range(start, num_updates):
-            algo.set_progress(update / num_updates)
-            for round_ in range(c.num_steps // m):
-                for _ in range(m):
-                    obs = _collect_step(algo, envs, buffers, obs, normalise_obs, discounted, ep_return, ep_length,
-                                        finished, gen, discrete, low, high, c.gamma)
-                    obs_rms.update(obs)
-                    ret_rms.update(discounted)
-                    step += c.num_envs
-                    if bar is not None:
-                        bar.update(c.num_envs)
-                        eta(step)
-                batch, theta_params = _prepare(algo, buffers, normalise_obs, ret_rms, c)
-                row: dict[str, Any] = {"step": step}
-                if round_ == c.num_steps // m - 1:  # a target update is due (every n steps)
-                    if c.se_every and (update + 1) % c.se_every == 0:  # before the update, as PPOROS
-                        # its own random stream: measuring must not change what the run learns
-                        se_gen = torch.Generator().manual_seed(seed * 1_000_003 + update)
-                        row["sampling_error"] = sampling_error(algo.net, batch[0], batch[1], c.se_epochs,
-                                                               generator=se_gen)
-                    row.update(algo.update(*batch, generator=gen))
-                if isinstance(algo, PROPS):
-                    keep = _without_oldest(buffers, m)
-                    params = theta_params[keep] if discrete else (theta_params[0][keep], theta_params[1][keep])
-                    row.update(algo.props_update(batch[0][keep], batch[1][keep], batch[5][keep], params, gen))
+            row = learner.iteration(update / num_updates, on_step)
+            step = learner.step
             row["env_steps_per_s"] = (step - start * per_update) / max(time.time() - t0, 1e-9)
-            if finished:
-                row["episode_return"] = float(np.mean([r for r, _ in finished]))
-                row["episode_length"] = float(np.mean([n for _, n in finished]))
-                finished = []
             metrics_csv.append(row)
             for k, v in row.items():
                 if k != "step":
@@ -206,23 +276,17 @@ def train_online(env_id: str, out_dir: str | Path, config: PPOConfig | None = No
             if step >= next_eval or update == num_updates - 1:
                 while next_eval <= step:
                     next_eval += eval_every
-                returns = evaluate(env_id, lambda o, _rng: algo.act(normalise_obs(o), deterministic=True),
-                                   eval_episodes, seed=seed + 100)
+                returns = learner.evaluate(eval_episodes)
                 eval_csv.append({"step": step, "return_mean": float(returns.mean()), "return_std": float(returns.std())})
                 tb.add_scalar("eval/return", float(returns.mean()), step)
                 if bar is not None:
                     bar.set_postfix(ret=f"{returns.mean():.1f}")
-                save_checkpoint(out, {"algo": algo.state_dict(), "obs_rms": obs_rms, "ret_rms": ret_rms,
-                                      "buffers": buffers, "envs": [_env_state(e) for e in envs], "obs": obs,
-                                      "discounted": discounted, "ep_return": ep_return, "ep_length": ep_length,
-                                      "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                                      "update": update + 1, "next_eval": next_eval, "step": step})
+                save_checkpoint(out, {**learner.state_dict(), "update": update + 1, "next_eval": next_eval})
     finally:
         if bar is not None:
             bar.close()
         tb.close()
-        for env in envs:
-            env.close()
+        learner.close()
     returns = [float(r["return_mean"]) for r in eval_csv.rows]
     if not returns:
         raise RuntimeError("no evaluation was recorded")
