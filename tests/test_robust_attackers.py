@@ -73,3 +73,19 @@ def test_robust_sarsa_learns_the_victims_q_and_the_term_smooths_it(tmp_path):
     with pytest.raises(ValueError, match="continuous-action victim"):
         train_robust_sarsa(orl.Agent("ppo", "online", {}, None, spaces={"discrete": True}), "CartPole-v1")
     assert action_smoothness(robust, s, a, 0.5).item() < 0.5 * action_smoothness(plain, s, a, 0.5).item()
+
+
+def test_adversary_env_pickles_mid_episode_and_continues_identically(victim):
+    import pickle
+
+    _, path = victim
+    for kind in ("pa-ad", "sa-rl"):
+        env = AdversaryEnv("CartPole-v1", str(path), eps=0.2, kind=kind)
+        env.reset(seed=1)
+        for _ in range(3):
+            env.step(env.action_space.sample())
+        copy = pickle.loads(pickle.dumps(env))  # what an attacker run's checkpoint stores
+        for _ in range(5):
+            a = env.action_space.sample()
+            x, y = env.step(a), copy.step(a)
+            assert np.array_equal(x[0], y[0]) and x[1] == y[1]

@@ -34,56 +34,35 @@ ATTACKER_LR = {"Hopper": 1e-2, "HalfCheetah": 1e-2, "Walker2d": 1e-3, "Ant": 1e-
 ATTACKER_SETTINGS = {"clip_coef": 0.4, "ent_coef": 3e-4}
 
 
-class AdversaryEnv(gym.Env):
-    """The MDP of an observation adversary against a fixed victim (see the module docstring).
+class AdversaryWrapper(gym.Wrapper):
+    """An environment turned into the MDP of an observation adversary against ``predict`` (the victim's
+    deterministic action on raw observations; ``victim`` its distribution and normaliser for PA-AD).
 
-    Args:
-        env_id: the victim's environment (a Gymnasium id).
-        victim: a saved orl agent (``Agent.save``) or run directory: the fixed victim.
-        eps: the l-infinity budget in the victim's normalised observation space.
-        kind: ``"sa-rl"`` (act = observation perturbation, ``obs_dim`` in [-1, 1]) or ``"pa-ad"`` (act = a
-            direction in the victim's action space).
+    The adversary observes the true observation, acts (SA-RL: a perturbation in [-1, 1]^obs_dim; PA-AD: a
+    direction in [-1, 1]^action_dim), the victim acts on the perturbed observation, and the adversary is paid
+    ``sign * r`` (``-1``: the attacker's own game; PROTECTED's attacker also plays ``+1`` against the best past
+    victim, ``orl.robust.protected``). PA-AD's random start has its own generator, seeded by ``reset``.
     """
 
-    metadata = {"render_modes": []}
-
-    def __init__(self, env_id: str, victim: str, eps: float, kind: str = "sa-rl") -> None:
-        import orl
-
+    def __init__(self, env: gym.Env, predict, victim: Victim, action_dim: int, eps: float, kind: str = "sa-rl",
+                 sign: float = -1.0) -> None:
+        super().__init__(env)
         if kind not in KINDS:
             raise ValueError(f"unknown adversary kind {kind!r}; choose one of {', '.join(KINDS)}")
         if not eps > 0:
             raise ValueError(f"eps must be positive, got {eps!r}")
-        self.env = gym.make(env_id)
-        self.agent = orl.load(victim)
-        self.victim = Victim.from_agent(self.agent)
-        self.eps, self.kind = float(eps), kind
-        self.observation_space = self.env.observation_space
-        obs_dim = int(np.prod(self.observation_space.shape))
-        act_dim = obs_dim if kind == "sa-rl" else int(self.agent.spaces["action_dim"])
+        self.predict, self.victim, self.eps, self.kind, self.sign = predict, victim, float(eps), kind, float(sign)
+        obs_dim = int(np.prod(env.observation_space.shape))
+        act_dim = obs_dim if kind == "sa-rl" else int(action_dim)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (act_dim,), np.float32)
         self._obs: np.ndarray | None = None
+        self._rng = np.random.default_rng(0)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
         self._obs, info = self.env.reset(seed=seed, options=options)
         return self._obs, info
-
-    def __getstate__(self) -> dict[str, Any]:
-        # the inner env through orl's env serialiser: pickling alone drops MuJoCo's physics state, and a
-        # resumed attacker run must continue the same episodes
-        from orl.train.online import _env_state
-
-        state = dict(self.__dict__)
-        state["env"] = _env_state(self.env)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        from orl.train.online import _restore_env
-
-        state = dict(state)
-        state["env"] = _restore_env(state["env"])
-        self.__dict__.update(state)
 
     def perturbed(self, action: np.ndarray) -> np.ndarray:
         """The observation the victim sees when the adversary plays ``action`` (raw coordinates)."""
@@ -92,19 +71,74 @@ class AdversaryEnv(gym.Env):
         if self.kind == "sa-rl":
             x = learned_state_attack(lambda _: a, s, self.eps)
         else:
-            # PA-AD's random start, drawn from the env's own seeded stream (exact seeding and resume)
-            gen = torch.Generator().manual_seed(int(self.np_random.integers(2**62)))
+            gen = torch.Generator().manual_seed(int(self._rng.integers(2**62)))
             x = pa_ad_perturbation(self.victim, s, a, self.eps, generator=gen)
         delta = np.clip((x - s).reshape(-1).double().numpy(), -self.eps, self.eps)
-        return np.asarray(self._obs, np.float64) + delta * self.victim.std
+        return np.asarray(self._obs, np.float64) + delta * np.asarray(self.victim.std)
 
     def step(self, action: np.ndarray):
-        victim_action = self.agent.predict(self.perturbed(action).astype(np.float32))
+        victim_action = self.predict(self.perturbed(action).astype(np.float32))
         self._obs, reward, terminated, truncated, info = self.env.step(victim_action)
-        return self._obs, -float(reward), terminated, truncated, {**info, "victim_reward": float(reward)}
+        return self._obs, self.sign * float(reward), terminated, truncated, {**info, "victim_reward": float(reward)}
+
+
+class AdversaryEnv(gym.Env):
+    """The adversary MDP against a *saved* victim, constructible by name (``register_adversary``): an
+    :class:`AdversaryWrapper` over ``gym.make(env_id)`` with the victim loaded from its file.
+
+    Args:
+        env_id: the victim's environment (a Gymnasium id).
+        victim: a saved orl agent (``Agent.save``) or run directory: the fixed victim.
+        eps: the l-infinity budget in the victim's normalised observation space.
+        kind: ``"sa-rl"`` or ``"pa-ad"`` (see :class:`AdversaryWrapper`).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, env_id: str, victim: str, eps: float, kind: str = "sa-rl") -> None:
+        import orl
+
+        self.agent = orl.load(victim)
+        self.game = AdversaryWrapper(gym.make(env_id), self.agent.predict, Victim.from_agent(self.agent),
+                                     int(self.agent.spaces["action_dim"]), eps, kind)
+        self.observation_space, self.action_space = self.game.observation_space, self.game.action_space
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        return self.game.reset(seed=seed, options=options)
+
+    def step(self, action: np.ndarray):
+        return self.game.step(action)
+
+    def perturbed(self, action: np.ndarray) -> np.ndarray:
+        return self.game.perturbed(action)
 
     def close(self) -> None:
-        self.env.close()
+        self.game.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the inner env through orl's env serialiser: pickling alone drops MuJoCo's physics state, and a
+        # resumed attacker run must continue the same episodes
+        from orl.train.online import _env_state
+
+        game = dict(self.game.__dict__)
+        inner = self.game.env
+        for k in ("env", "predict", "_action_space", "_observation_space", "_metadata", "_reward_range"):
+            game.pop(k, None)
+        return {"agent": self.agent, "game": game, "inner": _env_state(inner),
+                "np_random": getattr(self, "_np_random", None)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from orl.train.online import _restore_env
+
+        self.agent = state["agent"]
+        g = state["game"]
+        self.game = AdversaryWrapper(_restore_env(state["inner"]), self.agent.predict, g["victim"],
+                                     int(self.agent.spaces["action_dim"]), g["eps"], g["kind"], g["sign"])
+        self.game._obs, self.game._rng = g["_obs"], g["_rng"]
+        self.observation_space, self.action_space = self.game.observation_space, self.game.action_space
+        if state["np_random"] is not None:
+            self._np_random = state["np_random"]
 
 
 def register_adversary(env_id: str, victim: str | Path, eps: float, kind: str) -> str:

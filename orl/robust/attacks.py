@@ -195,16 +195,24 @@ class ObservationAttack(gym.ObservationWrapper):
             raise ValueError(f"eps must be non-negative, got {eps!r}")
         d = env.observation_space.shape[0]
         self.attack, self.eps, self.enabled = attack, float(eps), True
-        self.mean = np.zeros(d) if victim is None else np.asarray(victim.mean, np.float64)
-        self.std = np.ones(d) if victim is None else np.asarray(victim.std, np.float64)
-        if self.mean.shape != (d,) or self.std.shape != (d,):
-            raise ValueError(f"the victim's normaliser has shape {self.mean.shape}, the observations ({d},)")
+        # read at every step: a victim still learning (PROTECTED) changes its normaliser as it goes
+        self.victim = victim
+        mean, std = self._normaliser()
+        if mean.shape != (d,) or std.shape != (d,):
+            raise ValueError(f"the victim's normaliser has shape {mean.shape}, the observations ({d},)")
+
+    def _normaliser(self) -> tuple[np.ndarray, np.ndarray]:
+        d = self.observation_space.shape[0]
+        if self.victim is None:
+            return np.zeros(d), np.ones(d)
+        return np.asarray(self.victim.mean, np.float64), np.asarray(self.victim.std, np.float64)
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
         if not self.enabled or self.eps == 0:
             return observation
-        s = (np.asarray(observation, np.float64) - self.mean) / self.std
+        mean, std = self._normaliser()
+        s = (np.asarray(observation, np.float64) - mean) / std
         x = torch.as_tensor(s, dtype=torch.float32).reshape(1, -1)
         delta = (self.attack(x).reshape(-1).detach().double().numpy() - x.reshape(-1).double().numpy())
         delta = np.clip(delta, -self.eps, self.eps)
-        return (np.asarray(observation, np.float64) + delta * self.std).astype(observation.dtype)
+        return (np.asarray(observation, np.float64) + delta * std).astype(observation.dtype)
