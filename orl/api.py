@@ -295,14 +295,20 @@ class Agent:
     @classmethod
     def from_file(cls, path: str | Path, device: str = "cpu") -> Agent:
         """An agent saved with :meth:`save`; a file that is not one, or is damaged, is refused by name."""
-        from orl.train.common import CheckpointError, load_torch
+        from orl.train.common import load_torch
 
-        blob = load_torch(path, map_location="cpu")
+        return cls.from_blob(load_torch(path, map_location="cpu"), str(path), device)
+
+    @classmethod
+    def from_blob(cls, blob: Any, where: str = "the data", device: str = "cpu") -> Agent:
+        """An agent from the dictionary :meth:`to_blob` made (checked as a file is)."""
+        from orl.train.common import CheckpointError
+
         if not isinstance(blob, dict) or blob.get("format") != AGENT_FORMAT:
-            raise CheckpointError(f"{path} is not an orl agent file (Agent.save writes them); for a run's "
+            raise CheckpointError(f"{where} is not an orl agent file (Agent.save writes them); for a run's "
                                   "checkpoint pass its run directory to orl.load")
         if int(blob.get("format_version", 0)) > AGENT_FORMAT_VERSION:
-            raise CheckpointError(f"{path} was written by a newer orl (agent format {blob['format_version']}, "
+            raise CheckpointError(f"{where} was written by a newer orl (agent format {blob['format_version']}, "
                                   f"this orl reads up to {AGENT_FORMAT_VERSION}; written by orl "
                                   f"{blob.get('versions', {}).get('orl')}): upgrade orl to load it")
         family = blob["family"]
@@ -311,9 +317,8 @@ class Agent:
         if family == "online":
             norm = blob["normalizer"]
             rms = None if norm is None else _Stats(norm["mean"], norm["var"])
-            agent = cls._online(blob["algo"], blob["config"], blob["state"], blob["spaces"], rms, None, None)
-            return agent
-        raise CheckpointError(f"{path}: agents of family {family!r} cannot be loaded here")
+            return cls._online(blob["algo"], blob["config"], blob["state"], blob["spaces"], rms, None, None)
+        raise CheckpointError(f"{where}: agents of family {family!r} cannot be loaded here")
 
     # ------------------------------------------------------------------ using
     def _require_policy(self) -> None:
@@ -365,25 +370,48 @@ class Agent:
             a = np.clip(a, self.spaces["action_low"], self.spaces["action_high"])
         return a[0] if single else a
 
-    def save(self, path: str | Path) -> Path:
-        """Write the agent to ``path`` atomically as one self-describing file (see :func:`load`)."""
+    def to_blob(self) -> dict[str, Any]:
+        """The agent as the dictionary :meth:`save` writes (``Agent.from_blob`` reads it back)."""
         import gymnasium
         import torch
 
         import orl
-        from orl.train.common import save_torch
 
         self._require_policy()
-        blob = {"format": AGENT_FORMAT, "format_version": AGENT_FORMAT_VERSION, "algo": self.algo_name,
+        return {"format": AGENT_FORMAT, "format_version": AGENT_FORMAT_VERSION, "algo": self.algo_name,
                 "family": self.family, "config": self.config, "members": self.members,
                 "state": self.algorithm.state_dict(), "spaces": self.spaces, "normalizer": self.normalizer,
                 "versions": {"orl": orl.__version__, "python": platform.python_version(), "torch": torch.__version__,
                              "numpy": np.__version__, "gymnasium": gymnasium.__version__}}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the agent to ``path`` atomically as one self-describing file (see :func:`load`)."""
+        from orl.train.common import save_torch
+
+        blob = self.to_blob()
         path = Path(path)
         if path.parent != Path(""):
             path.parent.mkdir(parents=True, exist_ok=True)
         save_torch(path, blob)
         return path
+
+    @classmethod
+    def from_learner(cls, learner: Any, algo_name: str, config: dict[str, Any] | None = None) -> Agent:
+        """A snapshot (deep copy) of an on-policy learner's current policy (``orl.train.online.OnPolicyLearner``)
+        as an agent: what PROTECTED appends to its policy set."""
+        import copy
+
+        c = learner.config
+        space = learner.envs[0].action_space
+        spaces = {"obs_dim": learner.obs_dim, "discrete": learner.discrete,
+                  "action_dim": int(space.n) if learner.discrete else int(np.prod(space.shape)),
+                  "action_low": None if learner.discrete else np.asarray(space.low),
+                  "action_high": None if learner.discrete else np.asarray(space.high)}
+        normalizer = ({"mean": np.array(learner.obs_rms.mean), "var": np.array(learner.obs_rms.var),
+                       "clip": float(c.clip_obs)} if c.normalize_obs else None)
+        config = config or {"algo": {"name": algo_name, "family": "online", **dataclasses.asdict(c)},
+                            "env": {"name": learner.env_id, "id": learner.env_id}}
+        return cls(algo_name, "online", config, copy.deepcopy(learner.algo), [""], None, spaces, normalizer)
 
 
 class _Stats:

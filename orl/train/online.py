@@ -105,8 +105,8 @@ class OnPolicyLearner:
 
     :func:`train_online` drives one learner with logging and checkpoints; loops that alternate several
     learners (PROTECTED's victim and attacker, ``orl.robust.protected``) drive theirs the same way.
-    ``wrap`` (optional) wraps every sub-environment after it is made or restored: wrappers that hold live
-    objects (an attacker's current policy) are applied anew instead of being pickled with the env.
+    ``wrap(env, i)`` (optional) wraps sub-environment ``i`` after it is made or restored: wrappers that hold
+    live objects (an attacker's current policy) are applied anew instead of being pickled with the env.
     """
 
     def __init__(self, env_id: str, config: PPOConfig, algo_cls: type[PPO], seed: int = 0, wrap=None) -> None:
@@ -116,7 +116,7 @@ class OnPolicyLearner:
         c = config
         # the environments as made (what a checkpoint serialises) and as stepped (``wrap`` applied over them)
         self.inner = [make_env(env_id) for _ in range(c.num_envs)]
-        self.envs = [self._wrapped(e) for e in self.inner]
+        self.envs = [self._wrapped(e, i) for i, e in enumerate(self.inner)]
         space = self.envs[0].action_space
         self.discrete = isinstance(space, gym.spaces.Discrete)
         if not self.discrete and not isinstance(space, gym.spaces.Box):
@@ -142,8 +142,13 @@ class OnPolicyLearner:
         self.obs = np.stack([env.reset(seed=self.seed * 1000 + i)[0] for i, env in enumerate(self.envs)]).astype(np.float32)
         self.obs_rms.update(self.obs)
 
-    def _wrapped(self, env):
-        return self.wrap(env) if self.wrap is not None else env
+    def set_wrap(self, wrap) -> None:
+        """Wrap the sub-environments with ``wrap(env, i)`` from now on (for wrappers that need the learner)."""
+        self.wrap = wrap
+        self.envs = [self._wrapped(e, i) for i, e in enumerate(self.inner)]
+
+    def _wrapped(self, env, i: int = 0):
+        return self.wrap(env, i) if self.wrap is not None else env
 
     def normalise_obs(self, x: np.ndarray) -> np.ndarray:
         c = self.config
@@ -195,7 +200,7 @@ class OnPolicyLearner:
         from orl.data.collect import _lockstep_returns
 
         s = self.seed + 100 if seed is None else seed
-        envs = [self._wrapped(make_env(self.env_id)) for _ in range(episodes)]
+        envs = [self._wrapped(make_env(self.env_id), 0) for _ in range(episodes)]
         rng = np.random.default_rng(s)
         return _lockstep_returns(envs, [s * 1_000_000 + k for k in range(episodes)], lambda obs, idx: policy(obs[idx], rng))
 
@@ -210,7 +215,7 @@ class OnPolicyLearner:
         self.algo.load_state_dict(state["algo"])
         self.obs_rms, self.ret_rms, self.buffers = state["obs_rms"], state["ret_rms"], state["buffers"]
         self.inner = [_restore_env(b) for b in state["envs"]]
-        self.envs = [self._wrapped(e) for e in self.inner]
+        self.envs = [self._wrapped(e, i) for i, e in enumerate(self.inner)]
         self.obs, self.discounted = state["obs"], state["discounted"]
         self.ep_return, self.ep_length = state["ep_return"], state["ep_length"]
         self.gen.set_state(state["gen"])
