@@ -98,3 +98,30 @@ def run_exp3(play: Callable[[int, int], float], K: int, T: int, rng: np.random.G
             means.append(np.asarray(arm_means(t), float))
         bandit.update(rewards[t], int(arms[t]))
     return BanditRun(arms, rewards, probs, np.array(means) if arm_means is not None else None)
+
+
+def exp3_defence(agents: list, env_id: str, attacks: list, eps: float, schedule: np.ndarray, seed: int = 0,
+                 lr: float = 5.0, normalizer: float = 6000.0, arm_means: tuple[np.ndarray, np.ndarray] | None = None,
+                 rng: np.random.Generator | None = None) -> BanditRun:
+    """PROTECTED's test-time defence: EXP3 over ``agents`` for ``len(schedule)`` rounds, one episode each.
+
+    Round ``t`` plays the sampled agent in ``env_id`` (reset seeded ``seed + t``) under ``attacks[arm]`` when
+    ``schedule[t]`` (None: no attack), else clean. ``arm_means = (clean, attacked)``, each ``(K,)``, are the arms'
+    expected returns in the two states (estimated beforehand), for the regret against the best fixed arm.
+    """
+    from orl.robust.evaluate import attacked_returns
+
+    schedule = np.asarray(schedule, bool)
+    if len(attacks) != len(agents):
+        raise ValueError(f"{len(agents)} agents need as many attacks (one per arm), got {len(attacks)}")
+
+    def play(arm: int, t: int) -> float:
+        attack = attacks[arm] if schedule[t] else None
+        return float(attacked_returns(agents[arm], env_id, attack, eps, episodes=1, seed=seed + t)[0])
+
+    means = None
+    if arm_means is not None:
+        clean, attacked = (np.asarray(m, float) for m in arm_means)
+        means = lambda t: attacked if schedule[t] else clean  # noqa: E731
+    return run_exp3(play, K=len(agents), T=len(schedule), rng=rng or np.random.default_rng(seed),
+                     normalizer=normalizer, lr=lr, arm_means=means)

@@ -361,3 +361,39 @@ def train_protected(env_id: str, out_dir: str | Path, reference: str | Path | An
     policy_set = PolicySet(run.set, env_id, run.eps, run.info)
     policy_set.save(out / "policy_set.pt")
     return policy_set
+
+
+def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
+    """``python -m orl.run algo=protected env=Hopper-v5``: pretrain the reference PPO victim (``steps`` env
+    steps, in ``<run>/reference``; or ``algo.reference=<agent file or run dir>``), run the discovery loop
+    (``<run>/protected``), and print each policy's return without attack."""
+    from omegaconf import OmegaConf
+
+    import orl
+    from orl.robust.evaluate import attacked_returns
+    from orl.train.common import CHECKPOINT, load_checkpoint
+    from orl.utils.config import build_config
+
+    if "id" not in cfg.env:
+        raise ValueError(f"algo=protected trains online in a Gymnasium environment (env=<id>, e.g. env=Hopper-v5); "
+                         f"env={cfg.env.name} is a dataset or simulator entry")
+    params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items()
+              if k not in ("name", "family", "reference")}
+    config = build_config(ProtectedConfig, params, "protected", prefix="algo.")
+    env_id = cfg.env.id
+    if cfg.algo.get("reference"):
+        reference = orl.load(cfg.algo.reference)
+    else:
+        ref_dir = Path(out_dir) / "reference"
+        if (ref_dir / CHECKPOINT).exists():
+            step = int(load_checkpoint(ref_dir)["step"])
+            reference = orl.load(ref_dir) if step >= cfg.steps else orl.resume(ref_dir)
+        else:
+            print(f"pretraining the reference PPO victim for {cfg.steps:,} env steps in {ref_dir}", flush=True)
+            reference = orl.fit("ppo", env_id, steps=cfg.steps, seed=cfg.seed, out_dir=ref_dir,
+                                eval_every=cfg.eval_every, eval_episodes=cfg.eval_episodes, threads=cfg.threads)
+    policy_set = train_protected(env_id, Path(out_dir) / "protected", reference, config, seed=cfg.seed)
+    clean = [attacked_returns(a, env_id, None, policy_set.eps, cfg.eval_episodes, seed=cfg.seed + 100).mean()
+             for a in policy_set.agents]
+    return (f"policy set of {len(policy_set)} policies: {Path(out_dir) / 'protected' / 'policy_set.pt'}; "
+            f"returns without attack: {', '.join(f'{r:.1f}' for r in clean)}")

@@ -16,7 +16,8 @@ FAMILIES: dict[str, str] = {
     "offline": "orl.train.offline",  # BC, TD3+BC, IQL, CQL, A2PR on a dataset
     "hdpo": "orl.train.hdpo",  # differentiable simulators (inventory networks)
     "bq": "orl.train.bq",  # imitation of solved routing instances (BQ-NCO)
-    "online": "orl.train.online",  # on-policy RL in a Gymnasium environment (PPO, PPO-Buffer)
+    "online": "orl.train.online",  # on-policy RL in a Gymnasium environment (PPO, PPO-Buffer, PROPS, SA-PPO)
+    "protected": "orl.robust.protected",  # PROTECTED's discovery of non-dominated policies (issue 19)
 }
 
 
