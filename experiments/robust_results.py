@@ -197,8 +197,8 @@ def main() -> None:
     budget_note = (f"victims {args.victim_steps} steps; PROTECTED {args.iterations}x{args.train_steps}x{args.num_steps}; "
                    f"attackers {args.attacker_steps}; SARSA {args.sarsa_steps}; {args.episodes} episodes; "
                    f"EXP3 {args.rounds} rounds")
-    for env_id in args.envs:
-        for seed in args.seeds:
+    for seed in args.seeds:  # seed-major: every environment gets its first seed first
+        for env_id in args.envs:
             t0 = time.time()
             root = args.runs / env_id / f"seed{seed}"
             ppo = trained("ppo", env_id, root / "ppo", args.victim_steps, seed)
