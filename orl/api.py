@@ -164,7 +164,9 @@ def fit(algo: str, env: str | Path, *, steps: int | None = None, seed: int | Non
         algo: an algorithm name (``orl.list algos``): ``bc``, ``td3bc``, ``iql``, ``cql``, ``a2pr`` (on a
             dataset), ``ppo``, ``props`` (online, in a Gymnasium environment), ``hdpo``, ``bq``.
         env: a registered dataset (``orl.list datasets``), ``minari:<id>``, a D4RL-layout ``.hdf5`` path,
-            a Gymnasium id (online algorithms), or an inventory/routing entry (hdpo, bq).
+            an in-memory :class:`~orl.data.ReplayBuffer` (written to ``<run dir>/dataset.hdf5``; give
+            ``eval_env=`` unless its metadata names ``env_id``), a Gymnasium id (online algorithms), or an
+            inventory/routing entry (hdpo, bq).
         steps: gradient updates (offline) or environment steps (online); default the CLI's.
         seed: the run's seed; ``seeds=[...]`` instead trains one member per seed in one process.
         config: the algorithm's typed config (e.g. ``IQLConfig(expectile=0.8)``); its non-default fields
@@ -177,17 +179,31 @@ def fit(algo: str, env: str | Path, *, steps: int | None = None, seed: int | Non
     Bad names and values raise a ``ValueError`` naming them (with the valid ones) before anything is
     written or any dataset is built.
     """
+    from orl.data.buffer import ReplayBuffer
     from orl.run import UsageError, execute
 
     if seed is not None:
         settings["seed"] = seed
     if steps is not None:
         settings["steps"] = steps
+    buffer = None
+    if isinstance(env, ReplayBuffer):  # an in-memory dataset: written into the run directory, then used by path
+        buffer, env = env, "in-memory.hdf5"
+        settings.setdefault("eval_env", buffer.metadata.get("env_id"))
+        if not settings["eval_env"]:
+            raise UsageError("an in-memory dataset needs eval_env= (its metadata names no env_id)")
     argv, user = overrides_for(algo, env, config=config, sweep=sweep, seeds=seeds, out_dir=out_dir, **settings)
     cfg, run_dir = compose(argv)
     if (run_dir / "config.yaml").exists() or (run_dir / "checkpoint.pt").exists():
         raise UsageError(f"{run_dir} already holds a run; continue it with orl.resume({str(run_dir)!r}) "
                          "or choose another out_dir")
+    if buffer is not None:
+        from orl.data import save_hdf5
+
+        path = (run_dir / "dataset.hdf5").absolute()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_hdf5(buffer, path)
+        cfg.env.dataset = str(path)  # the run (and its resume) reads the copy in its own directory
     print(f"run directory: {run_dir}", flush=True)
     line = execute(cfg, run_dir, user)
     print(line, flush=True)

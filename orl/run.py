@@ -388,7 +388,7 @@ def _checkpoint_note(out_dir: Path) -> str:
 
 
 #: What a run directory holds before its first checkpoint (Hydra's and orl's files).
-_RUN_FILES = (".hydra", "config.yaml", "metrics.csv", "eval.csv", "tb", "run.log", "orl.run.log")
+_RUN_FILES = (".hydra", "config.yaml", "metrics.csv", "eval.csv", "tb", "run.log", "orl.run.log", "dataset.hdf5")
 
 
 def _discard_run_dir(out_dir: Path, out_root: Path) -> None:

@@ -152,3 +152,16 @@ def test_bad_input_is_named(tmp_path):
         orl.load(tmp_path / "new.pt")
     with pytest.raises(ValueError, match="does not exist"):
         orl.resume(tmp_path / "nowhere")
+
+
+def test_fit_on_an_in_memory_dataset(tmp_path):
+    from orl.data import ReplayBuffer, load_dataset
+
+    buf = load_dataset("pendulum-scripted")
+    agent = orl.fit("bc", buf, steps=100, eval_every=100, out_dir=tmp_path / "mem", **SMALL)
+    assert (tmp_path / "mem" / "dataset.hdf5").exists()  # the run's own copy: resume needs no live object
+    assert agent.config["env"]["dataset"] == str((tmp_path / "mem" / "dataset.hdf5").absolute())
+    assert agent.predict(OBS).shape == (3, 1)
+    bare = ReplayBuffer(10, (3,), 1)  # no metadata: the evaluation env must be named
+    with pytest.raises(ValueError, match="needs eval_env="):
+        orl.fit("bc", bare, steps=10)
