@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Test-size networks: the learning logic is what is tested; the papers' sizes are the defaults.
 SMALL = {"bc": {"hidden": [64, 64]}, "td3bc": {"hidden": [64, 64]}, "iql": {"hidden": [64, 64]},
          "a2pr": {"actor_hidden": [128, 128], "critic_hidden": [128, 128], "vae_hidden": [128, 128]},
-         "cql": {"actor_hidden": [64, 64], "critic_hidden": [64, 64], "n_actions": 4}}
+         "cql": {"actor_hidden": [64, 64], "critic_hidden": [64, 64], "n_actions": 4},
+         "diffusion_bc": {"hidden": 32, "blocks": 1, "time_dim": 8}}
 LEARN = SMALL
 
 
@@ -139,7 +140,7 @@ def test_bad_settings_name_the_field(pendulum):
         TrainConfig(sampler="best")
     with pytest.raises(ValueError, match=r"td3bc: unknown hyperparameter\(s\) \['alhpa'\]"):
         make_algorithm("td3bc", pendulum, np.array([-2.0]), np.array([2.0]), {"alhpa": 3})
-    with pytest.raises(ValueError, match="unknown algorithm 'sac'; choose one of a2pr, bc, cql, iql, td3bc"):
+    with pytest.raises(ValueError, match="unknown algorithm 'sac'; choose one of a2pr, bc, cql, diffusion_bc, iql, td3bc"):
         make_algorithm("sac", pendulum, np.array([-2.0]), np.array([2.0]))
 
 
@@ -193,7 +194,7 @@ def _cli(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
 
 def test_cli_errors_exit_2_with_the_valid_names(tmp_path):
     r = _cli("algo=td4bc", cwd=tmp_path)
-    assert r.returncode == 2 and "unknown algo 'td4bc'; valid: a2pr, bc, bq, cql, hdpo, iql, ppo, props, td3bc" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "unknown algo 'td4bc'; valid: a2pr, bc, bq, cql, diffusion_bc, hdpo, iql, ppo, props, protected, sa_ppo, td3bc" in r.stderr and "Traceback" not in r.stderr
     r = _cli("env=hopper-mediun", cwd=tmp_path)
     assert r.returncode == 2 and "hopper-medium" in r.stderr and "minari:" in r.stderr and "Traceback" not in r.stderr
     r = _cli("algo=bc", "env=pendulum-scripted", "steps=-1", cwd=tmp_path)

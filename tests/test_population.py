@@ -15,10 +15,12 @@ from orl.train.offline import Member, MemberBatches, TrainConfig, make_algorithm
 LOW, HIGH = np.array([-2.0]), np.array([2.0])
 SMALL = {"bc": {"hidden": [32, 32]}, "td3bc": {"hidden": [32, 32]}, "iql": {"hidden": [32, 32]},
          "a2pr": {"actor_hidden": [32, 32], "critic_hidden": [32, 32], "vae_hidden": [32, 32]},
-         "cql": {"actor_hidden": [32, 32], "critic_hidden": [32, 32], "n_actions": 3}}
+         "cql": {"actor_hidden": [32, 32], "critic_hidden": [32, 32], "n_actions": 3},
+         "diffusion_bc": {"hidden": 32, "blocks": 1, "time_dim": 8}}
 # a scalar each member may set differently (a sweep), per algorithm
 SWEEP = {"bc": None, "td3bc": ("alpha", [1.0, 2.5, 5.0]), "iql": ("beta", [1.0, 3.0, 10.0]),
-         "a2pr": ("mask", [0.3, 0.5, 0.7]), "cql": ("cql_alpha", [1.0, 5.0, 10.0])}
+         "a2pr": ("mask", [0.3, 0.5, 0.7]), "cql": ("cql_alpha", [1.0, 5.0, 10.0]),
+         "diffusion_bc": ("ema", [0.001, 0.01, 0.1])}
 
 
 @pytest.fixture(scope="module")
