@@ -106,7 +106,7 @@ class LinearRLConfig:
 class LinearRLResult:
     """``values[k]``: exact objective value of the policy played in episode ``k`` from the initial state;
     ``optimal``: the objective's optimum; ``regret``: cumulative ``optimal - values``; ``policy``: the policy
-    of the last episode ``(H, S, A)``; ``returns``: the sampled return of each episode."""
+    after the last episode ``(H, S, A)`` (greedy in the final optimistic ``Q``, or ``pi^{K+1}``); ``returns``: the sampled return of each episode."""
 
     config: LinearRLConfig
     values: np.ndarray
