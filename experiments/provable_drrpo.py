@@ -74,6 +74,14 @@ def run_one(model, label: str, algo: str, divergence: str, rho: float, seed: int
     return out
 
 
+def _save(fig, name: str) -> None:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(ROOT / "docs" / name, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
 def plot(returns: list[dict], regrets: dict[str, np.ndarray], qs: np.ndarray, n_seeds: int, episodes: int) -> None:
     import matplotlib
 
@@ -99,9 +107,7 @@ def plot(returns: list[dict], regrets: dict[str, np.ndarray], qs: np.ndarray, n_
     fig.suptitle(f"orl/DRLinearMDP5-v0: policies after {episodes} episodes on the nominal model, {n_seeds} seeds")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(ROOT / "docs" / "dr_rpo_robust_return.png", suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    _save(fig, "dr_rpo_robust_return.png")
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     k = np.arange(1, episodes + 1)
@@ -117,9 +123,7 @@ def plot(returns: list[dict], regrets: dict[str, np.ndarray], qs: np.ndarray, n_
     ax.set_title(f"Regret against each algorithm's own objective\nmean and min-max over {n_seeds} seeds")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(ROOT / "docs" / "dr_rpo_regret.png", suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    _save(fig, "dr_rpo_regret.png")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..multiview.model import _int_in  # the package's one integer-range check
+
 
 def _number_in(value, name: str, low: float, high: float, what: str, *, open_low: bool = False,
                open_high: bool = False) -> float:
@@ -36,12 +38,6 @@ def _number_in(value, name: str, low: float, high: float, what: str, *, open_low
         lo, hi = ("(" if open_low else "["), (")" if open_high else "]")
         raise ValueError(f"{what}: {name} must be in {lo}{low}, {high}{hi}, got {value!r}")
     return v
-
-
-def _int_in(value, name: str, low: int, high: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= int(value) <= high:
-        raise ValueError(f"{what}: {name} must be an integer in [{low}, {high}], got {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True)
