@@ -11,7 +11,7 @@ from scipy.optimize import linprog, minimize
 from orl.algos.provable.dr_rpo import LinearRLConfig, loglog_slope, mirror_descent_step, train
 from orl.algos.provable.exact import episodic_policy_evaluation, episodic_value_iteration
 from orl.algos.provable.robust_sets import kl_dual, robust_dynamic_programming, tv_dual, tv_worst_case
-from orl_envs.linear_mdp import action_bits, five_state_model
+from orl_envs.linear_mdp import action_bits, five_state_model, random_model
 
 
 def _tv_linprog(mu0, V, rho):
@@ -138,6 +138,27 @@ def test_robust_dp_is_the_value_under_its_worst_case_kernel():
         other = rng.dirichlet(np.ones(m.num_actions), size=(H, m.num_states))
         value = robust_dynamic_programming(m.phi, m.factors, m.theta, H, rho, "kl", pi=other, lam=lam)["V"]
         assert np.all(value <= best["V"] + 1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_robust_dp_on_random_d_rectangular_models(seed):
+    """On random members of the family: TV values are those of the worst-case kernel; KL values decrease in
+    rho and lie below the value under any shift whose factors are inside the KL ball."""
+    m = random_model(num_states=6, num_actions=3, dim=4, horizon=4, seed=seed)
+    H, R = m.horizon, m.reward()
+    tv = robust_dynamic_programming(m.phi, m.factors, m.theta, H, 0.2, "tv")
+    worst = np.stack([m.kernel(factors=np.stack([tv_worst_case(mu, tv["V"][h + 1], 0.2) for mu in m.factors]))
+                      for h in range(H)])
+    np.testing.assert_allclose(episodic_policy_evaluation(worst, R, tv["policy"]), tv["V"], atol=1e-10)
+    values = [robust_dynamic_programming(m.phi, m.factors, m.theta, H, rho, "kl")["V"][0] for rho in (0, 0.05, 0.3)]
+    assert np.all(np.diff(values, axis=0) <= 1e-9) and np.any(values[0] - values[2] > 1e-3)
+    rho = 0.3
+    kl = robust_dynamic_programming(m.phi, m.factors, m.theta, H, rho, "kl")
+    q = 0.9
+    while _kl(m.perturbed_factors(q), m.factors).max() > rho:
+        q *= 0.8
+    shifted = episodic_policy_evaluation(m.kernel(q), R, kl["policy"], H)
+    assert q > 0.01 and np.all(kl["V"] <= shifted + 1e-6)
 
 
 def test_dr_rpo_regret_is_sublinear_on_the_five_state_mdp():

@@ -72,6 +72,7 @@ def test_nominal_and_shifted_optima_take_different_routes():
     assert route(0.0) == 1 and route(0.4) == -1
 
 
+@pytest.mark.filterwarnings("ignore:.*render_mode='ansi'")
 @pytest.mark.parametrize("kwargs, match", [
     ({"q": 1.5}, r"q must be in \[0.0, 1.0\], got 1.5"),
     ({"q": "a"}, "q must be a finite number"),

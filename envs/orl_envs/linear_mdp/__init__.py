@@ -1,7 +1,8 @@
 """d-rectangular linear MDPs for distributionally robust RL with linear function approximation (issue 20).
 
 * :mod:`.model`: :class:`DRectangularLinearMDP` (features, factor distributions, rewards, the test-time shift
-  toward the worst state) and the 5-state instance :func:`five_state_model`;
+  toward the worst state), the 5-state instance :func:`five_state_model` and random members
+  (:func:`random_model`);
 * :mod:`.env`: the Gymnasium environment.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import gymnasium as gym
 
 from .env import DRLinearMDPEnv
-from .model import FIVE_STATE_NAMES, DRectangularLinearMDP, action_bits, five_state_model
+from .model import FIVE_STATE_NAMES, DRectangularLinearMDP, action_bits, five_state_model, random_model
 
 #: Gymnasium id -> entry point.
 LINEAR_MDP_IDS: dict[str, str] = {
@@ -32,5 +33,6 @@ __all__ = [
     "DRectangularLinearMDP",
     "action_bits",
     "five_state_model",
+    "random_model",
     "register",
 ]

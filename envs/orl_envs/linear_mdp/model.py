@@ -115,6 +115,22 @@ def action_bits(n_bits: int) -> np.ndarray:
     return np.array(list(itertools.product((-1.0, 1.0), repeat=n_bits)))
 
 
+def random_model(num_states: int = 6, num_actions: int = 4, dim: int = 3, horizon: int = 4, seed: int = 0,
+                 concentration: float = 0.5, sink: int = 0) -> DRectangularLinearMDP:
+    """A random member of the family: features ``phi(s, a) ~ Dirichlet(concentration)`` over ``dim``
+    factors, factors ``mu_i ~ Dirichlet(concentration)`` over the states (full support, so KL balls are not
+    trivial), ``theta ~ U[0, 1]^dim``; the test-time shift pushes mass to state ``sink``."""
+    what = "random_model"
+    S = _int_in(num_states, "num_states", 2, 10_000, what)
+    A = _int_in(num_actions, "num_actions", 1, 10_000, what)
+    d = _int_in(dim, "dim", 1, 1_000, what)
+    concentration = _number_in(concentration, "concentration", 0.0, 1e6, what, open_low=True)
+    rng = np.random.default_rng(_int_in(seed, "seed", 0, 2**63 - 1, what))
+    return DRectangularLinearMDP(phi=rng.dirichlet(np.full(d, concentration), size=(S, A)),
+                                 factors=rng.dirichlet(np.full(S, concentration), size=d),
+                                 theta=rng.uniform(size=d), horizon=horizon, sink=sink)
+
+
 #: State names of :func:`five_state_model`.
 FIVE_STATE_NAMES = ("start", "transit", "safe", "fail", "goal")
 
