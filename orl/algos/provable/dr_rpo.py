@@ -106,7 +106,8 @@ class LinearRLConfig:
 class LinearRLResult:
     """``values[k]``: exact objective value of the policy played in episode ``k`` from the initial state;
     ``optimal``: the objective's optimum; ``regret``: cumulative ``optimal - values``; ``policy``: the policy
-    after the last episode ``(H, S, A)`` (greedy in the final optimistic ``Q``, or ``pi^{K+1}``); ``returns``: the sampled return of each episode."""
+    after the last episode ``(H, S, A)`` (greedy in the final optimistic ``Q``, or ``pi^{K+1}``);
+    ``returns``: the sampled return of each episode."""
 
     config: LinearRLConfig
     values: np.ndarray
@@ -165,7 +166,7 @@ def train(model, config: LinearRLConfig, progress: bool = False) -> LinearRLResu
     target = robust_dynamic_programming(phi, model.factors, theta, H, rho_obj, cfg.divergence, lam=lam,
                                         pi_ref=pi_ref)
     optimal = float(target["V"][0, model.initial_state])
-    P0 = model.kernel(0.0)
+    P0, reward = model.kernel(0.0), model.reward()
     rng = np.random.default_rng(cfg.seed)
     Lambda = np.broadcast_to(cfg.ridge * np.eye(d), (H, d, d)).copy()
     counts = np.zeros((H, d, S))           # sum_tau phi^tau e_{s'^tau}^T per step
@@ -201,7 +202,7 @@ def train(model, config: LinearRLConfig, progress: bool = False) -> LinearRLResu
             f = phi[s, a]
             Lambda[h] += np.outer(f, f)
             counts[h, :, s_next] += f
-            returns[k] += model.reward()[s, a]
+            returns[k] += reward[s, a]
             s = s_next
         if policy_opt:
             Q = optimistic_q(pi)
