@@ -1,6 +1,6 @@
 """DR-RPO against its baselines on the 5-state d-rectangular linear MDP (orl/DRLinearMDP5-v0, issue 20).
 
-    python experiments/provable_drrpo.py                      # 5 seeds x 1000 episodes, ~3 CPU-minutes
+    python experiments/provable_drrpo.py                      # 5 seeds x 1000 episodes, ~100 s on one CPU thread
     python experiments/provable_drrpo.py --seeds 0 1 --episodes 300   # smaller
 
 Every algorithm of :mod:`orl.algos.provable.dr_rpo` is trained for ``--episodes`` episodes on the nominal
