@@ -181,6 +181,19 @@ def test_dr_rpo_regret_is_sublinear_on_the_five_state_mdp():
     assert mean_regret[-1] < 0.25 * uniform_regret[-1]
 
 
+def test_dr_rpo_learns_with_the_kl_set():
+    """DR-RPO (KL, rho = 0.4; one seed, 200 episodes, the KL dual is the slow part): it ends on the KL-robust
+    route (safe) and its last 50 episodes' regret per episode is under a tenth of the reference policy's."""
+    m = five_state_model()
+    run = train(m, LinearRLConfig(algo="dr_rpo", divergence="kl", rho=0.4, episodes=200, seed=0))
+    uniform = np.full((m.horizon, m.num_states, m.num_actions), 1.0 / m.num_actions)
+    value = robust_dynamic_programming(m.phi, m.factors, m.theta, m.horizon, 0.4, "kl", pi=uniform,
+                                       lam=run.config.lam)["V"][0, 0]
+    safe = action_bits(3)[:, 0] == -1
+    assert run.policy[0, 0, safe].sum() > 0.8
+    assert np.diff(run.regret)[-50:].mean() < 0.1 * (run.optimal - value)
+
+
 def test_value_based_learners_end_on_their_objectives_route():
     """LSVI-UCB ends on the nominal optimum (risky route, aligned bits); DR-LSVI-UCB on the robust one (safe)."""
     m = five_state_model()
