@@ -20,6 +20,7 @@ gym.register_envs(orl_envs)
 ROUTING = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/KP-v1"]
 INVENTORY = list(orl_envs.inventory.INVENTORY_IDS)
 MULTIVIEW = list(orl_envs.multiview.MULTIVIEW_IDS)
+LINEAR_MDP = list(orl_envs.linear_mdp.LINEAR_MDP_IDS)
 MASKED = ROUTING + MULTIVIEW  # Dict observations with an action mask; illegal actions raise
 SMALL = {
     "orl/TSP-v0": {"size": 5},
@@ -35,7 +36,7 @@ PPO_ARGS = dict(n_steps=16, batch_size=8, n_epochs=1, device="cpu", seed=0, poli
 
 
 def test_every_id_is_covered():
-    assert sorted(ROUTING + INVENTORY + MULTIVIEW) == sorted(orl_envs.ENV_IDS)
+    assert sorted(ROUTING + INVENTORY + MULTIVIEW + LINEAR_MDP) == sorted(orl_envs.ENV_IDS)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread, restored after
@@ -66,7 +67,7 @@ def test_sb3_ppo_builds_and_learns(env_id):
     assert masked.num_timesteps == 16
 
 
-@pytest.mark.parametrize("env_id", MASKED + INVENTORY)
+@pytest.mark.parametrize("env_id", MASKED + INVENTORY + LINEAR_MDP)
 def test_make_vec_async_runs_every_id(env_id):
     # EGL (the pixels mode's offscreen OpenGL) does not survive fork: its async workers are spawned
     vector_kwargs = {"context": "spawn"} if env_id == "orl/MultiViewPixels-v0" else None
@@ -88,7 +89,7 @@ def test_make_vec_async_runs_every_id(env_id):
         envs.close()
 
 
-@pytest.mark.parametrize("env_id", MASKED + INVENTORY)
+@pytest.mark.parametrize("env_id", MASKED + INVENTORY + LINEAR_MDP)
 def test_envs_pickle(env_id):
     env = gym.make(env_id, **SMALL.get(env_id, {}))
     env.reset(seed=0)

@@ -163,7 +163,8 @@ def test_check_env_passes_on_every_id_with_only_the_declared_dependencies():
     core = _run_with_only(())
     routing = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/KP-v1"]
     multiview = ["orl/MultiViewFeatures-v0"]
-    assert core["checked"] == routing + multiview and not core["torch"] and not core["matplotlib"]
+    linear_mdp = ["orl/DRLinearMDP5-v0"]
+    assert core["checked"] == routing + multiview + linear_mdp and not core["torch"] and not core["matplotlib"]
     assert len(core["missing"]) == 6
     for env_id, message in core["missing"]:
         if env_id == "orl/MultiViewPixels-v0":

@@ -6,6 +6,8 @@ Gymnasium 1.x write ``gymnasium.register_envs(orl_envs)`` so linters keep the im
 (arXiv 2306.11246), see :mod:`orl_envs.inventory`, and the routing problems of BQ-NCO (TSP, ATSP,
 CVRP, OP, KP; Drakulic et al. 2023), see :mod:`orl_envs.routing`, and multi-view active fine-grained
 recognition (AFGR / MAFR, Du et al. 2022, 2023), see :mod:`orl_envs.multiview`.
+d-rectangular linear MDPs for distributionally robust RL (Liu & Xu 2024; DR-RPO), see
+:mod:`orl_envs.linear_mdp`.
 """
 
 from __future__ import annotations
@@ -19,9 +21,15 @@ from .multiview import register as _register_multiview
 from .routing import ROUTING_IDS as _ROUTING_IDS
 from .routing import register as _register_routing
 
+# d-rectangular linear MDPs (issue 20, DR-RPO)
+from .linear_mdp import LINEAR_MDP_IDS as _LINEAR_MDP_IDS  # noqa: E402
+from .linear_mdp import register as _register_linear_mdp  # noqa: E402
+
+_register_linear_mdp()
+
 _register_inventory()
 _register_routing()
 _register_multiview()
 
 #: Gymnasium ids registered by this package (filled as environment families land).
-ENV_IDS: tuple[str, ...] = (*_INVENTORY_IDS, *_ROUTING_IDS, *_MULTIVIEW_IDS)
+ENV_IDS: tuple[str, ...] = (*_INVENTORY_IDS, *_ROUTING_IDS, *_MULTIVIEW_IDS, *_LINEAR_MDP_IDS)
