@@ -129,3 +129,17 @@ def test_checksum_tracks_content(three_episodes):
                                      three_episodes.terminals, three_episodes.timeouts,
                                      next_observations=three_episodes.next_observations)
     assert other.checksum() != three_episodes.checksum()
+
+
+def test_a_pickled_buffer_keeps_writing_where_it_reads():
+    """Checkpoints pickle online buffers: after unpickling, new rows must reach the packed matrix that
+    ``sample``/``gather`` read (a pickle stores the column views as separate arrays unless rebuilt)."""
+    import pickle
+
+    buf = ReplayBuffer(8, (2,), 1)
+    buf.add(np.ones(2), np.ones(1), 1.0, np.ones(2), False)
+    copy = pickle.loads(pickle.dumps(buf))
+    copy.add(np.full(2, 5.0), np.full(1, 0.5), 2.0, np.full(2, 6.0), True)
+    batch = copy.gather(np.array([1]))
+    assert batch.observations.tolist() == [[5.0, 5.0]] and batch.next_observations.tolist() == [[6.0, 6.0]]
+    assert batch.actions.tolist() == [[0.5]] and batch.rewards.tolist() == [2.0] and batch.terminals.tolist() == [1.0]

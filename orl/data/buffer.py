@@ -181,12 +181,7 @@ class ReplayBuffer:
         L = self._layout  # precomputed indexers for gather(): slices for vectors, ints for scalars
         self._gather_slices = (slice(*L["observations"]), slice(*L["next_observations"]), slice(*L["actions"]),
                                L["rewards"][0], L["terminals"][0], L["timeouts"][0])
-        self._obs = self._view("observations", self.observation_shape)
-        self._next_obs = self._view("next_observations", self.observation_shape)
-        self._act = self._view("actions", (a,))
-        self._rew = self._view("rewards", ())
-        self._term_f = self._view("terminals", ())
-        self._timeout_f = self._view("timeouts", ())
+        self._make_views()
         self._term = np.zeros(c, bool)
         self._timeout = np.zeros(c, bool)
         self._ends = np.zeros(c, bool)
@@ -246,6 +241,26 @@ class ReplayBuffer:
         buf._write(np.arange(n), obs, act, rew, nxt, term, tout, ends, has_next)
         buf._advance(n)
         return buf
+
+    #: the column views into ``_data``: not pickled (a pickle would store them as separate arrays, and
+    #: writes after unpickling would then miss ``_data``, which ``gather`` reads); rebuilt on unpickling
+    _VIEWS = ("_obs", "_next_obs", "_act", "_rew", "_term_f", "_timeout_f")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._VIEWS}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._make_views()
+
+    def _make_views(self) -> None:
+        a = self.action_dim
+        self._obs = self._view("observations", self.observation_shape)
+        self._next_obs = self._view("next_observations", self.observation_shape)
+        self._act = self._view("actions", (a,))
+        self._rew = self._view("rewards", ())
+        self._term_f = self._view("terminals", ())
+        self._timeout_f = self._view("timeouts", ())
 
     def _view(self, column: str, shape: tuple[int, ...]) -> np.ndarray:
         lo, hi = self._layout[column]

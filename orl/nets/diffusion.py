@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from orl.nets.population import MemberLinear, for_members
+from orl.nets.population import MemberLayerNorm, MemberLinear, for_members
 
 SCHEDULES = ("vp", "cosine")
 
@@ -47,18 +47,6 @@ def cosine_beta_schedule(T: int, s: float = 0.008) -> torch.Tensor:
     abar = torch.cos(((x / T) + s) / (1 + s) * math.pi * 0.5) ** 2
     abar = abar / abar[0]
     return torch.clip(1 - abar[1:] / abar[:-1], 0, 0.999).float()
-
-
-class MemberLayerNorm(nn.Module):
-    """LayerNorm over the last dimension with a per-member scale and shift, ``(P, 1, d)``."""
-
-    def __init__(self, dim: int, members: int) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(members, 1, dim))
-        self.bias = nn.Parameter(torch.zeros(members, 1, dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.layer_norm(x, x.shape[-1:]) * self.weight + self.bias
 
 
 class MemberFourierFeatures(nn.Module):

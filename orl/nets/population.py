@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def _derived_seed(seed: int, stream: int) -> int:
@@ -123,14 +124,31 @@ class MemberLinear(nn.Module):
         return f"members={self.members}, in_features={self.in_features}, out_features={self.out_features}"
 
 
+class MemberLayerNorm(nn.Module):
+    """LayerNorm over the last dimension with a per-member scale and shift, ``(P, 1, d)``."""
+
+    def __init__(self, dim: int, members: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(members, 1, dim))
+        self.bias = nn.Parameter(torch.zeros(members, 1, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, x.shape[-1:]) * self.weight + self.bias
+
+
 def member_mlp(in_dim: int, hidden: Sequence[int], out_dim: int, gens: Sequence[torch.Generator],
-               activation: type[nn.Module] = nn.ReLU, output_activation: type[nn.Module] | None = None) -> nn.Sequential:
+               activation: type[nn.Module] = nn.ReLU, output_activation: type[nn.Module] | None = None,
+               layer_norm: bool = False) -> nn.Sequential:
     """:func:`orl.nets.mlp.mlp` for a population: ``in -> hidden... -> out`` of :class:`MemberLinear`
-    layers (PyTorch's default initialisation per member, as the TD3+BC and A2PR codes use)."""
+    layers (PyTorch's default initialisation per member, as the TD3+BC and A2PR codes use); ``layer_norm``
+    puts a per-member LayerNorm after every hidden layer, before its activation (RLPD's and EXPO's critics)."""
     layers: list[nn.Module] = []
     dims = [in_dim, *hidden]
     for a, b in zip(dims[:-1], dims[1:]):
-        layers += [MemberLinear(a, b, gens), activation()]
+        layers.append(MemberLinear(a, b, gens))
+        if layer_norm:
+            layers.append(MemberLayerNorm(b, len(gens)))
+        layers.append(activation())
     layers.append(MemberLinear(dims[-1], out_dim, gens))
     if output_activation is not None:
         layers.append(output_activation())

@@ -17,6 +17,7 @@ FAMILIES: dict[str, str] = {
     "hdpo": "orl.train.hdpo",  # differentiable simulators (inventory networks)
     "bq": "orl.train.bq",  # imitation of solved routing instances (BQ-NCO)
     "online": "orl.train.online",  # on-policy RL in a Gymnasium environment (PPO, PPO-Buffer, PROPS, SA-PPO)
+    "offpolicy": "orl.train.offpolicy",  # off-policy RL in a Gymnasium environment, optionally with offline data (SAC)
     "protected": "orl.robust.protected",  # PROTECTED's discovery of non-dominated policies (issue 19)
 }
 

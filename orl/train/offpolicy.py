@@ -1,0 +1,183 @@
+"""The off-policy online loop: act, store, update ``utd`` times per environment step, evaluate, log, checkpoint.
+
+The online family's second loop, beside the on-policy one (:mod:`orl.train.online`), with the same buffer
+type: transitions go into one :class:`~orl.data.buffer.ReplayBuffer` (FIFO, ``buffer_size`` rows, terminals and
+time-outs apart, so a time-out bootstraps). With an offline dataset (``offline_dataset``, ``offline_ratio``), each
+batch takes that share of its rows from the dataset and the rest from the online buffer — RLPD's symmetric
+sampling at 0.5 (Ball et al., ICML 2023) — which makes ``algo=sac`` the RLPD-style baseline of offline-to-online
+fine-tuning. The first ``start_steps`` actions are uniform-random; learning starts when the buffer holds a batch.
+
+Checkpoints (atomic, after every evaluation) hold the algorithm, the buffer, the environment (orl's env
+serialiser: MuJoCo physics included), the current observation, episode counters and every random stream, so a
+resumed run continues exactly as an uninterrupted one (tested).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from orl.algos.online.sac import SAC, SACConfig
+from orl.data.buffer import Batch, ReplayBuffer
+from orl.data.collect import evaluate
+from orl.train.common import CSVLog, DurationEstimate, load_checkpoint, save_checkpoint
+
+OFFPOLICY_ALGORITHMS: dict[str, type[SAC]] = {"sac": SAC}
+
+
+def mixed_batch(online: ReplayBuffer, offline: ReplayBuffer | None, batch_size: int, ratio: float,
+                rng: np.random.Generator, offline_actions=None) -> Batch:
+    """A batch with ``round(ratio * batch_size)`` rows from ``offline`` and the rest from ``online``;
+    ``offline_actions`` maps the dataset's actions to the online buffer's (e.g. into [-1, 1])."""
+    n_off = int(round(ratio * batch_size)) if offline is not None else 0
+    # uniform over the online rows: every row written by the loop has its successor stored, so each is valid,
+    # and drawing row numbers directly avoids rebuilding a sampler after every added transition
+    parts = [online.gather(rng.integers(0, len(online), batch_size - n_off))]
+    if n_off:
+        off = offline.sample(n_off, rng)
+        if offline_actions is not None:
+            off = dataclasses.replace(off, actions=offline_actions(off.actions))
+        parts.append(off)
+    if len(parts) == 1:
+        return parts[0]
+    cat = lambda f: torch.cat([getattr(p, f) for p in parts])  # noqa: E731
+    return Batch(observations=cat("observations"), actions=cat("actions"), rewards=cat("rewards"),
+                 next_observations=cat("next_observations"), terminals=cat("terminals"), timeouts=cat("timeouts"),
+                 indices=np.concatenate([p.indices for p in parts]))
+
+
+def train_offpolicy(env_id: str, out_dir: str | Path, config: SACConfig | None = None, steps: int = 1_000_000,
+                    seed: int = 0, eval_every: int = 10_000, eval_episodes: int = 10, resume: bool = False,
+                    threads: int = 1, progress: bool = True, log_every: int = 1000,
+                    offline: ReplayBuffer | None = None) -> dict[str, Any]:
+    """Train SAC on Gymnasium env ``env_id`` for ``steps`` environment steps (``offline``: the dataset mixed into
+    every batch by ``config.offline_ratio``); returns the summary (``last``/``best`` return, ``algo``)."""
+    import gymnasium as gym
+
+    from orl.train.online import _env_state, _restore_env, make_env
+
+    c = config or SACConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(threads)
+    env = make_env(env_id)
+    space = env.action_space
+    if not isinstance(space, gym.spaces.Box) or env.observation_space.shape is None or len(env.observation_space.shape) != 1:
+        raise ValueError(f"env {env_id!r}: SAC here needs a Box action space and flat Box observations, got "
+                         f"{space} and {env.observation_space}")
+    obs_dim, action_dim = int(env.observation_space.shape[0]), int(np.prod(space.shape))
+    if offline is not None and (tuple(offline.observation_shape) != (obs_dim,) or offline.action_dim != action_dim):
+        raise ValueError(f"the offline dataset has observations {tuple(offline.observation_shape)} and actions of size "
+                         f"{offline.action_dim}; env {env_id!r} has ({obs_dim},) and {action_dim}")
+    algo = SAC(obs_dim, action_dim, c, seed)
+    low, high = space.low.astype(np.float64), space.high.astype(np.float64)
+    scale, bias = (high - low) / 2, (high + low) / 2
+    unit_scale, unit_bias = torch.as_tensor(scale, dtype=torch.float32), torch.as_tensor(bias, dtype=torch.float32)
+    to_unit = lambda a: ((a - unit_bias) / unit_scale).clamp(-1, 1)  # noqa: E731  (dataset actions into [-1, 1])
+    buffer = ReplayBuffer(min(c.buffer_size, steps), (obs_dim,), action_dim, metadata={"env_id": env_id})
+    rng = np.random.default_rng(seed)
+    step, ep_return, ep_length, finished = 0, 0.0, 0, []
+    if resume:
+        state = load_checkpoint(out)
+        algo.load_state_dict(state["algo"])
+        buffer, env = state["buffer"], _restore_env(state["env"])
+        obs, rng = state["obs"], state["rng"]
+        step, ep_return, ep_length = int(state["step"]), float(state["ep_return"]), int(state["ep_length"])
+        torch.set_rng_state(state["torch_rng"])
+    else:
+        obs, _ = env.reset(seed=seed)
+    metrics_csv = CSVLog(out / "metrics.csv", step if resume else None)
+    eval_csv = CSVLog(out / "eval.csv", step if resume else None)
+    from torch.utils.tensorboard import SummaryWriter
+
+    tb = SummaryWriter(str(out / "tb"), purge_step=step + 1 if resume else None)
+    bar = eta = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, initial=step, desc=f"sac {env_id}", unit="step", dynamic_ncols=True)
+        eta = DurationEstimate(step, steps, unit="env steps", write=tqdm.write)
+    sums: dict[str, float] = {}
+    count, t0, start = 0, time.time(), step
+    try:
+        while step < steps:
+            if step < c.start_steps:
+                a_unit = rng.uniform(-1, 1, action_dim).astype(np.float32)
+            else:
+                a_unit = algo.act(obs)
+            nxt, reward, terminated, truncated, _ = env.step(bias + scale * a_unit)
+            buffer.add(obs, a_unit, float(reward), nxt, terminated, truncated)
+            ep_return, ep_length = ep_return + float(reward), ep_length + 1
+            obs = nxt
+            if terminated or truncated:
+                finished.append((ep_return, ep_length))
+                ep_return, ep_length = 0.0, 0
+                obs, _ = env.reset()
+            step += 1
+            if step >= c.start_steps and len(buffer) >= c.batch_size:
+                for _ in range(c.utd):
+                    b = mixed_batch(buffer, offline, c.batch_size, c.offline_ratio, rng, to_unit)
+                    for k, v in algo.update(b.observations, b.actions, b.rewards, b.next_observations,
+                                            b.terminals).items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    count += 1
+            if bar is not None:
+                bar.update(1)
+                eta(step)
+            if step % log_every == 0 and count:
+                row = {"step": step, **{k: v / count for k, v in sums.items()},
+                       "env_steps_per_s": (step - start) / max(time.time() - t0, 1e-9)}
+                if finished:
+                    row["episode_return"] = float(np.mean([r for r, _ in finished]))
+                    finished = []
+                metrics_csv.append(row)
+                for k, v in row.items():
+                    if k != "step":
+                        tb.add_scalar(f"train/{k}", v, step)
+                sums, count = {}, 0
+            if step % eval_every == 0 or step == steps:
+                returns = evaluate(env_id, lambda o, _r: bias + scale * algo.act(o, deterministic=True), eval_episodes,
+                                   seed=seed + 100)
+                eval_csv.append({"step": step, "return_mean": float(returns.mean()), "return_std": float(returns.std())})
+                tb.add_scalar("eval/return", float(returns.mean()), step)
+                if bar is not None:
+                    bar.set_postfix(ret=f"{returns.mean():.1f}")
+                save_checkpoint(out, {"algo": algo.state_dict(), "buffer": buffer, "env": _env_state(env), "obs": obs,
+                                      "rng": rng, "step": step, "ep_return": ep_return, "ep_length": ep_length,
+                                      "torch_rng": torch.get_rng_state()})
+    finally:
+        if bar is not None:
+            bar.close()
+        tb.close()
+        env.close()
+    returns = [float(r["return_mean"]) for r in eval_csv.rows]
+    if not returns:
+        raise RuntimeError("no evaluation was recorded")
+    return {"last": returns[-1], "best": max(returns), "episodes": eval_episodes, "algo": algo, "out_dir": str(out)}
+
+
+def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
+    """``python -m orl.run algo=sac env=<Gymnasium id>`` (``algo.offline_dataset=<dataset>``: RLPD-style)."""
+    from omegaconf import OmegaConf
+
+    from orl.utils.config import build_config
+
+    if "id" not in cfg.env:
+        raise ValueError(f"algo={cfg.algo.name} trains online in a Gymnasium environment (env=<id>, e.g. "
+                         f"env=Hopper-v5); env={cfg.env.name} is a dataset or simulator entry")
+    params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items() if k not in ("name", "family")}
+    config = build_config(SACConfig, params, cfg.algo.name, prefix="algo.")
+    offline = None
+    if config.offline_dataset:
+        from orl.data import load_dataset
+
+        offline = load_dataset(config.offline_dataset)
+    result = train_offpolicy(cfg.env.id, out_dir, config, steps=cfg.steps, seed=cfg.seed, eval_every=cfg.eval_every,
+                             eval_episodes=cfg.eval_episodes, resume=resume, threads=cfg.threads,
+                             log_every=cfg.log_every, offline=offline)
+    return f"return: last {result['last']:.1f}, best {result['best']:.1f} over {result['episodes']} episodes"
