@@ -40,7 +40,7 @@ import numpy as np
 AGENT_FORMAT, AGENT_FORMAT_VERSION = "orl-agent", 1
 #: Families whose agents act on observations (``predict``); the others (hdpo, bq) train through ``fit``
 #: and keep their own solvers (``orl.train.hdpo``, ``orl.train.bq``).
-ACTING_FAMILIES = ("offline", "online")
+ACTING_FAMILIES = ("offline", "online", "offpolicy")
 
 
 def _hydra_value(value: Any) -> str:
@@ -279,8 +279,23 @@ class Agent:
                               "obs_dim": int(algo_state["obs_mean"].shape[-1])}
             return cls._offline(algo_name, config, algo_state, list(state.get("member_names", [""])), out,
                                 device, summary)
+        if family == "offpolicy":
+            return cls._offpolicy(algo_name, config, state["algo"], _online_spaces(cfg.env.id), out, summary)
         return cls._online(algo_name, config, state["algo"], _online_spaces(cfg.env.id), state["obs_rms"], out,
                            summary)
+
+    @classmethod
+    def _offpolicy(cls, algo_name: str, config: dict[str, Any], algo_state: dict[str, Any], spaces: dict[str, Any],
+                   run_dir: Path | None, summary: str | None) -> Agent:
+        from orl.train.offpolicy import OFFPOLICY_ALGORITHMS
+        from orl.utils.config import build_config
+
+        algo_cls = OFFPOLICY_ALGORITHMS[algo_name]
+        params = {k: v for k, v in config["algo"].items() if k not in ("name", "family")}
+        algorithm = algo_cls(spaces["obs_dim"], spaces["action_dim"], build_config(algo_cls.Config, params, algo_name,
+                                                                                 prefix="algo."))
+        algorithm.load_state_dict(algo_state)
+        return cls(algo_name, "offpolicy", config, algorithm, [""], run_dir, spaces, None, summary)
 
     @classmethod
     def _offline(cls, algo_name: str, config: dict[str, Any], algo_state: dict[str, Any], members: list[str],
@@ -334,6 +349,8 @@ class Agent:
             norm = blob["normalizer"]
             rms = None if norm is None else _Stats(norm["mean"], norm["var"])
             return cls._online(blob["algo"], blob["config"], blob["state"], blob["spaces"], rms, None, None)
+        if family == "offpolicy":
+            return cls._offpolicy(blob["algo"], blob["config"], blob["state"], blob["spaces"], None, None)
         raise CheckpointError(f"{where}: agents of family {family!r} cannot be loaded here")
 
     # ------------------------------------------------------------------ using
@@ -382,6 +399,9 @@ class Agent:
             n = self.normalizer
             x = np.clip((x - n["mean"]) / np.sqrt(n["var"] + 1e-8), -n["clip"], n["clip"]).astype(np.float32)
         a = self.algorithm.act(x, deterministic=deterministic)
+        if self.family == "offpolicy":  # SAC acts in [-1, 1]: the environment's bounds
+            low, high = np.asarray(self.spaces["action_low"]), np.asarray(self.spaces["action_high"])
+            a = (high + low) / 2 + (high - low) / 2 * a
         if not self.spaces["discrete"]:
             a = np.clip(a, self.spaces["action_low"], self.spaces["action_high"])
         return a[0] if single else a

@@ -75,6 +75,10 @@ def test_mixed_batches_and_rlpd_style_run(tmp_path):
                     offline_dataset="pendulum-scripted", offline_ratio=0.5, n_critics=4, num_min_qs=2,
                     critic_layer_norm=True, utd=2, start_steps=200, hidden=[32, 32], backup_entropy=False)
     assert (tmp_path / "rlpd" / "checkpoint.pt").exists() and agent.family == "offpolicy"
+    obs = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, -3.0]], np.float32)
+    actions = agent.predict(obs)
+    assert actions.shape == (2, 1) and np.all(np.abs(actions) <= 2.0)  # Pendulum's torque bounds, not [-1, 1]
+    np.testing.assert_array_equal(orl.load(agent.save(tmp_path / "sac.pt")).predict(obs), actions)
     with pytest.raises(ValueError, match="needs algo.offline_dataset"):
         SACConfig(offline_ratio=0.5)
     with pytest.raises(ValueError, match="num_min_qs must lie in 1..n_critics=2"):
