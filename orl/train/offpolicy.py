@@ -22,12 +22,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from orl.algos.online.dsrl import DSRLNA
 from orl.algos.online.sac import SAC, SACConfig
 from orl.data.buffer import Batch, ReplayBuffer
 from orl.data.collect import evaluate
 from orl.train.common import CSVLog, DurationEstimate, load_checkpoint, save_checkpoint
 
-OFFPOLICY_ALGORITHMS: dict[str, type[SAC]] = {"sac": SAC}
+#: ``orl.run algo=<name>`` of the off-policy family -> its class (constructor ``(obs_dim, action_dim, config, seed)``;
+#: ``act``, ``update(s, a, r, s', d)``, ``state_dict``; optional ``random_action(obs, rng)`` for the first steps).
+OFFPOLICY_ALGORITHMS: dict[str, type] = {"sac": SAC, "dsrl_na": DSRLNA}
 
 
 def mixed_batch(online: ReplayBuffer, offline: ReplayBuffer | None, batch_size: int, ratio: float,
@@ -51,17 +54,21 @@ def mixed_batch(online: ReplayBuffer, offline: ReplayBuffer | None, batch_size: 
                  indices=np.concatenate([p.indices for p in parts]))
 
 
-def train_offpolicy(env_id: str, out_dir: str | Path, config: SACConfig | None = None, steps: int = 1_000_000,
+def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps: int = 1_000_000,
                     seed: int = 0, eval_every: int = 10_000, eval_episodes: int = 10, resume: bool = False,
                     threads: int = 1, progress: bool = True, log_every: int = 1000,
-                    offline: ReplayBuffer | None = None) -> dict[str, Any]:
-    """Train SAC on Gymnasium env ``env_id`` for ``steps`` environment steps (``offline``: the dataset mixed into
-    every batch by ``config.offline_ratio``); returns the summary (``last``/``best`` return, ``algo``)."""
+                    offline: ReplayBuffer | None = None, algo_name: str = "sac") -> dict[str, Any]:
+    """Train ``algo_name`` (SAC, DSRL-NA) on Gymnasium env ``env_id`` for ``steps`` environment steps (``offline``:
+    the dataset mixed into every batch by ``config.offline_ratio``); returns the summary (``last``/``best``
+    return, ``algo``)."""
     import gymnasium as gym
 
     from orl.train.online import _env_state, _restore_env, make_env
 
-    c = config or SACConfig()
+    if algo_name not in OFFPOLICY_ALGORITHMS:
+        raise ValueError(f"unknown off-policy algorithm {algo_name!r}; choose one of {', '.join(OFFPOLICY_ALGORITHMS)}")
+    cls = OFFPOLICY_ALGORITHMS[algo_name]
+    c = config or cls.Config()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
@@ -74,7 +81,7 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: SACConfig | None =
     if offline is not None and (tuple(offline.observation_shape) != (obs_dim,) or offline.action_dim != action_dim):
         raise ValueError(f"the offline dataset has observations {tuple(offline.observation_shape)} and actions of size "
                          f"{offline.action_dim}; env {env_id!r} has ({obs_dim},) and {action_dim}")
-    algo = SAC(obs_dim, action_dim, c, seed)
+    algo = cls(obs_dim, action_dim, c, seed)
     low, high = space.low.astype(np.float64), space.high.astype(np.float64)
     scale, bias = (high - low) / 2, (high + low) / 2
     unit_scale, unit_bias = torch.as_tensor(scale, dtype=torch.float32), torch.as_tensor(bias, dtype=torch.float32)
@@ -100,14 +107,15 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: SACConfig | None =
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=steps, initial=step, desc=f"sac {env_id}", unit="step", dynamic_ncols=True)
+        bar = tqdm(total=steps, initial=step, desc=f"{algo_name} {env_id}", unit="step", dynamic_ncols=True)
         eta = DurationEstimate(step, steps, unit="env steps", write=tqdm.write)
     sums: dict[str, float] = {}
     count, t0, start = 0, time.time(), step
     try:
         while step < steps:
-            if step < c.start_steps:
-                a_unit = rng.uniform(-1, 1, action_dim).astype(np.float32)
+            if step < c.start_steps:  # uniform-random (SAC), or the un-steered base policy (DSRL)
+                a_unit = (algo.random_action(obs, rng) if hasattr(algo, "random_action")
+                          else rng.uniform(-1, 1, action_dim)).astype(np.float32)
             else:
                 a_unit = algo.act(obs)
             nxt, reward, terminated, truncated, _ = env.step(bias + scale * a_unit)
@@ -162,7 +170,7 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: SACConfig | None =
 
 
 def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
-    """``python -m orl.run algo=sac env=<Gymnasium id>`` (``algo.offline_dataset=<dataset>``: RLPD-style)."""
+    """``python -m orl.run algo=sac|dsrl_na env=<Gymnasium id>`` (``algo.offline_dataset=<dataset>``: RLPD-style)."""
     from omegaconf import OmegaConf
 
     from orl.utils.config import build_config
@@ -171,7 +179,7 @@ def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
         raise ValueError(f"algo={cfg.algo.name} trains online in a Gymnasium environment (env=<id>, e.g. "
                          f"env=Hopper-v5); env={cfg.env.name} is a dataset or simulator entry")
     params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items() if k not in ("name", "family")}
-    config = build_config(SACConfig, params, cfg.algo.name, prefix="algo.")
+    config = build_config(OFFPOLICY_ALGORITHMS[cfg.algo.name].Config, params, cfg.algo.name, prefix="algo.")
     offline = None
     if config.offline_dataset:
         from orl.data import load_dataset
@@ -179,5 +187,5 @@ def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
         offline = load_dataset(config.offline_dataset)
     result = train_offpolicy(cfg.env.id, out_dir, config, steps=cfg.steps, seed=cfg.seed, eval_every=cfg.eval_every,
                              eval_episodes=cfg.eval_episodes, resume=resume, threads=cfg.threads,
-                             log_every=cfg.log_every, offline=offline)
+                             log_every=cfg.log_every, offline=offline, algo_name=cfg.algo.name)
     return f"return: last {result['last']:.1f}, best {result['best']:.1f} over {result['episodes']} episodes"

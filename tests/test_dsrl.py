@@ -1,0 +1,74 @@
+"""DSRL-NA (issue 18): steering a deliberately weak, frozen diffusion policy by RL in its noise space."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import orl
+from orl.algos.online.dsrl import DSRLConfig
+from orl.data.buffer import ReplayBuffer
+from orl.data.collect import evaluate
+from orl.train.offpolicy import train_offpolicy
+
+ENV = "orl-test/TargetAction-v0"
+
+
+class TargetAction(gym.Env):
+    """Observation: a target in [-0.8, 0.8]; reward -(a - target)^2 * 10; 10 steps, a new target each step."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.target = 0, self.np_random.uniform(-0.8, 0.8)
+        return np.array([self.target], np.float32), {}
+
+    def step(self, action):
+        reward = -10.0 * float((np.clip(action[0], -1, 1) - self.target) ** 2)
+        self.t += 1
+        self.target = self.np_random.uniform(-0.8, 0.8)
+        return np.array([self.target], np.float32), reward, False, self.t >= 10, {}
+
+
+if ENV not in gym.envs.registry:
+    gym.register(ENV, entry_point=TargetAction, max_episode_steps=10)
+
+
+@pytest.fixture(scope="module")
+def weak_base(tmp_path_factory):
+    """A diffusion policy cloned from uniform-random actions: it ignores the target (about -3.5 per step)."""
+    rng = np.random.default_rng(0)
+    data = ReplayBuffer(5000, (1,), 1, metadata={"env_id": ENV})
+    for i in range(5000):
+        s = rng.uniform(-0.8, 0.8, 1)
+        data.add(s, rng.uniform(-1, 1, 1), 0.0, rng.uniform(-0.8, 0.8, 1), False, i % 10 == 9)
+    root = tmp_path_factory.mktemp("base")
+    base = orl.fit("diffusion_bc", data, steps=1500, eval_every=1500, eval_episodes=2, out_dir=root / "run",
+                   hidden=32, blocks=1, time_dim=8, lr=1e-3, threads=1)
+    return base.save(root / "base.pt")
+
+
+def test_dsrl_na_steers_a_weak_base_policy(weak_base, tmp_path):
+    cfg = DSRLConfig(base=str(weak_base), hidden=(64, 64), utd=1, distill_steps=2, start_steps=300, ddim_steps=2,
+                     batch_size=128)
+    result = train_offpolicy(ENV, tmp_path, cfg, steps=2500, eval_every=2500, eval_episodes=20, progress=False,
+                             algo_name="dsrl_na")
+    algo, rng = result["algo"], np.random.default_rng(0)
+    unsteered = evaluate(ENV, lambda o, _r: algo.random_action(o, rng), 20, seed=100).mean()
+    assert unsteered < -30 and result["last"] > 0.2 * unsteered, (result["last"], unsteered)  # >= 80% of the loss gone
+    assert algo.base.total_it == 1500  # the base's weights were never updated (its counter did not move)
+
+
+def test_dsrl_config_and_base_checks(weak_base, tmp_path):
+    with pytest.raises(ValueError, match="algo.base must name the frozen diffusion policy"):
+        DSRLConfig()
+    td3 = orl.fit("td3bc", "pendulum-scripted", steps=10, eval_every=10, eval_episodes=1, out_dir=tmp_path / "td3")
+    with pytest.raises(ValueError, match="must be a diffusion_bc agent"):
+        train_offpolicy("Pendulum-v1", tmp_path / "x", DSRLConfig(base=str(td3.save(tmp_path / "t.pt"))), steps=10,
+                        progress=False, algo_name="dsrl_na")
+    with pytest.raises(ValueError, match=r"the base policy acts on \(1,\) -> 1; this env on \(3,\) -> 1"):
+        train_offpolicy("Pendulum-v1", tmp_path / "y", DSRLConfig(base=str(weak_base)), steps=10, progress=False,
+                        algo_name="dsrl_na")
