@@ -48,7 +48,8 @@ def algos() -> list[dict[str, Any]]:
     from orl.run import CONF, _yaml, group_options
 
     trains_on = {"offline": "a dataset", "online": "a Gymnasium environment", "hdpo": "an inventory simulator",
-                 "bq": "solved routing instances"}
+                 "bq": "solved routing instances", "offpolicy": "a Gymnasium environment (+ a dataset)",
+                 "protected": "a Gymnasium environment, against attacks"}
     rows = []
     for name in group_options("algo"):
         data = _yaml(CONF / "algo" / f"{name}.yaml")
@@ -73,13 +74,18 @@ def _family_config(family: str) -> type | None:
 
 
 def _paper_line(name: str, family: str) -> str:
-    """The first line of the implementing module's docstring: it names the paper."""
+    """The first paragraph of the implementing module's docstring: it names the paper."""
     import importlib
 
     module = {"offline": f"orl.algos.offline.{name}", "online": f"orl.algos.online.{name}",
-              "hdpo": "orl.algos.structured.hdpo", "bq": "orl.algos.structured.bq"}.get(family)
+              "hdpo": "orl.algos.structured.hdpo", "bq": "orl.algos.structured.bq",
+              "protected": "orl.robust.protected"}.get(family)
+    if family == "offpolicy":
+        from orl.train.offpolicy import OFFPOLICY_ALGORITHMS
+
+        module = OFFPOLICY_ALGORITHMS[name].__module__
     try:
-        doc = importlib.import_module(module).__doc__ or "" if module else ""
+        doc = (importlib.import_module(module).__doc__ or "") if module else ""
     except ImportError:
         doc = ""
     line = " ".join(doc.strip().split("\n\n")[0].split())
