@@ -72,3 +72,16 @@ def test_dsrl_config_and_base_checks(weak_base, tmp_path):
     with pytest.raises(ValueError, match=r"the base policy acts on \(1,\) -> 1; this env on \(3,\) -> 1"):
         train_offpolicy("Pendulum-v1", tmp_path / "y", DSRLConfig(base=str(weak_base)), steps=10, progress=False,
                         algo_name="dsrl_na")
+
+
+def test_expo_improves_a_weak_base_policy(weak_base, tmp_path):
+    from orl.algos.online.expo import EXPOConfig
+
+    cfg = EXPOConfig(base=str(weak_base), hidden=(64, 64), n_critics=4, num_min_qs=2, n_samples=4, n_edit=4,
+                     utd=2, start_steps=300, batch_size=128, diffusion_hidden=32, diffusion_blocks=1,
+                     diffusion_time_dim=8, beta=0.2)
+    result = train_offpolicy(ENV, tmp_path, cfg, steps=1500, eval_every=1500, eval_episodes=20, progress=False,
+                             algo_name="expo")
+    pretrained = orl.load(weak_base)  # the un-steered baseline: the pretrained base policy alone
+    base_return = evaluate(ENV, lambda o, _r: pretrained.predict(o, deterministic=False), 20, seed=100).mean()
+    assert base_return < -30 and result["last"] > 0.2 * base_return, (result["last"], base_return)

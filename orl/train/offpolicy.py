@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from orl.algos.online.dsrl import DSRLNA
+from orl.algos.online.expo import EXPO
 from orl.algos.online.sac import SAC, SACConfig
 from orl.data.buffer import Batch, ReplayBuffer
 from orl.data.collect import evaluate
@@ -30,7 +31,7 @@ from orl.train.common import CSVLog, DurationEstimate, load_checkpoint, save_che
 
 #: ``orl.run algo=<name>`` of the off-policy family -> its class (constructor ``(obs_dim, action_dim, config, seed)``;
 #: ``act``, ``update(s, a, r, s', d)``, ``state_dict``; optional ``random_action(obs, rng)`` for the first steps).
-OFFPOLICY_ALGORITHMS: dict[str, type] = {"sac": SAC, "dsrl_na": DSRLNA}
+OFFPOLICY_ALGORITHMS: dict[str, type] = {"sac": SAC, "dsrl_na": DSRLNA, "expo": EXPO}
 
 
 def mixed_batch(online: ReplayBuffer, offline: ReplayBuffer | None, batch_size: int, ratio: float,
