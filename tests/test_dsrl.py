@@ -85,3 +85,20 @@ def test_expo_improves_a_weak_base_policy(weak_base, tmp_path):
     pretrained = orl.load(weak_base)  # the un-steered baseline: the pretrained base policy alone
     base_return = evaluate(ENV, lambda o, _r: pretrained.predict(o, deterministic=False), 20, seed=100).mean()
     assert base_return < -30 and result["last"] > 0.2 * base_return, (result["last"], base_return)
+
+
+def test_dsrl_sac_steers_the_same_base_through_a_noise_action_env(weak_base, tmp_path):
+    from gymnasium.utils.env_checker import check_env
+
+    from orl.algos.online.dsrl import DSRLSACConfig, register_noise_env
+
+    noise_id = register_noise_env(ENV, str(weak_base), 1.5, 2)
+    check_env(gym.make(noise_id).unwrapped, skip_render_check=True)
+    cfg = DSRLSACConfig(base=str(weak_base), ddim_steps=2, start_steps=300, hidden=(64, 64), batch_size=128)
+    result = train_offpolicy(ENV, tmp_path, cfg, steps=2500, eval_every=2500, eval_episodes=20, progress=False,
+                             algo_name="dsrl_sac")
+    pretrained = orl.load(weak_base)
+    base_return = evaluate(ENV, lambda o, _r: pretrained.predict(o, deterministic=False), 20, seed=100).mean()
+    assert base_return < -30 and result["last"] > 0.2 * base_return, (result["last"], base_return)
+    with pytest.raises(ValueError, match="offline data has no actions"):
+        DSRLSACConfig(base="x", offline_ratio=0.5, offline_dataset="pendulum-scripted")

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from orl.algos.online.dsrl import DSRLNA
+from orl.algos.online.dsrl import DSRLNA, DSRLSAC, register_noise_env
 from orl.algos.online.expo import EXPO
 from orl.algos.online.sac import SAC, SACConfig
 from orl.data.buffer import Batch, ReplayBuffer
@@ -31,7 +31,7 @@ from orl.train.common import CSVLog, DurationEstimate, load_checkpoint, save_che
 
 #: ``orl.run algo=<name>`` of the off-policy family -> its class (constructor ``(obs_dim, action_dim, config, seed)``;
 #: ``act``, ``update(s, a, r, s', d)``, ``state_dict``; optional ``random_action(obs, rng)`` for the first steps).
-OFFPOLICY_ALGORITHMS: dict[str, type] = {"sac": SAC, "dsrl_na": DSRLNA, "expo": EXPO}
+OFFPOLICY_ALGORITHMS: dict[str, type] = {"sac": SAC, "dsrl_na": DSRLNA, "dsrl_sac": DSRLSAC, "expo": EXPO}
 
 
 def mixed_batch(online: ReplayBuffer, offline: ReplayBuffer | None, batch_size: int, ratio: float,
@@ -70,6 +70,8 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
         raise ValueError(f"unknown off-policy algorithm {algo_name!r}; choose one of {', '.join(OFFPOLICY_ALGORITHMS)}")
     cls = OFFPOLICY_ALGORITHMS[algo_name]
     c = config or cls.Config()
+    if algo_name == "dsrl_sac":  # SAC in the base policy's noise space: the env decodes the noise
+        env_id = register_noise_env(env_id, c.base, c.noise_bound, c.ddim_steps)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)

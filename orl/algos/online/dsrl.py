@@ -26,12 +26,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
 from orl.algos.base import frozen
-from orl.algos.online.sac import TanhGaussianActor
+from orl.algos.online.sac import SAC, SACConfig, TanhGaussianActor
 from orl.nets.population import member_mlp
 
 
@@ -181,3 +182,94 @@ class DSRLNA:
             self.log_alpha.copy_(state["log_alpha"])
         self.gen.set_state(state["gen"])
         self.updates = int(state["updates"])
+
+
+class NoiseActionEnv(gym.Env):
+    """DSRL-SAC's environment: ``env_id`` with the diffusion policy's *noise* as the action. The action ``w`` in
+    ``[-b, b]^d`` (``b`` = ``noise_bound``, the code's ``action_magnitude``: 1.5 for Hopper, 2.5 for Walker2d) is
+    decoded by the frozen base (DDIM, eta 0) and executed; plain SAC on it is DSRL-SAC
+    (:func:`register_noise_env` makes it a Gymnasium id)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, env_id: str, base: str, noise_bound: float = 1.5, ddim_steps: int = 5) -> None:
+        import orl
+
+        self.env = gym.make(env_id)
+        self.agent = orl.load(base)
+        if self.agent.algo_name != "diffusion_bc":
+            raise ValueError(f"the base must be a diffusion_bc agent, got {self.agent.algo_name!r} ({base})")
+        self.ddim_steps = int(ddim_steps)
+        d = int(np.prod(self.env.action_space.shape))
+        self.observation_space = self.env.observation_space
+        self.action_space = gym.spaces.Box(-noise_bound, noise_bound, (d,), np.float32)
+        low, high = self.env.action_space.low, self.env.action_space.high
+        self._scale, self._bias = (high - low) / 2, (high + low) / 2
+        self._obs = None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._obs, info = self.env.reset(seed=seed, options=options)
+        return self._obs, info
+
+    @torch.no_grad()
+    def step(self, w: np.ndarray):
+        base = self.agent.algorithm
+        x = base.normalize(torch.as_tensor(np.asarray(self._obs, np.float32)).reshape(1, 1, -1))
+        a = base.ema.ddim(x, torch.as_tensor(np.asarray(w, np.float32)).reshape(1, 1, -1), self.ddim_steps)
+        action = self._bias + self._scale * a.reshape(-1).numpy()
+        self._obs, r, term, trunc, info = self.env.step(action)
+        return self._obs, r, term, trunc, {**info, "action": action}
+
+    def close(self) -> None:
+        self.env.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        from orl.train.online import _env_state  # MuJoCo physics survive the checkpoint
+
+        return {**self.__dict__, "env": _env_state(self.env)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from orl.train.online import _restore_env
+
+        self.__dict__.update({**state, "env": _restore_env(state["env"])})
+
+
+def register_noise_env(env_id: str, base: str, noise_bound: float = 1.5, ddim_steps: int = 5) -> str:
+    """Register DSRL-SAC's noise-action env for ``env_id`` and the diffusion policy ``base``; returns its id."""
+    import hashlib
+    from pathlib import Path
+
+    base = str(Path(base).resolve())
+    key = hashlib.sha1(f"{env_id}|{base}|{noise_bound!r}|{ddim_steps}".encode()).hexdigest()[:12]
+    noise_id = f"orl-dsrl/NoiseAction-{key}-v0"
+    if noise_id not in gym.envs.registry:
+        gym.register(noise_id, entry_point=NoiseActionEnv, max_episode_steps=gym.spec(env_id).max_episode_steps,
+                     kwargs={"env_id": env_id, "base": base, "noise_bound": float(noise_bound),
+                             "ddim_steps": int(ddim_steps)})
+    return noise_id
+
+
+@dataclass
+class DSRLSACConfig(SACConfig):
+    """DSRL-SAC: SAC's settings plus the base policy, the noise bound (the code's ``action_magnitude``, 1.5 for
+    Hopper) and the DDIM steps."""
+
+    base: str = ""
+    noise_bound: float = 1.5
+    ddim_steps: int = 5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.base:
+            raise ValueError("algo.base must name the frozen diffusion policy (a saved diffusion_bc agent or run dir)")
+        if self.offline_ratio > 0:
+            raise ValueError("dsrl_sac learns in the noise space, where offline data has no actions; use dsrl_na "
+                             "(its Q learns on real actions) to mix offline data")
+
+
+class DSRLSAC(SAC):
+    """DSRL-SAC: SAC on :class:`NoiseActionEnv` (the loop makes the env from ``config.base``)."""
+
+    name = "dsrl_sac"
+    Config = DSRLSACConfig
