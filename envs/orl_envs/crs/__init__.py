@@ -12,12 +12,13 @@ from __future__ import annotations
 import gymnasium as gym
 
 from .baselines import absolute_greedy_policy, evaluate, max_entropy_policy
-from .env import MAX_TURN, REWARDS, ConversationalRecEnv, graph_arrays, hdcg, summarize, to_pyg_data
+from .env import MAX_TURN, REWARDS, ConversationalRecEnv, FlattenedCRS, graph_arrays, hdcg, summarize, to_pyg_data
 from .graph import PRESETS, CRSGraph, generate_graph
 
 #: Gymnasium id -> (entry point, kwargs): LastFM-like graphs in binary mode (LastFM, 33 attributes), Yelp-like
 #: graphs in enumerated mode (29 categories, as SCPR's Yelp) and in binary mode (as Yelp*).
 CRS_IDS: dict[str, tuple[str, dict]] = {
+    # Training dialogues by default; pass split="test" to gym.make for the held-out evaluation pairs.
     "orl/CRS-LastFM-v0": ("orl_envs.crs.env:ConversationalRecEnv", dict(kind="lastfm", mode="binary")),
     "orl/CRS-Yelp-v0": ("orl_envs.crs.env:ConversationalRecEnv", dict(kind="yelp", mode="enumerated")),
     "orl/CRS-YelpStar-v0": ("orl_envs.crs.env:ConversationalRecEnv", dict(kind="yelp", mode="binary")),
@@ -35,6 +36,7 @@ __all__ = [
     "CRSGraph",
     "CRS_IDS",
     "ConversationalRecEnv",
+    "FlattenedCRS",
     "MAX_TURN",
     "PRESETS",
     "REWARDS",

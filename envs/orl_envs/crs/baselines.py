@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .env import REC_SIZE, ConversationalRecEnv, summarize
+from .env import ConversationalRecEnv, summarize
 
 Policy = Callable[[dict[str, np.ndarray], ConversationalRecEnv], int]
 
@@ -23,7 +23,7 @@ def max_entropy_policy(obs: dict[str, np.ndarray], env: ConversationalRecEnv) ->
     """Ask attribute slot 0 (highest weighted entropy) unless <= 10 candidates remain, the turn is the last or no
     attribute is askable; then recommend the top-ranked list."""
     mask = obs["action_mask"]
-    if obs["candidate_items"].sum() <= REC_SIZE or obs["turn"][0] + 1 >= env.max_turn or not mask[0]:
+    if obs["candidate_items"].sum() <= env.rec_size or obs["turn"][0] + 1 >= env.max_turn or not mask[0]:
         return env.k_p
     return 0
 

@@ -29,8 +29,8 @@ def hdcg(turn: int, rank: int, max_turn: int = MAX_TURN) -> float:
         return 0.0
     if not 1 <= turn <= max_turn:
         raise ValueError(f"turn must be in [1, {max_turn}], got {turn}")
-    if not 1 <= rank <= REC_SIZE:
-        raise ValueError(f"rank must be in [1, {REC_SIZE}] (or 0 for a failure), got {rank}")
+    if rank < 0:
+        raise ValueError(f"rank must be >= 1 (or 0 for a failure), got {rank}")
     return 1 / np.log2(turn + 2) + (1 / np.log2(turn + 1) - 1 / np.log2(turn + 2)) / np.log2(rank + 1)
 
 
@@ -53,12 +53,13 @@ class ConversationalRecEnv(gym.Env):
     Reinforcement Learning", SIGIR 2021 (arXiv 2105.09710), simulator of the authors' code, itself SCPR's
     (Lei et al., KDD 2020).
 
-    **Episode.** ``reset`` draws a user uniformly and a target item uniformly among the user's items (or takes
-    ``options={"user": u, "item": v}``). Turn 1: the user volunteers one uniformly drawn attribute of the target; it
+    **Episode.** ``reset`` draws a user uniformly (among users with interactions in ``split``) and a target item
+    uniformly among the user's ``split`` items (``"train"``: the interactions the embeddings were computed from;
+    ``"test"``: held-out ones, for evaluation), or takes ``options={"user": u, "item": v}``. Turn 1: the user volunteers one uniformly drawn attribute of the target; it
     is accepted and the candidate items become the items having it. The agent then acts at turns 2..15.
 
     **Actions.** ``Discrete(K_p + K_v)`` (``K_p = K_v = 10``): slot ``i < K_p`` asks the ``i``-th candidate
-    attribute (binary mode) or category (enumerated mode); slot ``K_p + j`` recommends a list of 10 items: the
+    attribute (binary mode) or category (enumerated mode); slot ``K_p + j`` recommends a list of ``rec_size = 10`` items: the
     ``j``-th candidate item first, then the best-ranked other candidates (our choice of how an item action fills
     its list). ``observation["action_mask"]`` marks the slots that hold a candidate; masked slots raise.
 
@@ -98,8 +99,10 @@ class ConversationalRecEnv(gym.Env):
 
     def __init__(self, graph: CRSGraph | None = None, kind: str = "lastfm", mode: str = "binary",
                  attribute_ranking: str = "entropy", n_attribute_slots: int = 10, n_item_slots: int = 10,
-                 max_turn: int = MAX_TURN, graph_seed: int = 0, embedding_dim: int = 64,
+                 max_turn: int = MAX_TURN, rec_size: int = REC_SIZE, graph_seed: int = 0, embedding_dim: int = 64, split: str = "train",
                  render_mode: str | None = None) -> None:
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         if mode not in ("binary", "enumerated"):
             raise ValueError(f"mode must be 'binary' or 'enumerated', got {mode!r}")
         if attribute_ranking not in ("entropy", "preference"):
@@ -108,13 +111,22 @@ class ConversationalRecEnv(gym.Env):
             raise ValueError(f"render_mode must be None (this environment does not render), got {render_mode!r}")
         if max_turn < 2:
             raise ValueError(f"max_turn must be >= 2 (turn 1 is the user's opening), got {max_turn}")
-        for name, k in (("n_attribute_slots", n_attribute_slots), ("n_item_slots", n_item_slots)):
+        for name, k in (("n_attribute_slots", n_attribute_slots), ("n_item_slots", n_item_slots),
+                        ("rec_size", rec_size)):
             if k < 1:
                 raise ValueError(f"{name} must be >= 1, got {k}")
         self.graph = graph if graph is not None else generate_graph(kind, seed=graph_seed)
         if mode == "enumerated" and self.graph.attribute_category is None:
             raise ValueError("mode='enumerated' needs a graph with attribute categories (e.g. kind='yelp')")
         self.mode, self.attribute_ranking, self.max_turn = mode, attribute_ranking, max_turn
+        self.split, self.rec_size = split, rec_size
+        pairs = self.graph.user_items if split == "train" else self.graph.test_user_items
+        if pairs is None:
+            raise ValueError("split='test' needs a graph with test_user_items (held-out interactions)")
+        self._pair_users = np.array([u for u, items in enumerate(pairs) if len(items)], dtype=np.int64)
+        if self._pair_users.size == 0:
+            raise ValueError(f"the graph has no {split} interactions to draw dialogues from")
+        self._pairs = pairs
         self.k_p, self.k_v = n_attribute_slots, n_item_slots
         g = self.graph
         self.e_user, self.e_item, self.e_attr = g.embeddings(embedding_dim)
@@ -153,13 +165,15 @@ class ConversationalRecEnv(gym.Env):
             if not 0 <= self.user < g.n_users:
                 raise ValueError(f"options['user'] must be in [0, {g.n_users}), got {self.user}")
         else:
-            self.user = int(self.np_random.integers(g.n_users))
+            self.user = int(self.np_random.choice(self._pair_users))
         if "item" in options:
             self.target = int(options["item"])
             if not 0 <= self.target < g.n_items:
                 raise ValueError(f"options['item'] must be in [0, {g.n_items}), got {self.target}")
         else:
-            self.target = int(self.np_random.choice(g.user_items[self.user]))
+            if len(self._pairs[self.user]) == 0:
+                raise ValueError(f"user {self.user} has no {self.split} items; pass options['item']")
+            self.target = int(self.np_random.choice(self._pairs[self.user]))
         target_attrs = np.flatnonzero(self._ia[self.target])
         if "opening" in options:
             opening = int(options["opening"])
@@ -214,7 +228,7 @@ class ConversationalRecEnv(gym.Env):
                     reward = REWARDS["ask_fail"]
         else:
             first = int(self.action_ids[a])
-            rest = [v for v in self.item_order if v != first][: REC_SIZE - 1]
+            rest = [v for v in self.item_order if v != first][: self.rec_size - 1]
             rec = [first, *rest]
             if self.target in rec:
                 rank, terminated, reward = rec.index(self.target) + 1, True, REWARDS["rec_suc"]
@@ -336,3 +350,20 @@ def to_pyg_data(obs: dict[str, np.ndarray], edge_index: np.ndarray):
     both = np.concatenate([e, e[::-1]], axis=1)
     return Data(x=torch.from_numpy(nodes), edge_index=torch.from_numpy(both),
                 edge_weight=torch.from_numpy(np.concatenate([w, w])), num_nodes=int(nodes.size))
+
+
+class FlattenedCRS(gym.ObservationWrapper):
+    """The environment with its dict observation flattened to one float vector (``gymnasium.spaces.flatten``), for
+    libraries that take Box observations, and ``action_masks()`` forwarded, the method sb3-contrib's MaskablePPO
+    calls (Gymnasium 1.x wrappers no longer forward unknown attributes). The environment itself is unchanged.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.observation_space = spaces.flatten_space(env.observation_space)
+
+    def observation(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        return spaces.flatten(self.env.observation_space, observation).astype(self.observation_space.dtype)
+
+    def action_masks(self) -> np.ndarray:
+        return self.env.unwrapped.action_masks()

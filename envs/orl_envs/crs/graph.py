@@ -13,6 +13,8 @@ Reconstruction choices (ours, not from the papers):
 * users have taste: each user draws ``taste_size`` favourite attributes (same Zipf weights) and draws
   ``1 + Poisson(interactions_per_user - 1)`` distinct items with weight ``exp(taste_strength * overlap)`` where
   ``overlap`` counts the item's attributes among the favourites;
+* ``test_share`` of each user's interactions (at least one) are held out as test (user, target) pairs; the
+  ranking embeddings are computed from the rest, as the papers' embeddings never see the test dialogues;
 * Yelp-like graphs (enumerated mode) group attributes into ``n_categories`` coarse categories, contiguous blocks of
   attribute ids, as Yelp's 590 attributes sit under 29 categories in SCPR.
 
@@ -30,9 +32,9 @@ import numpy as np
 #: Default statistics of the two graph kinds (see the module docstring for what is scaled down).
 PRESETS: dict[str, dict[str, float | int]] = {
     "lastfm": dict(n_users=300, n_items=1000, n_attributes=33, n_categories=0, interactions_per_user=40,
-                   attributes_per_item=4, skew=0.8, taste_size=4, taste_strength=1.5),
+                   attributes_per_item=4, skew=0.8, taste_size=4, taste_strength=1.5, test_share=0.2),
     "yelp": dict(n_users=300, n_items=1500, n_attributes=590, n_categories=29, interactions_per_user=45,
-                 attributes_per_item=8, skew=1.0, taste_size=6, taste_strength=1.5),
+                 attributes_per_item=8, skew=1.0, taste_size=6, taste_strength=1.5, test_share=0.2),
 }
 
 
@@ -40,14 +42,18 @@ PRESETS: dict[str, dict[str, float | int]] = {
 class CRSGraph:
     """A user-item-attribute graph.
 
-    ``user_items[u]`` are the items user ``u`` interacted with (sorted, distinct); ``item_attributes`` is a boolean
-    ``(n_items, n_attributes)`` matrix; ``attribute_category`` maps each attribute to its coarse category for the
-    enumerated question mode, or is ``None`` (binary mode only).
+    ``user_items[u]`` are the items user ``u`` interacted with in training (sorted, distinct; the embeddings see
+    only these); ``test_user_items[u]`` are held-out interactions, the (user, target) pairs of evaluation dialogues
+    (SCPR/UNICORN likewise test on ``review_dict_test``, interactions the embeddings were not trained on; ``None``
+    means no held-out pairs); ``item_attributes`` is a boolean ``(n_items, n_attributes)`` matrix;
+    ``attribute_category`` maps each attribute to its coarse category for the enumerated question mode, or is
+    ``None`` (binary mode only).
     """
 
     user_items: list[np.ndarray]
     item_attributes: np.ndarray
     attribute_category: np.ndarray | None = None
+    test_user_items: list[np.ndarray] | None = None
     name: str = "graph"
     _embeddings: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
@@ -65,6 +71,14 @@ class CRSGraph:
                 raise ValueError(f"user {u} has no items; every user needs at least one interaction")
             if items[0] < 0 or items[-1] >= self.n_items:
                 raise ValueError(f"user {u} has item ids outside [0, {self.n_items}): {items.tolist()[:5]}...")
+        if self.test_user_items is not None:
+            if len(self.test_user_items) != self.n_users:
+                raise ValueError(f"test_user_items must have one entry per user ({self.n_users}), "
+                                 f"got {len(self.test_user_items)}")
+            self.test_user_items = [np.unique(np.asarray(i, dtype=np.int64)) for i in self.test_user_items]
+            for u, items in enumerate(self.test_user_items):
+                if items.size and (items[0] < 0 or items[-1] >= self.n_items):
+                    raise ValueError(f"user {u} has test item ids outside [0, {self.n_items})")
         if self.attribute_category is not None:
             self.attribute_category = np.asarray(self.attribute_category, dtype=np.int64)
             if self.attribute_category.shape != (self.n_attributes,):
@@ -92,6 +106,8 @@ class CRSGraph:
     def statistics(self) -> dict[str, float]:
         """Counts comparable to SCPR's dataset table (interactions, attributes per item, ...)."""
         per_user = np.array([len(i) for i in self.user_items])
+        if self.test_user_items is not None:
+            per_user = per_user + np.array([len(i) for i in self.test_user_items])
         per_item = self.item_attributes.sum(axis=1)
         return dict(users=self.n_users, items=self.n_items, attributes=self.n_attributes,
                     categories=self.n_categories, interactions=int(per_user.sum()),
@@ -135,7 +151,8 @@ def generate_graph(kind: str = "lastfm", seed: int = 0, **overrides: float | int
     """A LastFM-like (``kind="lastfm"``) or Yelp-like (``kind="yelp"``) graph; see the module docstring.
 
     ``overrides`` replace entries of :data:`PRESETS` (``n_users``, ``n_items``, ``n_attributes``, ``n_categories``,
-    ``interactions_per_user``, ``attributes_per_item``, ``skew``, ``taste_size``, ``taste_strength``).
+    ``interactions_per_user``, ``attributes_per_item``, ``skew``, ``taste_size``, ``taste_strength``,
+    ``test_share``).
     """
     if kind not in PRESETS:
         raise ValueError(f"kind must be one of {sorted(PRESETS)}, got {kind!r}")
@@ -172,4 +189,15 @@ def generate_graph(kind: str = "lastfm", seed: int = 0, **overrides: float | int
     category = None
     if n_cat > 0:
         category = (np.arange(n_attr) * n_cat) // n_attr
-    return CRSGraph(user_items, item_attr, category, name=f"{kind}-like(seed={seed})")
+    # Hold out a share of every user's interactions (at least one when the user has two or more) as test pairs.
+    test_share = float(p["test_share"])
+    if not 0 <= test_share < 1:
+        raise ValueError(f"test_share must be in [0, 1), got {test_share}")
+    train, test = [], []
+    for items in user_items:
+        n_test = min(len(items) - 1, int(round(test_share * len(items)))) if test_share > 0 else 0
+        n_test = max(n_test, 1) if test_share > 0 and len(items) > 1 else n_test
+        perm = rng.permutation(items)
+        test.append(np.sort(perm[:n_test]))
+        train.append(np.sort(perm[n_test:]))
+    return CRSGraph(train, item_attr, category, name=f"{kind}-like(seed={seed})", test_user_items=test)
