@@ -218,6 +218,7 @@ def test_maskable_ppo_runs_through_the_flattening_wrapper():
     sb3c = pytest.importorskip("sb3_contrib")
     graph = generate_graph("lastfm", seed=0, n_users=20, n_items=60, interactions_per_user=8)
     env = FlattenedCRS(ConversationalRecEnv(graph))
+    check_env(env.unwrapped, skip_render_check=True)
     assert env.observation_space.contains(env.reset(seed=0)[0])
     model = sb3c.MaskablePPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0, device="cpu")
     model.learn(128)

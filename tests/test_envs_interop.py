@@ -20,7 +20,8 @@ gym.register_envs(orl_envs)
 ROUTING = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/KP-v1"]
 INVENTORY = list(orl_envs.inventory.INVENTORY_IDS)
 MULTIVIEW = list(orl_envs.multiview.MULTIVIEW_IDS)
-MASKED = ROUTING + MULTIVIEW  # Dict observations with an action mask; illegal actions raise
+CRS = list(orl_envs.crs.CRS_IDS)
+MASKED = ROUTING + MULTIVIEW + CRS  # Dict observations with an action mask; illegal actions raise
 SMALL = {
     "orl/TSP-v0": {"size": 5},
     "orl/ATSP-v0": {"size": 5},
@@ -29,12 +30,13 @@ SMALL = {
     "orl/KP-v1": {"size": 5, "capacity": 1500},
     "orl/InventoryOneWarehouseLostDemand-v0": {"n_stores": 3},
     "orl/InventoryTransshipmentBacklogged-v0": {"n_stores": 3},
+    "orl/CRS-LastFM-v0": {"graph_seed": 0},
 }
 PPO_ARGS = dict(n_steps=16, batch_size=8, n_epochs=1, device="cpu", seed=0, policy_kwargs={"net_arch": [16]})
 
 
 def test_every_id_is_covered():
-    assert sorted(ROUTING + INVENTORY + MULTIVIEW) == sorted(orl_envs.ENV_IDS)
+    assert sorted(ROUTING + INVENTORY + MULTIVIEW + CRS) == sorted(orl_envs.ENV_IDS)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread, restored after

@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from ..routing.env import MaskedDiscrete
 from .graph import CRSGraph, generate_graph
 
 #: The simulator's rewards as coded in UNICORN's ``env_binary_question.py`` / ``env_enumerated_question.py``.
@@ -61,7 +62,8 @@ class ConversationalRecEnv(gym.Env):
     **Actions.** ``Discrete(K_p + K_v)`` (``K_p = K_v = 10``): slot ``i < K_p`` asks the ``i``-th candidate
     attribute (binary mode) or category (enumerated mode); slot ``K_p + j`` recommends a list of ``rec_size = 10`` items: the
     ``j``-th candidate item first, then the best-ranked other candidates (our choice of how an item action fills
-    its list). ``observation["action_mask"]`` marks the slots that hold a candidate; masked slots raise.
+    its list). ``observation["action_mask"]`` (and :meth:`action_masks`) marks the slots that hold a candidate;
+    masked slots raise; ``action_space.sample()`` draws among the legal slots.
 
     * Ask attribute ``p`` (binary mode): accepted iff the target has ``p``: candidates are intersected with the
       items having ``p``, reward +0.01; otherwise ``p`` is rejected (no filtering, it lowers the score of items
@@ -95,7 +97,7 @@ class ConversationalRecEnv(gym.Env):
     **Info** at the end: ``success``, ``rank`` (0 on failure), ``turn``, ``hdcg``.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
 
     def __init__(self, graph: CRSGraph | None = None, kind: str = "lastfm", mode: str = "binary",
                  attribute_ranking: str = "entropy", n_attribute_slots: int = 10, n_item_slots: int = 10,
@@ -107,8 +109,9 @@ class ConversationalRecEnv(gym.Env):
             raise ValueError(f"mode must be 'binary' or 'enumerated', got {mode!r}")
         if attribute_ranking not in ("entropy", "preference"):
             raise ValueError(f"attribute_ranking must be 'entropy' or 'preference', got {attribute_ranking!r}")
-        if render_mode is not None:
-            raise ValueError(f"render_mode must be None (this environment does not render), got {render_mode!r}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.render_mode = render_mode
         if max_turn < 2:
             raise ValueError(f"max_turn must be >= 2 (turn 1 is the user's opening), got {max_turn}")
         for name, k in (("n_attribute_slots", n_attribute_slots), ("n_item_slots", n_item_slots),
@@ -142,7 +145,8 @@ class ConversationalRecEnv(gym.Env):
         self.edge_index = np.stack([src, dst]).astype(np.int64)
         n_actions = self.k_p + self.k_v
         n_questions = g.n_categories if mode == "enumerated" else n_p
-        self.action_space = spaces.Discrete(n_actions)
+        # Samples among the current legal slots (the routing envs' helper), so random policies and check_env are valid.
+        self.action_space = MaskedDiscrete(n_actions)
         self.observation_space = spaces.Dict({
             "user": spaces.Box(0, n_u - 1, (1,), np.int64),
             "turn": spaces.Box(0, max_turn, (1,), np.int64),
@@ -244,6 +248,7 @@ class ConversationalRecEnv(gym.Env):
         if terminated:
             info.update(success=rank > 0, rank=rank, hdcg=hdcg(self.turn, rank, self.max_turn) if rank else 0.0)
             self.action_mask = np.zeros(self.k_p + self.k_v, dtype=np.int8)
+            self.action_space.legal = None
         return self._obs(), float(reward), terminated, False, info
 
     # ------------------------------------------------------------------------------------------------ ranking
@@ -292,6 +297,7 @@ class ConversationalRecEnv(gym.Env):
         ids[self.k_p: self.k_p + v.size] = v
         self.action_ids = ids
         self.action_mask = (ids >= 0).astype(np.int8)
+        self.action_space.legal = self.action_mask.astype(bool)
 
     # ---------------------------------------------------------------------------------------------- observation
     def _obs(self) -> dict[str, np.ndarray]:
@@ -320,6 +326,26 @@ class ConversationalRecEnv(gym.Env):
             "node_mask": node_mask.astype(np.int8),
             "edge_weight": edge_weight,
         }
+
+    def render(self) -> np.ndarray | None:
+        """``render_mode="rgb_array"``: a 64 x 256 RGB strip (numpy only). Rows 0-15: candidate items (white = still a
+        candidate, items binned over the width); rows 16-31: attributes (green accepted, red rejected); rows 32-47:
+        the action slots (blue = valid); rows 48-63: the turn as a grey bar filling the width at turn 15."""
+        if self.render_mode != "rgb_array" or self.user < 0:
+            return None
+        w = 256
+        img = np.zeros((64, w, 3), dtype=np.uint8)
+
+        def bins(values: np.ndarray) -> np.ndarray:
+            idx = (np.arange(w) * len(values)) // w
+            return values[idx]
+
+        img[0:16] = (bins(self.candidates.astype(float)) * 255).astype(np.uint8)[None, :, None]
+        img[16:32, :, 1] = (bins(self.accepted.astype(float)) * 255).astype(np.uint8)[None, :]
+        img[16:32, :, 0] = (bins(self.rejected.astype(float)) * 255).astype(np.uint8)[None, :]
+        img[32:48, :, 2] = (bins(self.action_mask.astype(float)) * 255).astype(np.uint8)[None, :]
+        img[48:64, : int(w * self.turn / self.max_turn)] = 128
+        return img
 
     def action_masks(self) -> np.ndarray:
         """Boolean mask of the valid actions (the method sb3-contrib's MaskablePPO looks for)."""
