@@ -4,6 +4,8 @@ wrapper."""
 
 from __future__ import annotations
 
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -21,6 +23,7 @@ from orl_envs.crs import (
     generate_graph,
     graph_arrays,
     hdcg,
+    load_scpr,
     max_entropy_policy,
     summarize,
     to_pyg_data,
@@ -225,3 +228,35 @@ def test_maskable_ppo_runs_through_the_flattening_wrapper():
     obs, _ = env.reset(seed=0)
     action, _ = model.predict(obs, action_masks=env.action_masks())
     assert env.action_masks()[int(action)]
+
+
+def _write(path, obj):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+
+
+def test_scpr_layout_loader_binary_and_enumerated(tmp_path):
+    g = tmp_path / "lastfm" / "Graph_generate_data"
+    _write(g / "user_item.json", {"0": [0, 1, 2], "1": [3, 4]})
+    _write(g / "item_dict.json", {str(v): {"feature_index": np.flatnonzero(row).tolist()}
+                                  for v, row in enumerate(ITEM_ATTRS)})
+    _write(tmp_path / "lastfm" / "UI_Interaction_data" / "review_dict_test.json", {"1": [0]})
+    graph = load_scpr(tmp_path / "lastfm")
+    assert np.array_equal(graph.item_attributes, ITEM_ATTRS)
+    assert [x.tolist() for x in graph.user_items] == [[0, 1, 2], [3, 4]]
+    assert [x.tolist() for x in graph.test_user_items] == [[], [0]]
+    env = ConversationalRecEnv(graph, split="test", n_attribute_slots=4, n_item_slots=5, embedding_dim=4)
+    env.reset(seed=0)
+    assert (env.user, env.target) == (1, 0)
+    # Yelp layout: fine attributes in item_dict-original_tag.json, categories from the two-layer taxonomy.
+    y = tmp_path / "yelp" / "Graph_generate_data"
+    _write(y / "user_item.json", {"0": [0, 3]})
+    _write(y / "item_dict-original_tag.json", {str(v): {"feature_index": np.flatnonzero(row).tolist()}
+                                               for v, row in enumerate(ITEM_ATTRS)})
+    _write(y / "2-layer taxonomy.json", {"food": [0, 1], "price": [2, 3]})
+    _write(y / "first-layer_merged_tag_map.json", {"food": 0, "price": 1})
+    yg = load_scpr(tmp_path / "yelp")
+    assert yg.attribute_category.tolist() == [0, 0, 1, 1] and yg.test_user_items is None
+    ConversationalRecEnv(yg, mode="enumerated", n_attribute_slots=2, n_item_slots=5, embedding_dim=4).reset(seed=0)
+    with pytest.raises(FileNotFoundError, match="Graph_generate_data"):
+        load_scpr(tmp_path / "nowhere")
