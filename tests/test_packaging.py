@@ -20,6 +20,7 @@ def test_orl_envs_dependencies_are_minimal():
               for k, v in meta["optional-dependencies"].items()}
     assert extras["inventory"] == {"torch"}
     assert extras["routing"] == {"elkai", "pyvrp", "ortools"}
+    assert extras["crs"] == {"torch", "torch-geometric"}
 
 
 def test_orl_envs_never_imports_orl():
@@ -146,7 +147,7 @@ def _run_with_only(extras: tuple[str, ...]) -> dict:
 
 def test_check_env_passes_on_every_id_with_only_the_declared_dependencies():
     """Acceptance of issue 15 (item 7, item 12): in a plain ``pip install orl-envs`` (gymnasium, numpy and their
-    own dependencies) every routing and multi-view id passes ``check_env``, rendering included, and the inventory ids say which
+    own dependencies) every routing, multi-view and conversational recommendation id passes ``check_env``, rendering included, and the inventory ids say which
     extra they need; with ``orl-envs[inventory]`` (torch) they pass too.
 
     Why an import blocker rather than a fresh venv: building one needs the network and minutes, which the test
@@ -158,7 +159,8 @@ def test_check_env_passes_on_every_id_with_only_the_declared_dependencies():
     core = _run_with_only(())
     routing = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/KP-v1"]
     multiview = ["orl/MultiViewFeatures-v0"]
-    assert core["checked"] == routing + multiview and not core["torch"] and not core["matplotlib"]
+    crs = ["orl/CRS-LastFM-v0", "orl/CRS-Yelp-v0", "orl/CRS-YelpStar-v0"]
+    assert core["checked"] == routing + multiview + crs and not core["torch"] and not core["matplotlib"]
     assert len(core["missing"]) == 5
     for env_id, message in core["missing"]:
         assert env_id.startswith("orl/Inventory")

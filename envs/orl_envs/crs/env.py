@@ -364,8 +364,11 @@ def to_pyg_data(obs: dict[str, np.ndarray], edge_index: np.ndarray):
     ``x`` holds the global node ids of the active nodes (so a model can look up its embeddings), ``edge_index``
     the active edges in local numbering, both directions (GCNs use undirected graphs), ``edge_weight`` their weights.
     """
-    import torch
-    from torch_geometric.data import Data
+    try:
+        import torch
+        from torch_geometric.data import Data
+    except ImportError as e:
+        raise ImportError("to_pyg_data needs torch and torch-geometric: pip install 'orl-envs[crs]'") from e
 
     nodes, edges, w = graph_arrays(obs, edge_index)
     local = np.full(len(obs["node_mask"]), -1, dtype=np.int64)
