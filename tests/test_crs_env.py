@@ -260,3 +260,28 @@ def test_scpr_layout_loader_binary_and_enumerated(tmp_path):
     ConversationalRecEnv(yg, mode="enumerated", n_attribute_slots=2, n_item_slots=5, embedding_dim=4).reset(seed=0)
     with pytest.raises(FileNotFoundError, match="Graph_generate_data"):
         load_scpr(tmp_path / "nowhere")
+
+
+def test_transe_learns_the_graphs_triples():
+    from orl_envs.crs import train_transe
+
+    g = generate_graph("lastfm", seed=0, n_users=100, n_items=300)
+    rng = np.random.default_rng(1)
+    u = np.concatenate([np.full(len(v), i) for i, v in enumerate(g.user_items)])
+    v = np.concatenate(g.user_items)
+    v_neg = rng.integers(0, g.n_items, len(u))
+    iv, ip = np.nonzero(g.item_attributes)
+    p_neg = rng.integers(0, g.n_attributes, len(iv))
+
+    def auc(eu, ev, ep, rel):
+        d = lambda h, r, t: ((h + r - t) ** 2).sum(1)     # noqa: E731
+        return (np.mean(d(eu[u], rel[0], ev[v]) < d(eu[u], rel[0], ev[v_neg])),
+                np.mean(d(ev[iv], rel[1], ep[ip]) < d(ev[iv], rel[1], ep[p_neg])))
+
+    untrained = auc(*train_transe(g, epochs=0))
+    trained = auc(*train_transe(g))
+    assert max(untrained) < 0.6 and min(trained) > 0.8, (untrained, trained)
+    eu, ev, ep, rel = train_transe(g, dim=8, epochs=1)
+    assert eu.shape == (100, 8) and ev.shape == (300, 8) and ep.shape == (33, 8) and rel.shape == (2, 8)
+    with pytest.raises(ValueError, match="lr and margin"):
+        train_transe(g, lr=0)

@@ -4,6 +4,7 @@ arXiv 2105.09710; simulator from SCPR, Lei et al., KDD 2020).
 * :mod:`.graph`: :class:`CRSGraph` and the LastFM-like / Yelp-like generator :func:`generate_graph`;
 * :mod:`.env`: the Gymnasium environment, the metrics (:func:`hdcg`, :func:`summarize`) and the graph helpers
   (:func:`graph_arrays`, :func:`to_pyg_data`, which needs torch-geometric);
+* :mod:`.transe`: :func:`train_transe`, TransE embeddings trained in-house (numpy);
 * :mod:`.io`: :func:`load_scpr`, the SCPR/UNICORN file layout (the real LastFM / Yelp files, if you have them);
 * :mod:`.baselines`: the Max Entropy and Absolute Greedy rules and :func:`evaluate`.
 """
@@ -16,6 +17,7 @@ from .baselines import absolute_greedy_policy, evaluate, max_entropy_policy
 from .env import MAX_TURN, REWARDS, ConversationalRecEnv, FlattenedCRS, graph_arrays, hdcg, summarize, to_pyg_data
 from .graph import PRESETS, CRSGraph, generate_graph
 from .io import load_scpr
+from .transe import train_transe
 
 #: Gymnasium id -> (entry point, kwargs): LastFM-like graphs in binary mode (LastFM, 33 attributes), Yelp-like
 #: graphs in enumerated mode (29 categories, as SCPR's Yelp) and in binary mode (as Yelp*).
@@ -52,4 +54,5 @@ __all__ = [
     "register",
     "summarize",
     "to_pyg_data",
+    "train_transe",
 ]
