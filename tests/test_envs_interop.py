@@ -30,7 +30,6 @@ SMALL = {
     "orl/KP-v1": {"size": 5, "capacity": 1500},
     "orl/InventoryOneWarehouseLostDemand-v0": {"n_stores": 3},
     "orl/InventoryTransshipmentBacklogged-v0": {"n_stores": 3},
-    "orl/CRS-LastFM-v0": {"graph_seed": 0},
 }
 PPO_ARGS = dict(n_steps=16, batch_size=8, n_epochs=1, device="cpu", seed=0, policy_kwargs={"net_arch": [16]})
 

@@ -302,7 +302,6 @@ class ConversationalRecEnv(gym.Env):
     # ---------------------------------------------------------------------------------------------- observation
     def _obs(self) -> dict[str, np.ndarray]:
         g = self.graph
-        n_v = g.n_items
         slot_attrs = np.zeros(g.n_attributes, dtype=bool)
         if self.mode == "binary":
             q = self.action_ids[: self.k_p]
@@ -314,7 +313,6 @@ class ConversationalRecEnv(gym.Env):
         w_up = active_attr & self.accepted
         w_ia = self.candidates[iv] & active_attr[ip] & ~self.rejected[ip]
         edge_weight = np.concatenate([w_ui, w_up, w_ia]).astype(np.float32)
-        del n_v
         return {
             "user": np.array([self.user], dtype=np.int64),
             "turn": np.array([self.turn], dtype=np.int64),
