@@ -21,7 +21,8 @@ ROUTING = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/KP-v1"]
 INVENTORY = list(orl_envs.inventory.INVENTORY_IDS)
 MULTIVIEW = list(orl_envs.multiview.MULTIVIEW_IDS)
 LINEAR_MDP = list(orl_envs.linear_mdp.LINEAR_MDP_IDS)
-MASKED = ROUTING + MULTIVIEW  # Dict observations with an action mask; illegal actions raise
+CRS = list(orl_envs.crs.CRS_IDS)
+MASKED = ROUTING + MULTIVIEW + CRS  # Dict observations with an action mask; illegal actions raise
 SMALL = {
     "orl/TSP-v0": {"size": 5},
     "orl/ATSP-v0": {"size": 5},
@@ -36,7 +37,7 @@ PPO_ARGS = dict(n_steps=16, batch_size=8, n_epochs=1, device="cpu", seed=0, poli
 
 
 def test_every_id_is_covered():
-    assert sorted(ROUTING + INVENTORY + MULTIVIEW + LINEAR_MDP) == sorted(orl_envs.ENV_IDS)
+    assert sorted(ROUTING + INVENTORY + MULTIVIEW + LINEAR_MDP + CRS) == sorted(orl_envs.ENV_IDS)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread, restored after

@@ -23,6 +23,7 @@ def test_orl_envs_dependencies_are_minimal():
     assert extras["inventory"] == {"torch"}
     assert extras["routing"] == {"elkai", "pyvrp", "ortools"}
     assert extras["multiview"] == {"mujoco"}
+    assert extras["crs"] == {"torch", "torch-geometric"}
 
 
 def test_orl_envs_never_imports_orl():
@@ -151,7 +152,7 @@ def _run_with_only(extras: tuple[str, ...]) -> dict:
 
 def test_check_env_passes_on_every_id_with_only_the_declared_dependencies():
     """Acceptance of issue 15 (item 7, item 12): in a plain ``pip install orl-envs`` (gymnasium, numpy and their
-    own dependencies) every routing and multi-view id passes ``check_env``, rendering included, and the inventory ids say which
+    own dependencies) every routing, multi-view and conversational recommendation id passes ``check_env``, rendering included, and the inventory ids say which
     extra they need; with ``orl-envs[inventory]`` (torch) they pass too.
 
     Why an import blocker rather than a fresh venv: building one needs the network and minutes, which the test
@@ -164,7 +165,8 @@ def test_check_env_passes_on_every_id_with_only_the_declared_dependencies():
     routing = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/KP-v1"]
     multiview = ["orl/MultiViewFeatures-v0"]
     linear_mdp = ["orl/DRLinearMDP5-v0"]
-    assert core["checked"] == routing + multiview + linear_mdp and not core["torch"] and not core["matplotlib"]
+    crs = ["orl/CRS-LastFM-v0", "orl/CRS-Yelp-v0", "orl/CRS-YelpStar-v0"]
+    assert core["checked"] == routing + multiview + linear_mdp + crs and not core["torch"] and not core["matplotlib"]
     assert len(core["missing"]) == 6
     for env_id, message in core["missing"]:
         if env_id == "orl/MultiViewPixels-v0":
