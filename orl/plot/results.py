@@ -429,7 +429,7 @@ def plot_inventory_trajectory(out: Path) -> Path:
     plt = _plt()
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(8, 4.2), sharex=True)
     t = np.arange(1, len(on_hand) + 1)
-    a1.step(t, on_hand, where="post", label="on-hand after demand (negative: backlog)")
+    a1.step(t, on_hand, where="post", label="on-hand in the next observation (negative: backlog)")
     a1.bar(t, orders, alpha=0.4, color="tab:green", label="order placed (arrives 4 periods later)")
     a1.axhline(0, color="k", lw=0.8)
     a1.set_title(f"InventoryOneStoreBacklogged-v0, L=4, p=9, seed 0: base-stock level {level:.2f}", fontsize=9)
