@@ -187,11 +187,11 @@ def plot_multiview(rows: list[dict[str, str]], out: Path) -> list[Path]:
 
 
 def _curves(ax, rows: list[dict[str, str]], x: str, y: str, run: str = "seed", label: str = "") -> None:
-    xs = sorted({int(r[x]) for r in rows})
+    xs = sorted({float(r[x]) for r in rows})
     runs = sorted({r[run] for r in rows})
     mat = np.full((len(runs), len(xs)), np.nan)
     for r in rows:
-        mat[runs.index(r[run]), xs.index(int(r[x]))] = _f(r[y])
+        mat[runs.index(r[run]), xs.index(float(r[x]))] = _f(r[y])
     _band(ax, np.array(xs), mat, label)
 
 
@@ -265,6 +265,53 @@ def plot_population_speed(rows: list[dict[str, str]], out: Path) -> list[Path]:
 
 # ----------------------------------------------------------------------------- what each results file is
 
+def curves_by(x: str, y: str, group: str, xlabel: str, ylabel: str, run: str = "seed",
+              ref: str | None = None) -> Callable[[list[dict[str, str]], Path], list[Path]]:
+    """A plot function: ``y`` against ``x``, one IQM line with a 95% band over ``run`` per value of ``group``
+    (``ref``: a column drawn once per x as a dashed reference, e.g. an exact optimum)."""
+
+    def plot(rows: list[dict[str, str]], out: Path) -> list[Path]:
+        plt = _plt()
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+        for g in dict.fromkeys(r[group] for r in rows):
+            _curves(ax, [r for r in rows if r[group] == g], x, y, run, g)
+        if ref is not None:
+            pts = sorted({(float(r[x]), _f(r[ref])) for r in rows})
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "k--", lw=1, label=ref)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        return [_save(fig, out)]
+
+    return plot
+
+
+def bars_by(category: str, series: str, value: str, ylabel: str) -> Callable[[list[dict[str, str]], Path], list[Path]]:
+    """A plot function: the mean of ``value`` over the other columns, bars per ``category`` and ``series``
+    (with a +-1 std bar over the rows averaged)."""
+
+    def plot(rows: list[dict[str, str]], out: Path) -> list[Path]:
+        plt = _plt()
+        cats = list(dict.fromkeys(r[category] for r in rows))
+        names = list(dict.fromkeys(r[series] for r in rows))
+        means = {n: [np.nanmean([_f(r[value]) for r in rows if r[category] == c and r[series] == n] or [np.nan])
+                     for c in cats] for n in names}
+        stds = {n: [np.nanstd([_f(r[value]) for r in rows if r[category] == c and r[series] == n] or [np.nan])
+                    for c in cats] for n in names}
+        fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(cats)), 3.8))
+        _grouped_bars(ax, cats, means, stds)
+        ax.set_xticks(np.arange(len(cats)), cats, rotation=20, ha="right", fontsize=8)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        return [_save(fig, out)]
+
+    return plot
+
+
 @dataclass(frozen=True)
 class Result:
     """One committed results file: where it is explained, how it was made, and how to draw it."""
@@ -314,6 +361,26 @@ RESULTS: tuple[Result, ...] = (
            "python experiments/multiview_results.py", "5 seeds, 2000 test objects per seed, 32-46 s of training per seed on one CPU thread", plot_multiview),
     Result("multiview_features_ppo.csv", "Multi-view recognition: PPO selector learning curve", "multiview.md",
            "python experiments/multiview_results.py", "5 seeds, stage 2 of the training above", plot_multiview_ppo),
+    Result("multiview_pixels.csv", "Multi-view recognition, pixels mode: accuracy per view count", "multiview.md",
+           "python experiments/multiview_results.py --mode pixels",
+           "3 seeds, 500 test objects x 8 start views per seed, 39-51 s of training per seed on one CPU thread", plot_multiview),
+    Result("multiview_pixels_ppo.csv", "Multi-view recognition, pixels mode: PPO selector learning curve", "multiview.md",
+           "python experiments/multiview_results.py --mode pixels", "3 seeds, stage 2 of the training above",
+           plot_multiview_ppo),
+    Result("provable_drrpo_robust_return.csv", "DR-RPO: robust return against the test-time shift q", "dr_rpo.md",
+           "python experiments/provable_drrpo.py", "5 seeds x 1000 episodes per algorithm on orl/DRLinearMDP5-v0",
+           curves_by("q", "robust_return", "algorithm", "test-time shift q", "exact return of the final policy",
+                     ref="optimal_value_q")),
+    Result("provable_drrpo_regret.csv", "DR-RPO: cumulative regret (each algorithm against its own objective)",
+           "dr_rpo.md", "python experiments/provable_drrpo.py", "5 seeds x 1000 episodes per algorithm",
+           curves_by("episode", "cumulative_regret", "algorithm", "episode", "cumulative regret")),
+    Result("provable_drrpo_slopes.csv", "DR-RPO: log-log slope of the regret per seed", "dr_rpo.md",
+           "python experiments/provable_drrpo.py", "5 seeds x 1000 episodes per algorithm",
+           bars_by("algorithm", "divergence", "loglog_slope", "log-log slope of the cumulative regret")),
+    Result("crs_baselines.csv", "Conversational recommendation: rule baselines", "crs.md",
+           "OMP_NUM_THREADS=1 python experiments/crs_results.py",
+           "graph seeds 0-2 (default statistics), 500 held-out dialogues per graph, about 30 s on one CPU thread",
+           bars_by("env", "policy", "SR@15", "SR@15 (success within 15 turns)")),
     Result("bench_population_cpu.json", "Population training speed (CPU)", "benchmarks.md",
            "python experiments/bench_population.py", "2-core CPU, one torch thread, 2026-11-28 (rates per algorithm and population size P)", plot_population_speed),
 )
