@@ -12,6 +12,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+# issue 20, action grouping
+from .grouped_actions import GROUPED_ACTIONS_IDS as _GROUPED_ACTIONS_IDS
+from .grouped_actions import register as _register_grouped_actions
+
 from .inventory import INVENTORY_IDS as _INVENTORY_IDS
 from .inventory import register as _register_inventory
 from .multiview import MULTIVIEW_IDS as _MULTIVIEW_IDS
@@ -22,6 +26,7 @@ from .routing import register as _register_routing
 _register_inventory()
 _register_routing()
 _register_multiview()
+_register_grouped_actions()  # issue 20, action grouping
 
 #: Gymnasium ids registered by this package (filled as environment families land).
-ENV_IDS: tuple[str, ...] = (*_INVENTORY_IDS, *_ROUTING_IDS, *_MULTIVIEW_IDS)
+ENV_IDS: tuple[str, ...] = (*_INVENTORY_IDS, *_ROUTING_IDS, *_MULTIVIEW_IDS, *_GROUPED_ACTIONS_IDS)
