@@ -26,8 +26,10 @@ GAMMA = 0.9
 @pytest.mark.parametrize("env_id", list(GROUPED_ACTIONS_IDS))
 def test_check_env_and_registered(env_id):
     assert env_id in orl_envs.ENV_IDS
-    env = gym.make(env_id)
-    check_env(env.unwrapped, skip_render_check=True)
+    env = gym.make(env_id, render_mode="rgb_array")
+    check_env(env.unwrapped)  # render check included
+    env.reset(seed=0)
+    assert env.render().shape == (16, 16 * env.observation_space.n, 3)
 
 
 def test_exact_seeding_and_true_model_exposed():

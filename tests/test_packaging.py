@@ -158,7 +158,8 @@ def test_check_env_passes_on_every_id_with_only_the_declared_dependencies():
     core = _run_with_only(())
     routing = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/KP-v1"]
     multiview = ["orl/MultiViewFeatures-v0"]
-    assert core["checked"] == routing + multiview and not core["torch"] and not core["matplotlib"]
+    grouped = ["orl/GroupedActions-v0"]  # issue 20: numpy only
+    assert core["checked"] == routing + multiview + grouped and not core["torch"] and not core["matplotlib"]
     assert len(core["missing"]) == 5
     for env_id, message in core["missing"]:
         assert env_id.startswith("orl/Inventory")

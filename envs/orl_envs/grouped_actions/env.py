@@ -71,14 +71,20 @@ class GroupedActionsEnv(gym.Env):
     ## Episode end
     Never terminates; truncate with ``max_episode_steps`` (registered: 100).
 
+    ## Rendering
+    ``render_mode="rgb_array"``: the states as a row of cells, the current one highlighted.
+
     ## Attributes
     ``P``, ``R`` (true model), ``groups`` (ground-truth grouping), ``gamma`` (discount used for evaluation).
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
     def __init__(self, num_states: int = 5, num_actions: int = 40, num_groups: int = 4, epsilon: float = 0.02,
-                 gamma: float = 0.9, instance_seed: int = 0):
+                 gamma: float = 0.9, instance_seed: int = 0, render_mode: str | None = None):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.render_mode = render_mode
         mdp = generate_grouped_mdp(num_states, num_actions, num_groups, epsilon, instance_seed)
         self.P, self.R, self.groups, self.epsilon = mdp.P, mdp.R, mdp.groups, mdp.epsilon
         if not 0.0 <= gamma < 1.0:
@@ -100,3 +106,11 @@ class GroupedActionsEnv(gym.Env):
         r = float(self.R[self._state, a])
         self._state = int(self.np_random.choice(self.observation_space.n, p=self.P[self._state, a]))
         return self._state, r, False, False, {}
+
+    def render(self) -> np.ndarray | None:
+        """``rgb_array``: a row of ``num_states`` grey cells, the current state white (16 x 16 pixels each)."""
+        if self.render_mode != "rgb_array":
+            return None
+        img = np.full((16, 16 * self.observation_space.n, 3), 64, dtype=np.uint8)
+        img[:, 16 * self._state:16 * (self._state + 1)] = 255
+        return img
