@@ -5,7 +5,8 @@ Gymnasium 1.x write ``gymnasium.register_envs(orl_envs)`` so linters keep the im
 :data:`ENV_IDS` lists what is registered: so far the inventory networks of Alvo, Russo & Kanoria
 (arXiv 2306.11246), see :mod:`orl_envs.inventory`, and the routing problems of BQ-NCO (TSP, ATSP,
 CVRP, OP, KP; Drakulic et al. 2023), see :mod:`orl_envs.routing`, and multi-view active fine-grained
-recognition (AFGR / MAFR, Du et al. 2022, 2023), see :mod:`orl_envs.multiview`.
+recognition (AFGR / MAFR, Du et al. 2022, 2023), see :mod:`orl_envs.multiview`, and large-action tabular MDPs
+with an action-grouping ground truth (Li, Ju & Shroff, ICLR 2024), see :mod:`orl_envs.grouped_actions`.
 """
 
 from __future__ import annotations
