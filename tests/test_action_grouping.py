@@ -111,3 +111,24 @@ def test_bad_budget_and_counts_name_value():
         run_grouping(m.P, m.R, m.groups, 3, GAMMA, (0.0, 0.0), np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"\[11\]"):
         nested_groupings(m.P, m.R, [2, 11])
+
+
+def test_inventory_order_grid_groups_into_contiguous_runs_and_lifting_is_within_the_bound():
+    """The natural case: on the lost-sales inventory MDP with a fine order grid, learned groups are runs of
+    neighbouring order quantities, and the group-average (exact) lifted MDP's optimal value is within the
+    approximation term of the bound."""
+    from orl.algos.provable.action_grouping import inventory_grouped_mdp
+
+    P, R = inventory_grouped_mdp()
+    np.testing.assert_allclose(P.sum(-1), 1.0)
+    assert 0.0 <= R.min() and R.max() <= 1.0
+    V_star = discounted_value_iteration(P, R, GAMMA).V
+    for k, g in nested_groupings(P, R, [3, 5, 7, 10]).items():
+        G = len(np.unique(g))  # at most k: tied merge heights (orders hitting the cap) can give fewer
+        assert 2 <= G <= k and np.all(np.diff(g) >= 0)  # contiguous runs in order-quantity order
+        Pg = np.stack([P[:, g == j].mean(1) for j in range(G)], 1)
+        Rg = np.stack([R[:, g == j].mean(1) for j in range(G)], 1)
+        V_lift = discounted_value_iteration(Pg, Rg, GAMMA).V
+        eps_P, eps_R = grouping_errors(P, R, g)
+        bound = 2 * (eps_R + GAMMA * eps_P / (1 - GAMMA)) / (1 - GAMMA)
+        assert np.abs(V_lift - V_star).max() <= bound

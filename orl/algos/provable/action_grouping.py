@@ -54,7 +54,10 @@ def action_distances(P1: np.ndarray, R1: np.ndarray) -> np.ndarray:
 
 
 def nested_groupings(P1: np.ndarray, R1: np.ndarray, counts: list[int] | None = None) -> dict[int, np.ndarray]:
-    """Nested candidate groupings ``{|g|: labels[a] in 0..|g|-1}`` cut from one complete-linkage dendrogram."""
+    """Nested candidate groupings ``{c: labels[a]}`` cut from one complete-linkage dendrogram.
+
+    Each cut has at most ``c`` groups (scipy's ``maxclust``): tied merge heights can give fewer.
+    """
     A = P1.shape[1]
     counts = list(range(1, A + 1)) if counts is None else list(counts)
     bad = [c for c in counts if not 1 <= c <= A]
@@ -174,3 +177,39 @@ def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two label vectors define the same partition of the actions (labels may differ)."""
     a, b = np.asarray(a), np.asarray(b)
     return a.shape == b.shape and bool(np.all((a[:, None] == a[None, :]) == (b[:, None] == b[None, :])))
+
+
+def inventory_grouped_mdp(max_stock: int = 20, num_actions: int = 21, mean_demand: float = 5.0,
+                          holding_cost: float = 1.0, lost_sales_cost: float = 4.0,
+                          order_cost: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """A single-store lost-sales inventory MDP with a fine order grid: the natural action-grouping case.
+
+    The periodic review model of :mod:`orl.algos.structured.lost_sales_dp` (Poisson demand, lost sales, holding
+    cost ``h``, lost-sales penalty ``p``) with lead time 0 (choice: keeps the state the on-hand stock ``x`` in
+    ``0..max_stock``): order ``a`` in ``0..num_actions-1`` raises stock to ``y = min(x + a, max_stock)``, demand
+    ``d`` hits ``y``, the next state is ``(y - d)^+`` and the period costs ``c a + h E(y-d)^+ + p E(d-y)^+``.
+    Neighbouring order quantities give neighbouring ``y`` and hence similar rows, and all orders that hit the cap are
+    identical but for their cost — there is no exact ground-truth grouping. Rewards are ``1 - cost / max cost`` in
+    [0, 1]. Returns ``(P[s, a, s'], R[s, a])``.
+    """
+    from orl.algos.structured.lost_sales_dp import poisson_pmf
+
+    if max_stock < 1 or num_actions < 2:
+        raise ValueError(f"need max_stock >= 1 and num_actions >= 2, got {max_stock} and {num_actions}")
+    S = max_stock + 1
+    pmf = poisson_pmf(mean_demand, S + 1)  # P(d = 0..S), tail P(d >= S + 1) last
+    d = np.arange(S + 2)
+    # next-stock distribution and expected holding/shortage for each post-order level y
+    P_y, c_y = np.zeros((S, S)), np.zeros(S)
+    for y in range(S):
+        for k, p in zip(d, pmf):
+            P_y[y, max(y - k, 0)] += p
+        tail_mean = mean_demand - (pmf[:-1] * d[:-1]).sum()  # E[d 1{d >= S+1}], exact (Poisson mean)
+        short = (pmf[:-1] * np.maximum(d[:-1] - y, 0)).sum() + tail_mean - y * pmf[-1]
+        c_y[y] = holding_cost * (pmf[:-1] * np.maximum(y - d[:-1], 0)).sum() + lost_sales_cost * short
+    x = np.arange(S)[:, None]
+    a = np.arange(num_actions)[None, :]
+    y = np.minimum(x + a, max_stock)
+    P = P_y[y]
+    cost = c_y[y] + order_cost * a
+    return P, 1.0 - cost / cost.max()
