@@ -21,7 +21,9 @@ ROUTING = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/KP-v1"]
 INVENTORY = list(orl_envs.inventory.INVENTORY_IDS)
 MULTIVIEW = list(orl_envs.multiview.MULTIVIEW_IDS)
 LINEAR_MDP = list(orl_envs.linear_mdp.LINEAR_MDP_IDS)
+GROUPED = list(orl_envs.grouped_actions.GROUPED_ACTIONS_IDS)  # issue 20: Discrete observations and actions
 CRS = list(orl_envs.crs.CRS_IDS)
+PLAIN = INVENTORY + LINEAR_MDP + GROUPED  # no action mask: plain PPO learns on them
 MASKED = ROUTING + MULTIVIEW + CRS  # Dict observations with an action mask; illegal actions raise
 SMALL = {
     "orl/TSP-v0": {"size": 5},
@@ -37,14 +39,14 @@ PPO_ARGS = dict(n_steps=16, batch_size=8, n_epochs=1, device="cpu", seed=0, poli
 
 
 def test_every_id_is_covered():
-    assert sorted(ROUTING + INVENTORY + MULTIVIEW + LINEAR_MDP + CRS) == sorted(orl_envs.ENV_IDS)
+    assert sorted(ROUTING + INVENTORY + MULTIVIEW + LINEAR_MDP + GROUPED + CRS) == sorted(orl_envs.ENV_IDS)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread, restored after
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
-@pytest.mark.parametrize("env_id", MASKED + INVENTORY)
+@pytest.mark.parametrize("env_id", MASKED + PLAIN)
 def test_sb3_ppo_builds_and_learns(env_id):
     """PPO builds on every id (MultiInputPolicy for the routing Dict observations, whose KP key ``values`` used
     to break it) and learns on the inventory ids; on the routing and multi-view ids, whose illegal actions raise, MaskablePPO
@@ -57,7 +59,7 @@ def test_sb3_ppo_builds_and_learns(env_id):
     obs, _ = env.reset(seed=0)
     action, _ = model.predict(obs, deterministic=True)
     assert env.action_space.contains(action if env_id in INVENTORY else int(action))
-    if env_id in INVENTORY:
+    if env_id in PLAIN:
         model.learn(total_timesteps=16)
         assert model.num_timesteps == 16
         return
@@ -68,7 +70,7 @@ def test_sb3_ppo_builds_and_learns(env_id):
     assert masked.num_timesteps == 16
 
 
-@pytest.mark.parametrize("env_id", MASKED + INVENTORY + LINEAR_MDP)
+@pytest.mark.parametrize("env_id", MASKED + PLAIN)
 def test_make_vec_async_runs_every_id(env_id):
     # EGL (the pixels mode's offscreen OpenGL) does not survive fork: its async workers are spawned
     vector_kwargs = {"context": "spawn"} if env_id == "orl/MultiViewPixels-v0" else None
@@ -90,7 +92,7 @@ def test_make_vec_async_runs_every_id(env_id):
         envs.close()
 
 
-@pytest.mark.parametrize("env_id", MASKED + INVENTORY + LINEAR_MDP)
+@pytest.mark.parametrize("env_id", MASKED + PLAIN)
 def test_envs_pickle(env_id):
     env = gym.make(env_id, **SMALL.get(env_id, {}))
     env.reset(seed=0)

@@ -165,8 +165,9 @@ def test_check_env_passes_on_every_id_with_only_the_declared_dependencies():
     routing = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/KP-v1"]
     multiview = ["orl/MultiViewFeatures-v0"]
     linear_mdp = ["orl/DRLinearMDP5-v0"]
+    grouped = ["orl/GroupedActions-v0"]  # issue 20: numpy only
     crs = ["orl/CRS-LastFM-v0", "orl/CRS-Yelp-v0", "orl/CRS-YelpStar-v0"]
-    assert core["checked"] == routing + multiview + linear_mdp + crs and not core["torch"] and not core["matplotlib"]
+    assert core["checked"] == routing + multiview + linear_mdp + grouped + crs and not core["torch"] and not core["matplotlib"]
     assert len(core["missing"]) == 6
     for env_id, message in core["missing"]:
         if env_id == "orl/MultiViewPixels-v0":
