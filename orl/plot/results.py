@@ -312,6 +312,44 @@ def bars_by(category: str, series: str, value: str, ylabel: str) -> Callable[[li
     return plot
 
 
+def plot_robust_returns(rows: list[dict[str, str]], out: Path) -> list[Path]:
+    """Issue 19: return under each attack per policy, one panel per environment (mean over seeds, +-1 std)."""
+    plt = _plt()
+    envs = list(dict.fromkeys(r["env"] for r in rows))
+    attacks = list(dict.fromkeys(r["attack"] for r in rows))
+    fig, axes = plt.subplots(1, len(envs), figsize=(6.5 * len(envs), 3.8), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        sub = [r for r in rows if r["env"] == env]
+        policies = list(dict.fromkeys(r["policy"] for r in sub))
+        cell = lambda p, a: [_f(r["mean"]) for r in sub if r["policy"] == p and r["attack"] == a]  # noqa: E731
+        means = {p: [np.mean(cell(p, a)) if cell(p, a) else np.nan for a in attacks] for p in policies}
+        stds = {p: [np.std(cell(p, a)) if cell(p, a) else np.nan for a in attacks] for p in policies}
+        _grouped_bars(ax, attacks, means, stds)
+        ax.set_xticks(np.arange(len(attacks)), attacks, fontsize=8)
+        ax.set_title(f"{env} ({len({r['seed'] for r in sub})} seed(s))", fontsize=9)
+        ax.set_ylabel("return under attack")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return [_save(fig, out)]
+
+
+def plot_robust_exp3(rows: list[dict[str, str]], out: Path) -> list[Path]:
+    """Issue 19: EXP3's average regret per round against the best fixed arm, per environment/attack/schedule."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for key in dict.fromkeys((r["env"], r["attack"], r["schedule"]) for r in rows):
+        sub = [r for r in rows if (r["env"], r["attack"], r["schedule"]) == key]
+        per_round = [{**r, "avg": str(_f(r["regret"]) / (int(r["round"]) + 1))} for r in sub]
+        _curves(ax, per_round, "round", "avg", "seed", " ".join(key))
+    ax.set_xlabel("round (one episode each)")
+    ax.set_ylabel("regret / round")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return [_save(fig, out)]
+
+
 @dataclass(frozen=True)
 class Result:
     """One committed results file: where it is explained, how it was made, and how to draw it."""
@@ -381,6 +419,16 @@ RESULTS: tuple[Result, ...] = (
            "OMP_NUM_THREADS=1 python experiments/provable_grouping.py",
            "S=10, A=100, 4 true groups, epsilon 0.01, gamma 0.9, a pilot of 200 samples per (s, a), 5 seeds, about 6 s",
            curves_by("N", "suboptimality", "candidate", "sample budget N", "mean exact suboptimality")),
+    Result("robust_returns.csv", "Robustness: returns under observation attacks (PPO, SA-PPO, PROTECTED)",
+           "robustness.md",
+           "python experiments/robust_results.py --envs Hopper-v5 Walker2d-v5 --seeds 0 1 2 --victim-steps 300000 "
+           "--iterations 2 --train-steps 15 --attacker-steps 100000 --sarsa-steps 20000 --episodes 5 --rounds 200",
+           "victims 300k env steps; PROTECTED 2 iterations x 15 alternations x 2048 steps; attackers 100k steps each, "
+           "trained against each evaluated policy; SARSA 20k transitions; 5 episodes per cell; the seeds in the rows",
+           plot_robust_returns),
+    Result("robust_exp3.csv", "Robustness: EXP3 over the PROTECTED set, regret per round", "robustness.md",
+           "python experiments/robust_results.py (as above)", "200 rounds (episodes) per attack and schedule",
+           plot_robust_exp3),
     Result("crs_baselines.csv", "Conversational recommendation: rule baselines", "crs.md",
            "OMP_NUM_THREADS=1 python experiments/crs_results.py",
            "graph seeds 0-2 (default statistics), 500 held-out dialogues per graph, about 30 s on one CPU thread",
