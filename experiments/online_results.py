@@ -66,8 +66,9 @@ RESULTS = ROOT / "experiments" / "results"
 #: seconds: wall time of the call that finished the run (a resumed run counts only its last part)
 RUN_FIELDS = ["algo", "env", "seed", "steps", "final_return", "auc", "seconds", "eval_episodes", "date"]
 CURVE_FIELDS = ["algo", "env", "seed", "steps", "step", "return_mean", "sampling_error"]
+#: se_mean: the plain mean of every sampling-error measurement of the cell (seeds have equally many)
 TABLE_FIELDS = ["env", "algo", "steps", "seeds", "final_iqm", "final_lo", "final_hi", "auc_iqm", "auc_lo", "auc_hi",
-                "se_iqm_mean", "paper_final"]
+                "se_mean", "paper_final", "buffer_rows"]
 
 
 def settings(algo: str, env: str) -> tuple[str, dict]:
@@ -84,6 +85,12 @@ def settings(algo: str, env: str) -> tuple[str, dict]:
     s["ent_coef"] = 0.01
     s["se_every"] = max(1, 10240 // s["num_steps"])
     return ("props" if algo == "props" else "ppo"), s
+
+
+def rows_in_buffer(algo: str, env: str) -> int:
+    """b x n: the buffer the sampling error is measured on (the error of on-policy sampling shrinks with it)."""
+    s = settings(algo, env)[1]
+    return s["buffer_batches"] * s["num_steps"]
 
 
 def run_dir(runs: Path, algo: str, env: str, steps: int, seed: int) -> Path:
@@ -146,17 +153,18 @@ def table(rows: list[dict], curve_rows: list[dict]) -> list[dict]:
             out.append({"env": env, "algo": algo, "steps": rs[0]["steps"], "seeds": len(rs),
                         "final_iqm": round(f[0], 1), "final_lo": round(f[1], 1), "final_hi": round(f[2], 1),
                         "auc_iqm": round(a[0], 1), "auc_lo": round(a[1], 1), "auc_hi": round(a[2], 1),
-                        "se_iqm_mean": round(float(np.mean(se)), 5) if se else "", "paper_final": PAPER[env][i]})
+                        "se_mean": round(float(np.mean(se)), 5) if se else "", "paper_final": PAPER[env][i],
+                        "buffer_rows": rows_in_buffer(algo, env)})
     return out
 
 
 def markdown(tab: list[dict]) -> str:
-    lines = ["| env | algo | seeds | env steps | final return IQM [95% CI] | AUC IQM [95% CI] | mean sampling error | paper final (v4, its budget) |",
+    lines = ["| env | algo | seeds | env steps | final return IQM [95% CI] | AUC IQM [95% CI] | mean sampling error (buffer rows) | paper final (v4, its budget) |",
              "|---|---|---|---|---|---|---|---|"]
     for t in tab:
         lines.append(f"| {t['env']} | {t['algo']} | {t['seeds']} | {int(t['steps']):,} | {t['final_iqm']} "
                      f"[{t['final_lo']}, {t['final_hi']}] | {t['auc_iqm']} [{t['auc_lo']}, {t['auc_hi']}] | "
-                     f"{t['se_iqm_mean']} | {t['paper_final']} ({PAPER_STEPS[t['env']] // 10**6}M) |")
+                     f"{t['se_mean']} ({t['buffer_rows']}) | {t['paper_final']} ({PAPER_STEPS[t['env']] // 10**6}M) |")
     return "\n".join(lines)
 
 
