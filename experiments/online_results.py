@@ -1,0 +1,258 @@
+"""The MuJoCo table of issue 17: PPO, PPO-Buffer (b = 2) and PROPS (b = 2) on Hopper-v5, Walker2d-v5 and
+HalfCheetah-v5 (Corrado & Hanna, "On-Policy Policy Gradient RL without On-Policy Sampling", arXiv 2311.08290).
+
+    # the grid at a declared budget (environment steps per run), 5 seeds, one process on one thread
+    OMP_NUM_THREADS=1 python experiments/online_results.py --steps 100000
+    # only rewrite the CSVs and the plot from the finished runs
+    python experiments/online_results.py --steps 100000 --report
+
+Settings. Each algorithm runs with the settings of the paper's own runs, read off the config.yml files of the
+official code's logged results (``NicholasCorrado/PPOROS``, ``PROPS/plotting/neurips/data/rl/{ppo_buffer,props}``,
+MuJoCo v4 there), passed explicitly by this script (``SETTINGS``) rather than through ``orl/conf/tuned/ppo/``:
+a tuned file is per algorithm and environment, and PPO and PPO-Buffer are both ``algo=ppo`` with different
+settings (``buffer_batches`` 1 or 2, and also a different tuned n and learning rate). PROPS uses
+``orl/conf/tuned/props/<env>.yaml``. All three add PPOROS's entropy coefficient 0.01 (its default in every
+logged run; orl's PPO default is CleanRL's 0.0). Everything else is orl's PPO/PROPS defaults (10 epochs,
+32 minibatches, clip 0.2, GAE 0.95, LR anneal). The sampling error is measured about every 10k environment
+steps (``se_every`` = 10240 // n target updates; PPOROS: every 20 updates).
+
+Runs. One process, runs in the order seed -> env -> algorithm (so a cut-off leaves every cell with seeds),
+through ``orl.train.online.train_online`` into ``<runs>/<env>/<algo>/<steps>/seed<k>/``: a run with a
+checkpoint resumes exactly, a finished one (its ``result.json``) is skipped. The budget is part of the
+directory name because ``steps`` fixes the LR anneal schedule, so a finished run cannot be extended; a
+larger ``--steps`` later starts new runs beside the old ones. After every finished run the CSVs under
+``experiments/results/`` and ``docs/online_mujoco.png`` are rewritten atomically from all finished runs at
+``--steps``.
+
+Metrics. Final return: the last evaluation (``--eval-episodes`` deterministic episodes of the target policy).
+AUC: the trapezoidal area under the evaluation curve (return vs environment steps, from the first evaluation
+to the budget) divided by its width, i.e. the mean return over training, in return units. Both aggregated over
+seeds as the IQM with a 95% percentile bootstrap interval (``orl.utils.stats``, an equivalent of rliable's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from orl.utils.atomic import atomic_path, write_csv, write_json  # noqa: E402
+from orl.utils.stats import iqm, iqm_ci  # noqa: E402
+
+ENVS = ("Hopper-v5", "Walker2d-v5", "HalfCheetah-v5")
+ALGOS = ("ppo", "ppo-buffer", "props")
+#: PPO (b = 1) and PPO-Buffer (b = 2) as the paper ran them (PPOROS logged configs, path
+#: ppo_buffer/results/<env>-v4/ppo_buffer/b_<b>/s_<n>/lr_<lr>/kl_0.03/e_10): n, learning rate, target KL 0.03.
+SETTINGS = {
+    ("ppo", "Hopper-v5"): {"num_steps": 2048, "lr": 1e-3},
+    ("ppo", "Walker2d-v5"): {"num_steps": 4096, "lr": 1e-3},
+    ("ppo", "HalfCheetah-v5"): {"num_steps": 1024, "lr": 1e-4},
+    ("ppo-buffer", "Hopper-v5"): {"num_steps": 1024, "lr": 1e-4},
+    ("ppo-buffer", "Walker2d-v5"): {"num_steps": 4096, "lr": 1e-3},
+    ("ppo-buffer", "HalfCheetah-v5"): {"num_steps": 4096, "lr": 1e-3},
+}
+#: the final-return IQMs of the paper's runs (PPOROS's logged evaluations, ~50 seeds, MuJoCo v4): PPO / PPO-Buffer / PROPS
+PAPER = {"Hopper-v5": (3297, 3256, 3352), "Walker2d-v5": (3590, 3854, 3913), "HalfCheetah-v5": (2005, 1841, 2617)}
+PAPER_STEPS = {"Hopper-v5": 1_000_000, "Walker2d-v5": 2_000_000, "HalfCheetah-v5": 2_000_000}
+RESULTS = ROOT / "experiments" / "results"
+#: seconds: wall time of the call that finished the run (a resumed run counts only its last part)
+RUN_FIELDS = ["algo", "env", "seed", "steps", "final_return", "auc", "seconds", "eval_episodes", "date"]
+CURVE_FIELDS = ["algo", "env", "seed", "steps", "step", "return_mean", "sampling_error"]
+#: se_mean: the plain mean of every sampling-error measurement of the cell (seeds have equally many)
+TABLE_FIELDS = ["env", "algo", "steps", "seeds", "final_iqm", "final_lo", "final_hi", "auc_iqm", "auc_lo", "auc_hi",
+                "se_mean", "paper_final", "buffer_rows"]
+
+
+def settings(algo: str, env: str) -> tuple[str, dict]:
+    """(orl algorithm name, its settings) of one cell of the grid."""
+    if algo not in ALGOS:
+        raise ValueError(f"algo={algo!r} is not one of {ALGOS}")
+    if env not in ENVS:
+        raise ValueError(f"env={env!r} is not one of {ENVS}")
+    if algo == "props":
+        s = yaml.safe_load((ROOT / "orl" / "conf" / "tuned" / "props" / f"{env}.yaml").read_text())
+        s.update(buffer_batches=2)
+    else:
+        s = dict(SETTINGS[(algo, env)], buffer_batches=1 if algo == "ppo" else 2, target_kl=0.03)
+    s["ent_coef"] = 0.01
+    s["se_every"] = max(1, 10240 // s["num_steps"])
+    return ("props" if algo == "props" else "ppo"), s
+
+
+def rows_in_buffer(algo: str, env: str) -> int:
+    """b x n: the buffer the sampling error is measured on (the error of on-policy sampling shrinks with it)."""
+    s = settings(algo, env)[1]
+    return s["buffer_batches"] * s["num_steps"]
+
+
+def run_dir(runs: Path, algo: str, env: str, steps: int, seed: int) -> Path:
+    return runs / env / algo / str(steps) / f"seed{seed}"
+
+
+def run_one(runs: Path, algo: str, env: str, steps: int, seed: int, eval_every: int, eval_episodes: int) -> dict:
+    """Train (or resume) one run; returns its row and writes ``result.json`` when finished."""
+    from orl.train.online import ONLINE_ALGORITHMS, train_online
+    from orl.utils.config import build_config
+
+    out = run_dir(runs, algo, env, steps, seed)
+    name, params = settings(algo, env)
+    config = build_config(ONLINE_ALGORITHMS[name].Config, params, name)
+    t0 = time.time()
+    train_online(env, out, config, steps=steps, seed=seed, eval_every=eval_every, eval_episodes=eval_episodes,
+                 resume=(out / "checkpoint.pt").exists(), threads=1, progress=False, algo_name=name)
+    final, auc = curve_metrics(out, steps)
+    row = {"algo": algo, "env": env, "seed": seed, "steps": steps, "final_return": round(final, 2),
+           "auc": round(auc, 2), "seconds": round(time.time() - t0), "eval_episodes": eval_episodes,
+           "date": time.strftime("%Y-%m-%d")}
+    write_json(out / "result.json", row)
+    return row
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def curve_metrics(out: Path, steps: int) -> tuple[float, float]:
+    ev = read_csv(out / "eval.csv")
+    x = np.array([float(r["step"]) for r in ev])
+    y = np.array([float(r["return_mean"]) for r in ev])
+    auc = float(np.trapezoid(y, x) / (x[-1] - x[0])) if len(x) > 1 else float(y[-1])
+    return float(y[-1]), auc
+
+
+def curves(runs: Path, row: dict) -> list[dict]:
+    out = run_dir(runs, row["algo"], row["env"], int(row["steps"]), int(row["seed"]))
+    base = {k: row[k] for k in ("algo", "env", "seed", "steps")}
+    rows = [dict(base, step=r["step"], return_mean=r["return_mean"], sampling_error="")
+            for r in read_csv(out / "eval.csv")]
+    rows += [dict(base, step=r["step"], return_mean="", sampling_error=r["sampling_error"])
+             for r in read_csv(out / "metrics.csv") if r.get("sampling_error")]
+    return rows
+
+
+def table(rows: list[dict], curve_rows: list[dict]) -> list[dict]:
+    out = []
+    for env in ENVS:
+        for i, algo in enumerate(ALGOS):
+            rs = [r for r in rows if r["env"] == env and r["algo"] == algo]
+            if not rs:
+                continue
+            f = iqm_ci([float(r["final_return"]) for r in rs])
+            a = iqm_ci([float(r["auc"]) for r in rs])
+            se = [float(c["sampling_error"]) for c in curve_rows
+                  if c["env"] == env and c["algo"] == algo and c["sampling_error"] != ""]
+            out.append({"env": env, "algo": algo, "steps": rs[0]["steps"], "seeds": len(rs),
+                        "final_iqm": round(f[0], 1), "final_lo": round(f[1], 1), "final_hi": round(f[2], 1),
+                        "auc_iqm": round(a[0], 1), "auc_lo": round(a[1], 1), "auc_hi": round(a[2], 1),
+                        "se_mean": round(float(np.mean(se)), 5) if se else "", "paper_final": PAPER[env][i],
+                        "buffer_rows": rows_in_buffer(algo, env)})
+    return out
+
+
+def markdown(tab: list[dict]) -> str:
+    lines = ["| env | algo | seeds | env steps | final return IQM [95% CI] | AUC IQM [95% CI] | mean sampling error (buffer rows) | paper final (v4, its budget) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for t in tab:
+        lines.append(f"| {t['env']} | {t['algo']} | {t['seeds']} | {int(t['steps']):,} | {t['final_iqm']} "
+                     f"[{t['final_lo']}, {t['final_hi']}] | {t['auc_iqm']} [{t['auc_lo']}, {t['auc_hi']}] | "
+                     f"{t['se_mean']} ({t['buffer_rows']}) | {t['paper_final']} ({PAPER_STEPS[t['env']] // 10**6}M) |")
+    return "\n".join(lines)
+
+
+def plot(curve_rows: list[dict], path: Path) -> None:
+    """Learning curves (IQM over seeds, 95% bootstrap band) and sampling error over training, per env."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(ENVS), figsize=(4.2 * len(ENVS), 6.4), squeeze=False)
+    for j, env in enumerate(ENVS):
+        for algo in ALGOS:
+            for k, col in ((0, "return_mean"), (1, "sampling_error")):
+                pts: dict[float, list[float]] = {}
+                for c in curve_rows:
+                    if c["env"] == env and c["algo"] == algo and c[col] != "":
+                        pts.setdefault(float(c["step"]), []).append(float(c[col]))
+                if not pts:
+                    continue
+                xs = sorted(pts)
+                stats = np.array([iqm_ci(pts[x], reps=500) for x in xs])
+                n = max(len(v) for v in pts.values())
+                line, = axes[k, j].plot(xs, stats[:, 0], label=f"{algo} ({n} seeds)")
+                axes[k, j].fill_between(xs, stats[:, 1], stats[:, 2], alpha=0.2, color=line.get_color())
+        axes[0, j].set_title(env)
+        axes[0, j].set_ylabel("return (IQM, 95% CI)")
+        axes[1, j].set_ylabel("sampling error (IQM, 95% CI)")
+        axes[1, j].set_xlabel("environment steps")
+        if axes[0, j].get_legend_handles_labels()[0]:
+            axes[0, j].legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+
+
+def write_results(runs: Path, rows: list[dict]) -> list[dict]:
+    curve_rows = [c for r in rows for c in curves(runs, r)]
+    tab = table(rows, curve_rows)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    write_csv(RESULTS / "online_mujoco_runs.csv", rows, RUN_FIELDS)
+    write_csv(RESULTS / "online_mujoco_curves.csv", curve_rows, CURVE_FIELDS)
+    write_csv(RESULTS / "online_mujoco.csv", tab, TABLE_FIELDS)
+    plot(curve_rows, ROOT / "docs" / "online_mujoco.png")
+    return tab
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--steps", type=int, required=True, help="environment steps per run (the paper: 1M Hopper, 2M others)")
+    p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
+    p.add_argument("--envs", nargs="*", default=list(ENVS), choices=ENVS)
+    p.add_argument("--algos", nargs="*", default=list(ALGOS), choices=ALGOS)
+    p.add_argument("--eval-every", type=int, default=10_000)
+    p.add_argument("--eval-episodes", type=int, default=5)
+    p.add_argument("--runs", default=str(Path.home() / ".orl" / "runs" / "online"))
+    p.add_argument("--report", action="store_true", help="only rewrite the results from finished runs")
+    a = p.parse_args(argv)
+    if a.steps < 4096:
+        p.error(f"--steps={a.steps} is below one update of the largest n (4096)")
+    runs = Path(a.runs).expanduser()
+    todo = [(env, seed, algo) for seed in a.seeds for env in a.envs for algo in a.algos]
+
+    def finished() -> list[dict]:
+        rows = []
+        for env, seed, algo in todo:
+            res = run_dir(runs, algo, env, a.steps, seed) / "result.json"
+            if res.exists():
+                rows.append(json.loads(res.read_text()))
+        return rows
+
+    rows = finished()
+    print(f"{len(todo) - len(rows)} of {len(todo)} runs to do at {a.steps} env steps each; runs in {runs}", flush=True)
+    if not a.report:
+        from tqdm import tqdm
+
+        for env, seed, algo in tqdm(todo, desc="runs"):
+            if (run_dir(runs, algo, env, a.steps, seed) / "result.json").exists():
+                continue
+            row = run_one(runs, algo, env, a.steps, seed, a.eval_every, a.eval_episodes)
+            tqdm.write(f"{env} {algo} seed {seed}: final {row['final_return']}, AUC {row['auc']} ({row['seconds']} s)")
+            write_results(runs, finished())
+    rows = finished()
+    if rows:
+        print(markdown(write_results(runs, rows)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
