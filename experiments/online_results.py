@@ -27,7 +27,7 @@ larger ``--steps`` later starts new runs beside the old ones. After every finish
 Metrics. Final return: the last evaluation (``--eval-episodes`` deterministic episodes of the target policy).
 AUC: the trapezoidal area under the evaluation curve (return vs environment steps, from the first evaluation
 to the budget) divided by its width, i.e. the mean return over training, in return units. Both aggregated over
-seeds as the IQM with a 95% percentile bootstrap interval (``orl.utils.stats``, an equivalent of rliable's).
+seeds as the IQM with a 95% percentile bootstrap interval (``orl.plot.stats``, an equivalent of rliable's).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from orl.utils.atomic import atomic_path, write_csv, write_json  # noqa: E402
-from orl.utils.stats import iqm, iqm_ci  # noqa: E402
+from orl.plot.stats import iqm, iqm_ci  # noqa: E402
 
 ENVS = ("Hopper-v5", "Walker2d-v5", "HalfCheetah-v5")
 ALGOS = ("ppo", "ppo-buffer", "props")

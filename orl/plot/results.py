@@ -350,6 +350,24 @@ def plot_robust_exp3(rows: list[dict[str, str]], out: Path) -> list[Path]:
     return [_save(fig, out)]
 
 
+def plot_online_curves(rows: list[dict[str, str]], out: Path) -> list[Path]:
+    """Issue 17: evaluation return over environment steps per algorithm, one panel per environment."""
+    plt = _plt()
+    envs = list(dict.fromkeys(r["env"] for r in rows))
+    fig, axes = plt.subplots(1, len(envs), figsize=(5.2 * len(envs), 3.6), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        sub = [r for r in rows if r["env"] == env]
+        for algo in dict.fromkeys(r["algo"] for r in sub):
+            _curves(ax, [r for r in sub if r["algo"] == algo], "step", "return_mean", "seed", algo)
+        ax.set_title(env, fontsize=9)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("evaluation return")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return [_save(fig, out)]
+
+
 @dataclass(frozen=True)
 class Result:
     """One committed results file: where it is explained, how it was made, and how to draw it."""
@@ -419,6 +437,16 @@ RESULTS: tuple[Result, ...] = (
            "OMP_NUM_THREADS=1 python experiments/provable_grouping.py",
            "S=10, A=100, 4 true groups, epsilon 0.01, gamma 0.9, a pilot of 200 samples per (s, a), 5 seeds, about 6 s",
            curves_by("N", "suboptimality", "candidate", "sample budget N", "mean exact suboptimality")),
+    Result("online_mujoco_curves.csv", "Online MuJoCo: learning curves of PPO, PPO-Buffer and PROPS", "online.md",
+           "OMP_NUM_THREADS=1 python experiments/online_results.py --steps 50000",
+           "50,000 env steps per run (the paper: 1M Hopper, 2M the others), 5 seeds, 5 evaluation episodes every 10k steps",
+           plot_online_curves),
+    Result("online_mujoco_runs.csv", "Online MuJoCo: final return per run", "online.md",
+           "OMP_NUM_THREADS=1 python experiments/online_results.py --steps 50000", "as above, one row per run",
+           bars_by("env", "algo", "final_return", "final return (mean +- std over seeds)")),
+    Result("online_mujoco.csv", "Online MuJoCo: IQM of the final return over seeds", "online.md",
+           "OMP_NUM_THREADS=1 python experiments/online_results.py --steps 50000", "as above; IQM with 95% bootstrap CIs",
+           bars_by("env", "algo", "final_iqm", "final return, IQM over 5 seeds")),
     Result("robust_returns.csv", "Robustness: returns under observation attacks (PPO, SA-PPO, PROTECTED)",
            "robustness.md",
            "python experiments/robust_results.py --envs Hopper-v5 Walker2d-v5 --seeds 0 1 2 --victim-steps 300000 "

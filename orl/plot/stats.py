@@ -60,3 +60,11 @@ def aggregate(curves: np.ndarray, confidence: float = 0.95, resamples: int = 200
             out["iqm"][j] = float(iqm(col))
             out["lo"][j], out["hi"][j] = bootstrap_ci(col, confidence=confidence, resamples=resamples, seed=seed)
     return out
+
+
+def iqm_ci(scores, reps: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """The IQM of a 1-D array of per-seed scores and its ``level`` percentile-bootstrap interval over ``reps``
+    resamples of the seeds (seeded, so a table is reproducible): ``(iqm, low, high)``."""
+    values = np.asarray(scores, dtype=float).ravel()
+    lo, hi = bootstrap_ci(values, confidence=level, resamples=reps, seed=seed)
+    return float(iqm(values[~np.isnan(values)])), lo, hi
