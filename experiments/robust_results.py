@@ -14,8 +14,8 @@ there, so the script continues across sessions and machines:
    first and third quarters), with its regret against the best fixed arm.
 
 Outputs (rewritten after every stage): ``experiments/results/robust_returns.csv`` (env, seed, policy, attack,
-mean, std, budget), ``robust_exp3.csv`` (per round: reward, arm, cumulative regret), and
-``docs/robust_returns.png`` / ``docs/robust_exp3.png``.
+mean, std, budget) and ``robust_exp3.csv`` (per round: reward, arm, cumulative regret); their figures:
+``python -m orl.plot results`` (``docs/figures/robust_*.png``).
 
     python experiments/robust_results.py --envs Hopper-v5 --seeds 0 --victim-steps 200000   # CPU budget
 """
@@ -40,7 +40,6 @@ from orl.robust.evaluate import attack_suite  # noqa: E402
 from orl.utils.atomic import atomic_path  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results"
-ATTACKS = ("none", "random", "mad", "critic", "sarsa", "sa-rl", "pa-ad")
 
 
 def trained(kind: str, env_id: str, out: Path, steps: int, seed: int, **settings) -> orl.Agent:
@@ -124,54 +123,15 @@ def exp3_runs(policy_set, env_id: str, seed: int, root: Path, args, per_arm: lis
     return rows
 
 
-def write_results(rows: list[dict], exp3: list[dict], results: Path, docs: Path) -> None:
+def write_results(rows: list[dict], exp3: list[dict], results: Path) -> None:
+    """The CSVs, atomically; their figures come from ``python -m orl.plot results`` like every result's."""
     import pandas as pd
 
     results.mkdir(parents=True, exist_ok=True)
-    docs.mkdir(parents=True, exist_ok=True)
     for name, data in (("robust_returns.csv", rows), ("robust_exp3.csv", exp3)):
         if data:
             with atomic_path(results / name) as tmp:
                 pd.DataFrame(data).to_csv(tmp, index=False)
-    if rows:
-        plot(pd.DataFrame(rows), pd.DataFrame(exp3) if exp3 else None, docs)
-
-
-def plot(returns, exp3, docs: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    envs = sorted(returns.env.unique())
-    fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 3.6), squeeze=False)
-    for ax, env in zip(axes[0], envs):
-        sub = returns[returns.env == env]
-        policies = [p for p in ("ppo", "sa_ppo", "protected-best", "protected-exp3") if p in set(sub.policy)]
-        width = 0.8 / max(len(policies), 1)
-        for j, p in enumerate(policies):
-            means = [sub[(sub.policy == p) & (sub.attack == a)]["mean"].mean() for a in ATTACKS]
-            ax.bar(np.arange(len(ATTACKS)) + j * width, means, width, label=p)
-        ax.set_xticks(np.arange(len(ATTACKS)) + 0.4 - width / 2, ATTACKS)
-        ax.set_title(f"{env}: return under attack (mean over seeds)")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(docs / "robust_returns.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    if exp3 is not None and len(exp3):
-        fig, ax = plt.subplots(figsize=(6, 3.6))
-        for (env, attack, schedule), g in exp3.groupby(["env", "attack", "schedule"]):
-            curve = g.groupby("round").regret.mean()
-            ax.plot(curve.index, curve.values / (curve.index + 1), label=f"{env} {attack} {schedule}")
-        ax.set_xlabel("round (episode)")
-        ax.set_ylabel("regret / round")
-        ax.set_title("EXP3 over the PROTECTED set: average regret vs best fixed arm")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        with atomic_path(docs / "robust_exp3.png") as tmp:
-            fig.savefig(tmp, format="png", dpi=110)
-        plt.close(fig)
 
 
 def main() -> None:
@@ -188,7 +148,6 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=5)
     p.add_argument("--rounds", type=int, default=200)
     p.add_argument("--results", type=Path, default=RESULTS, help="where the CSVs go (default experiments/results)")
-    p.add_argument("--docs", type=Path, default=ROOT / "docs", help="where the plots go (default docs/)")
     args = p.parse_args()
     torch.set_num_threads(1)
     from orl.robust.protected import PolicySet, ProtectedConfig, train_protected
@@ -224,7 +183,7 @@ def main() -> None:
                     rows.append({"env": env_id, "seed": seed, "policy": policy, "attack": attack, **stats,
                                  "budget": budget_note})
             exp3 += [{"env": env_id, "seed": seed, **r} for r in runs]
-            write_results(rows, exp3, args.results, args.docs)
+            write_results(rows, exp3, args.results)
             print(f"{env_id} seed {seed}: done in {time.time() - t0:.0f} s", flush=True)
 
 

@@ -111,6 +111,17 @@ def _horizon(P: np.ndarray, R: np.ndarray, horizon: int | None) -> int:
     return H
 
 
+def _discounted(P: np.ndarray, R: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """``P``, ``R`` as float arrays with their sizes, refused by name unless a stationary discounted MDP."""
+    P, R = np.asarray(P, dtype=float), np.asarray(R, dtype=float)
+    S, A = _check_kernel(P, R)
+    if P.ndim != 3 or R.ndim != 2:
+        raise ValueError("discounted MDPs take a stationary P (S, A, S) and R (S, A)")
+    if not 0.0 <= gamma < 1.0:
+        raise ValueError(f"gamma must be in [0, 1), got {gamma}")
+    return P, R, S, A
+
+
 @dataclass
 class DiscountedSolution:
     """Optimal values of a discounted MDP: ``Q[s, a]``, ``V[s]``, greedy ``policy[s]`` and the iterations used."""
@@ -131,12 +142,7 @@ def discounted_value_iteration(P: np.ndarray, R: np.ndarray, gamma: float, tol: 
     ``iterations = K`` it runs exactly ``K`` sweeps from ``V0`` (default 0): the iteration budget ``K`` of a
     planning-error analysis.
     """
-    P, R = np.asarray(P, dtype=float), np.asarray(R, dtype=float)
-    S, A = _check_kernel(P, R)
-    if P.ndim != 3 or R.ndim != 2:
-        raise ValueError("discounted MDPs take a stationary P (S, A, S) and R (S, A)")
-    if not 0.0 <= gamma < 1.0:
-        raise ValueError(f"gamma must be in [0, 1), got {gamma}")
+    P, R, S, A = _discounted(P, R, gamma)
     V = np.zeros(S) if V0 is None else np.asarray(V0, dtype=float).copy()
     threshold = tol * (1 - gamma) / (2 * gamma) if gamma > 0 else np.inf
     limit = max_iterations if iterations is None else int(iterations)
@@ -155,12 +161,7 @@ def discounted_value_iteration(P: np.ndarray, R: np.ndarray, gamma: float, tol: 
 
 def discounted_policy_evaluation(P: np.ndarray, R: np.ndarray, gamma: float, pi: np.ndarray) -> np.ndarray:
     """The exact value ``V^pi = (I - gamma P_pi)^{-1} r_pi`` of a stationary policy (deterministic or stochastic)."""
-    P, R = np.asarray(P, dtype=float), np.asarray(R, dtype=float)
-    S, A = _check_kernel(P, R)
-    if P.ndim != 3 or R.ndim != 2:
-        raise ValueError("discounted MDPs take a stationary P (S, A, S) and R (S, A)")
-    if not 0.0 <= gamma < 1.0:
-        raise ValueError(f"gamma must be in [0, 1), got {gamma}")
+    P, R, S, A = _discounted(P, R, gamma)
     probs = policy_matrix(pi, A)
     if probs.shape != (S, A):
         raise ValueError(f"policy must have shape ({S},) or ({S}, {A}), got {np.shape(pi)}")
