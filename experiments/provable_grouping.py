@@ -35,7 +35,7 @@ from orl.utils.atomic import atomic_path, write_csv  # noqa: E402
 from orl_envs.grouped_actions import generate_grouped_mdp  # noqa: E402
 
 FIELDS = ["seed", "N", "candidate", "num_groups", "recovered", "suboptimality", "bound_total", "bound_approximation",
-          "bound_estimation", "selected"]
+          "bound_estimation", "selected", "bound_worst_case_total", "selected_worst_case"]
 
 
 def run(args: argparse.Namespace) -> list[dict]:
@@ -51,16 +51,19 @@ def run(args: argparse.Namespace) -> list[dict]:
             named["ground-truth"] = m.groups
             res = {}
             for name, g in named.items():
-                r = run_grouping(m.P, m.R, g, N, args.gamma, grouping_errors(P1, R1, g, m=args.pilot), rng)
+                r = run_grouping(m.P, m.R, g, N, args.gamma, grouping_errors(P1, R1, g, args.gamma, m=args.pilot), rng)
                 res[name] = r
             sel = select_num_groups({k: res[f"g={k}"] for k in cands})
+            sel_wc = min(cands, key=lambda k: (res[f"g={k}"].bound_worst_case["total"], k))
             for name, r in res.items():
                 rows.append({"seed": seed, "N": N, "candidate": name, "num_groups": r.num_groups,
                              "recovered": int(same_partition(r.groups, m.groups)),
                              # mean over start states of V* - V^pi (exact)
                              "suboptimality": float((V_star - r.V_true).mean()),
                              "bound_total": r.bound["total"], "bound_approximation": r.bound["approximation"],
-                             "bound_estimation": r.bound["estimation"], "selected": int(name == f"g={sel}")})
+                             "bound_estimation": r.bound["estimation"], "selected": int(name == f"g={sel}"),
+                             "bound_worst_case_total": r.bound_worst_case["total"],
+                             "selected_worst_case": int(name == f"g={sel_wc}")})
     return rows
 
 
@@ -76,7 +79,10 @@ def plot(rows: list[dict], path: Path, args: argparse.Namespace) -> None:
                 for N in args.budgets]
         ax.plot(args.budgets, mean, marker="o", label=name, ls="--" if name == "ground-truth" else "-")
     sel = [np.mean([r["suboptimality"] for r in rows if r["selected"] and r["N"] == N]) for N in args.budgets]
-    ax.plot(args.budgets, sel, "k*", ms=12, label="bound-selected")
+    ax.plot(args.budgets, sel, "k*", ms=12, label="bound-selected (value-aware)")
+    sel_wc = [np.mean([r["suboptimality"] for r in rows if r["selected_worst_case"] and r["N"] == N])
+              for N in args.budgets]
+    ax.plot(args.budgets, sel_wc, "kx", ms=9, label="worst-case bound's choice")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("total lifted-model samples N")
@@ -110,7 +116,8 @@ def main() -> None:
         line = {name: np.mean([r["suboptimality"] for r in rows if r["candidate"] == name and r["N"] == N])
                 for name in [f"g={k}" for k in args.counts] + ["ground-truth"]}
         sel = [r["num_groups"] for r in rows if r["selected"] and r["N"] == N]
-        print(N, {k: round(float(v), 4) for k, v in line.items()}, "selected", sel)
+        sel_wc = [r["num_groups"] for r in rows if r["selected_worst_case"] and r["N"] == N]
+        print(N, {k: round(float(v), 4) for k, v in line.items()}, "selected", sel, "worst-case bound", sel_wc)
 
 
 if __name__ == "__main__":
