@@ -194,7 +194,7 @@ def _cli(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
 
 def test_cli_errors_exit_2_with_the_valid_names(tmp_path):
     r = _cli("algo=td4bc", cwd=tmp_path)
-    assert r.returncode == 2 and "unknown algo 'td4bc'; valid: a2pr, bc, bq, cql, diffusion_bc, dsrl_na, dsrl_sac, expo, hdpo, iql, ppo, props, protected, sa_ppo, sac, td3bc" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "unknown algo 'td4bc'; valid: a2pr, bc, bq, cql, diffusion_bc, dsrl_na, dsrl_sac, expo, hdpo, iql, iql_ft, ppo, props, protected, sa_ppo, sac, td3bc" in r.stderr and "Traceback" not in r.stderr
     r = _cli("env=hopper-mediun", cwd=tmp_path)
     assert r.returncode == 2 and "hopper-medium" in r.stderr and "minari:" in r.stderr and "Traceback" not in r.stderr
     r = _cli("algo=bc", "env=pendulum-scripted", "steps=-1", cwd=tmp_path)

@@ -108,6 +108,10 @@ class Sampler:
         self._pos += batch_size
         return rows
 
+    def reset(self) -> None:
+        """Forget pre-drawn rows: the next draw starts afresh (a new run on a buffer an earlier run sampled)."""
+        self._key, self._block, self._pos, self._owner = None, None, 0, None
+
     def state_dict(self) -> dict:
         """The undrawn pre-drawn rows (save with the generator's state to resume exactly)."""
         return {"block": None if self._block is None else self._block.copy(), "pos": self._pos, "key_version": self._key and self._key[1]}

@@ -24,6 +24,7 @@ import torch
 
 from orl.algos.online.dsrl import DSRLNA, DSRLSAC, register_noise_env
 from orl.algos.online.expo import EXPO
+from orl.algos.online.iql_ft import IQLFinetune
 from orl.algos.online.sac import SAC, SACConfig
 from orl.data.buffer import Batch, ReplayBuffer
 from orl.data.collect import evaluate
@@ -31,7 +32,10 @@ from orl.train.common import CSVLog, DurationEstimate, load_checkpoint, save_che
 
 #: ``orl.run algo=<name>`` of the off-policy family -> its class (constructor ``(obs_dim, action_dim, config, seed)``;
 #: ``act``, ``update(s, a, r, s', d)``, ``state_dict``; optional ``random_action(obs, rng)`` for the first steps).
-OFFPOLICY_ALGORITHMS: dict[str, type] = {"sac": SAC, "dsrl_na": DSRLNA, "dsrl_sac": DSRLSAC, "expo": EXPO}
+#: ``offline_share(n_offline, n_online)``, when an algorithm has it, sets each batch's dataset share instead of the
+#: fixed ``offline_ratio`` (IQL's merged buffer).
+OFFPOLICY_ALGORITHMS: dict[str, type] = {"sac": SAC, "dsrl_na": DSRLNA, "dsrl_sac": DSRLSAC, "expo": EXPO,
+                                         "iql_ft": IQLFinetune}
 
 
 def mixed_batch(online: ReplayBuffer, offline: ReplayBuffer | None, batch_size: int, ratio: float,
@@ -92,6 +96,11 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
     buffer = ReplayBuffer(min(c.buffer_size, steps), (obs_dim,), action_dim, metadata={"env_id": env_id})
     rng = np.random.default_rng(seed)
     step, ep_return, ep_length, finished = 0, 0.0, 0, []
+    if offline is not None:
+        # the dataset's sampler draws rows ahead in blocks: start it afresh, or where the checkpoint left it
+        if offline.sampler is None:
+            offline.set_sampler("uniform")
+        offline.sampler.reset()
     if resume:
         state = load_checkpoint(out)
         algo.load_state_dict(state["algo"])
@@ -99,6 +108,8 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
         obs, rng = state["obs"], state["rng"]
         step, ep_return, ep_length = int(state["step"]), float(state["ep_return"]), int(state["ep_length"])
         torch.set_rng_state(state["torch_rng"])
+        if offline is not None and state.get("offline_sampler") is not None:
+            offline.sampler.load_state_dict(state["offline_sampler"], offline)
     else:
         obs, _ = env.reset(seed=seed)
     metrics_csv = CSVLog(out / "metrics.csv", step if resume else None)
@@ -130,9 +141,12 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
                 ep_return, ep_length = 0.0, 0
                 obs, _ = env.reset()
             step += 1
-            if step >= c.start_steps and len(buffer) >= c.batch_size:
+            # with a merged dataset buffer (IQL) updates start at once, as there; otherwise once a batch is stored
+            merged = offline is not None and hasattr(algo, "offline_share")
+            if step >= c.start_steps and len(buffer) >= (1 if merged else c.batch_size):
+                ratio = algo.offline_share(len(offline), step) if merged else c.offline_ratio
                 for _ in range(c.utd):
-                    b = mixed_batch(buffer, offline, c.batch_size, c.offline_ratio, rng, to_unit)
+                    b = mixed_batch(buffer, offline, c.batch_size, ratio, rng, to_unit)
                     for k, v in algo.update(b.observations, b.actions, b.rewards, b.next_observations,
                                             b.terminals).items():
                         sums[k] = sums.get(k, 0.0) + v
@@ -160,7 +174,8 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
                     bar.set_postfix(ret=f"{returns.mean():.1f}")
                 save_checkpoint(out, {"algo": algo.state_dict(), "buffer": buffer, "env": _env_state(env), "obs": obs,
                                       "rng": rng, "step": step, "ep_return": ep_return, "ep_length": ep_length,
-                                      "torch_rng": torch.get_rng_state()})
+                                      "torch_rng": torch.get_rng_state(),
+                                      "offline_sampler": None if offline is None else offline.sampler.state_dict()})
     finally:
         if bar is not None:
             bar.close()

@@ -1,0 +1,203 @@
+"""Issue 18's results: offline-to-online fine-tuning from a D4RL-style medium dataset to its v5 environment.
+
+Per dataset and seed, every stage writes into ``--runs`` and is skipped (finished) or resumed (checkpoint) when its
+output is there, so the grid continues across sessions and machines:
+
+1. offline pretraining, one population per dataset (all seeds in one batched model, ``--pretrain-steps`` updates):
+   ``diffusion_bc`` (the base policy of DSRL and EXPO) and ``iql`` (the base of IQL fine-tuning, with the IQL code's
+   Gaussian actor: orl's tuned hopper settings, CORL's, use a deterministic actor, which cannot explore); each
+   member is saved as its own agent file;
+2. online, ``--steps`` environment steps per run, from the same seed's bases:
+
+   ================  ===========================================================================================
+   ``diffusion_bc``  the frozen base alone (evaluated, no learning: the baseline every steering method starts at)
+   ``dsrl_na``       DSRL-NA steering the frozen base in its noise space
+   ``dsrl_sac``      SAC on the noise-action environment of the same base
+   ``expo``          EXPO: the base trained on, edit policy, on-the-fly argmax-Q (offline data mixed 50/50)
+   ``iql_ft``        IQL fine-tuned online from its offline agent (the code's merged buffer)
+   ``sac_rlpd``      SAC with RLPD's options and 50/50 offline data, from scratch
+   ================  ===========================================================================================
+
+Every method's settings are its code's unless ``REDUCED`` below names a change (CPU budget): the code's update-to-
+data ratio of 20 (DSRL-NA, EXPO, RLPD) and EXPO's 10-critic, 8+8-candidate on-the-fly policy cost 20x to 2,750x a
+SAC step on a CPU (``experiments/bench_diffusion.py``); the reduced values are written into every CSV row.
+
+Outputs (rewritten after every finished run, from all finished runs): ``experiments/results/o2o_curves.csv`` (dataset,
+seed, method, step, return, normalised score: ``100 (R - ref_min) / (ref_max - ref_min)`` with the dataset's own
+reference scores) and ``o2o_final.csv`` (the last evaluation of each run). Figures: ``python -m orl.plot results``.
+
+    python experiments/o2o_results.py --datasets hopper-medium --seeds 0 1 2 --steps 20000   # a CPU budget
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "envs")]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import orl  # noqa: E402
+from orl.data.collect import evaluate  # noqa: E402
+from orl.data.registry import load_dataset  # noqa: E402
+from orl.train.common import CHECKPOINT, load_checkpoint  # noqa: E402
+from orl.utils.atomic import atomic_path, write_csv  # noqa: E402
+
+METHODS = ("diffusion_bc", "dsrl_na", "dsrl_sac", "expo", "iql_ft", "sac_rlpd")
+
+#: Settings changed from each method's code defaults to fit a CPU, per method (the rest: orl's defaults = the code's).
+REDUCED: dict[str, dict] = {
+    "dsrl_na": {"utd": 2, "distill_steps": 2},  # code: UTD 20, 10 distillation steps
+    "dsrl_sac": {},
+    "expo": {"utd": 2, "n_critics": 4, "n_samples": 4, "n_edit": 4},  # code: UTD 20, 10 critics, 8 + 8 candidates
+    "iql_ft": {},
+    "sac_rlpd": {"utd": 2},  # RLPD: UTD 20
+}
+#: Method settings that are not reductions (RLPD's configuration of SAC; offline data for EXPO).
+RLPD = {"offline_ratio": 0.5, "n_critics": 10, "num_min_qs": 2, "critic_layer_norm": True, "backup_entropy": False}
+FIELDS = ["dataset", "env", "seed", "method", "step", "return", "score", "pretrain_steps", "steps", "reduced"]
+
+
+def pretrained(algo: str, dataset: str, seeds: list[int], steps: int, root: Path, eval_every: int,
+               **settings) -> list[Path]:
+    """One agent file per seed: the members of an offline population trained (or resumed, or loaded) in ``root``."""
+    files = [root / f"{algo}-seed{s}.pt" for s in seeds]
+    if all(f.exists() for f in files):
+        return files
+    run = root / algo
+    if (run / CHECKPOINT).exists():
+        agent = orl.load(run) if int(load_checkpoint(run)["step"]) >= steps else orl.resume(run)
+    else:
+        agent = orl.fit(algo, dataset, steps=steps, seeds=seeds, out_dir=run, eval_every=eval_every, eval_episodes=5,
+                        **settings)
+    for i, f in enumerate(files):
+        agent.member(i).save(f)
+    return files
+
+
+def online(method: str, env_id: str, dataset: str, seed: int, steps: int, out: Path, eval_every: int,
+           episodes: int, base: dict[str, Path]) -> None:
+    """Train ``method`` for ``steps`` environment steps in ``out`` (resumed when a checkpoint is there)."""
+    if (out / "result.json").exists():
+        return
+    if (out / CHECKPOINT).exists():
+        if int(load_checkpoint(out)["step"]) < steps:
+            orl.resume(out)
+    else:
+        settings = dict(REDUCED[method])
+        algo = "sac" if method == "sac_rlpd" else method
+        if method in ("dsrl_na", "dsrl_sac", "expo"):
+            settings["base"] = str(base["diffusion_bc"])
+        if method == "iql_ft":
+            settings.update(base=str(base["iql"]), offline_dataset=dataset)
+        if method in ("expo", "sac_rlpd"):
+            settings.update(offline_dataset=dataset, offline_ratio=0.5)
+        if method == "sac_rlpd":
+            settings.update({k: v for k, v in RLPD.items() if k not in settings})
+        orl.fit(algo, env_id, steps=steps, seed=seed, out_dir=out, eval_every=eval_every, eval_episodes=episodes,
+                **settings)
+    with atomic_path(out / "result.json", suffix=".json") as tmp:
+        tmp.write_text(json.dumps({"method": method, "steps": steps}))
+
+
+def base_alone(agent_file: Path, env_id: str, seed: int, episodes: int, out: Path) -> float:
+    """The frozen diffusion base's mean return (cached in ``out``)."""
+    if out.exists():
+        return float(json.loads(out.read_text())["return"])
+    agent = orl.load(agent_file)
+    returns = evaluate(env_id, lambda o, _r: agent.predict(o), episodes, seed=seed + 100)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out, suffix=".json") as tmp:
+        tmp.write_text(json.dumps({"return": float(returns.mean()), "episodes": episodes}))
+    return float(returns.mean())
+
+
+def collect(args: argparse.Namespace) -> list[dict]:
+    """Rows of every finished run under ``--runs`` at this budget."""
+    rows = []
+    for dataset in args.datasets:
+        meta = load_dataset(dataset).metadata
+        lo, hi = meta["ref_min_score"], meta["ref_max_score"]
+        score = lambda r: 100.0 * (r - lo) / (hi - lo)  # noqa: E731
+        for seed in args.seeds:
+            root = args.runs / dataset / f"pre{args.pretrain_steps}" / f"seed{seed}"
+            common = {"dataset": dataset, "env": meta["env_id"], "seed": seed, "pretrain_steps": args.pretrain_steps,
+                      "steps": args.steps}
+            alone = root / "diffusion_bc_alone.json"
+            if alone.exists():
+                r = float(json.loads(alone.read_text())["return"])
+                for step in (0, args.steps):  # a frozen policy: one level over the whole budget
+                    rows.append({**common, "method": "diffusion_bc", "step": step, "return": r, "score": score(r),
+                                 "reduced": ""})
+            for method in METHODS[1:]:
+                out = root / f"{method}-{args.steps}"
+                if not (out / "result.json").exists():
+                    continue
+                with open(out / "eval.csv") as f:
+                    for e in csv.DictReader(f):
+                        r = float(e["return_mean"])
+                        rows.append({**common, "method": method, "step": int(e["step"]), "return": r,
+                                     "score": score(r), "reduced": json.dumps(REDUCED[method]) if REDUCED[method] else ""})
+    return rows
+
+
+def write_results(args: argparse.Namespace) -> None:
+    rows = collect(args)
+    if not rows:
+        return
+    write_csv(args.results / "o2o_curves.csv", rows, FIELDS)
+    last: dict[tuple, dict] = {}
+    for r in rows:
+        key = (r["dataset"], r["seed"], r["method"])
+        if key not in last or r["step"] >= last[key]["step"]:
+            last[key] = r
+    write_csv(args.results / "o2o_final.csv", list(last.values()), FIELDS)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--datasets", nargs="+", default=["hopper-medium"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--steps", type=int, default=20_000, help="environment steps per online run")
+    p.add_argument("--pretrain-steps", type=int, default=20_000, help="offline updates of diffusion_bc and iql")
+    p.add_argument("--eval-every", type=int, default=2_000)
+    p.add_argument("--episodes", type=int, default=5, help="evaluation episodes")
+    p.add_argument("--runs", type=Path, default=Path.home() / ".orl" / "runs" / "o2o")
+    p.add_argument("--results", type=Path, default=ROOT / "experiments" / "results")
+    p.add_argument("--collect-only", action="store_true", help="only rewrite the CSVs from finished runs")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    if not args.collect_only:
+        for dataset in args.datasets:
+            env_id = load_dataset(dataset).metadata["env_id"]
+            pre = args.runs / dataset / f"pre{args.pretrain_steps}"
+            pre.mkdir(parents=True, exist_ok=True)
+            dbc = pretrained("diffusion_bc", dataset, args.seeds, args.pretrain_steps, pre, args.pretrain_steps)
+            # the IQL code's Gaussian actor (CORL's tuned hopper files use a deterministic one, which cannot explore)
+            iql = pretrained("iql", dataset, args.seeds, args.pretrain_steps, pre, args.pretrain_steps,
+                             deterministic_actor=False)
+            for seed, d_file, i_file in zip(args.seeds, dbc, iql):  # seed-major: every method gets seed 0 first
+                root = pre / f"seed{seed}"
+                if "diffusion_bc" in args.methods:
+                    base_alone(d_file, env_id, seed, args.episodes, root / "diffusion_bc_alone.json")
+                for method in args.methods:
+                    if method != "diffusion_bc":
+                        online(method, env_id, dataset, seed, args.steps, root / f"{method}-{args.steps}",
+                               args.eval_every, args.episodes, {"diffusion_bc": d_file, "iql": i_file})
+                    write_results(args)
+    write_results(args)
+    for r in sorted(collect(args), key=lambda r: (r["dataset"], r["method"], r["seed"], r["step"])):
+        if r["step"] == args.steps:
+            print(f"{r['dataset']:16s} {r['method']:13s} seed {r['seed']}: return {r['return']:8.1f}  score {r['score']:6.1f}")
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=3)
+    main()
