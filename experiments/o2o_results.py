@@ -4,21 +4,24 @@ Per dataset and seed, every stage writes into ``--runs`` and is skipped (finishe
 output is there, so the grid continues across sessions and machines:
 
 1. offline pretraining, one population per dataset (all seeds in one batched model, ``--pretrain-steps`` updates):
-   ``diffusion_bc`` (the base policy of DSRL and EXPO) and ``iql`` (the base of IQL fine-tuning, with the IQL code's
+   ``diffusion_bc`` on single actions (EXPO's base), ``diffusion_bc`` on chunks of ``--chunk`` actions (DSRL's
+   base: the code's Gym MuJoCo setting is 4, :mod:`orl.data.chunks`) and ``iql`` (the base of IQL fine-tuning, with the IQL code's
    Gaussian actor: orl's tuned hopper settings, CORL's, use a deterministic actor, which cannot explore); each
    member is saved as its own agent file;
 2. online, ``--steps`` environment steps per run, from the same seed's bases:
 
    ================  ===========================================================================================
-   ``diffusion_bc``  the frozen base alone (evaluated, no learning: the baseline every steering method starts at)
-   ``dsrl_na``       DSRL-NA steering the frozen base in its noise space
-   ``dsrl_sac``      SAC on the noise-action environment of the same base
+   ``diffusion_bc``  the frozen single-action base alone (evaluated, no learning: EXPO's starting point)
+   ``diffusion_bc_chunk``  the frozen chunk base alone, in the chunk environment (DSRL's starting point)
+   ``dsrl_na``       DSRL-NA steering the frozen chunk base in its noise space (one noise per chunk)
+   ``dsrl_sac``      SAC on the noise-action environment of the same chunk base
    ``expo``          EXPO: the base trained on, edit policy, on-the-fly argmax-Q (offline data mixed 50/50)
    ``iql_ft``        IQL fine-tuned online from its offline agent (the code's merged buffer)
    ``sac_rlpd``      SAC with RLPD's options and 50/50 offline data, from scratch
    ================  ===========================================================================================
 
-Every method's settings are its code's unless ``REDUCED`` below names a change (CPU budget): the code's update-to-
+Budgets are environment steps for every method: DSRL's runs take ``--steps / --chunk`` steps of the chunk
+environment (and their CSV steps are converted back). Every method's settings are its code's unless ``REDUCED`` below names a change (CPU budget): the code's update-to-
 data ratio of 20 (DSRL-NA, EXPO, RLPD) and EXPO's 10-critic, 8+8-candidate on-the-fly policy cost 20x to 2,750x a
 SAC step on a CPU (``experiments/bench_diffusion.py``); the reduced values are written into every CSV row.
 
@@ -44,12 +47,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import orl  # noqa: E402
+from orl.data.chunks import chunk_dataset, chunk_env_id  # noqa: E402
 from orl.data.collect import evaluate  # noqa: E402
 from orl.data.registry import load_dataset  # noqa: E402
 from orl.train.common import CHECKPOINT, load_checkpoint  # noqa: E402
 from orl.utils.atomic import atomic_path, write_csv  # noqa: E402
 
-METHODS = ("diffusion_bc", "dsrl_na", "dsrl_sac", "expo", "iql_ft", "sac_rlpd")
+METHODS = ("diffusion_bc", "diffusion_bc_chunk", "dsrl_na", "dsrl_sac", "expo", "iql_ft", "sac_rlpd")
+BASES = ("diffusion_bc", "diffusion_bc_chunk")  # evaluated, not trained online
 
 #: Settings changed from each method's code defaults to fit a CPU, per method (the rest: orl's defaults = the code's).
 REDUCED: dict[str, dict] = {
@@ -61,16 +66,18 @@ REDUCED: dict[str, dict] = {
 }
 #: Method settings that are not reductions (RLPD's configuration of SAC; offline data for EXPO).
 RLPD = {"offline_ratio": 0.5, "n_critics": 10, "num_min_qs": 2, "critic_layer_norm": True, "backup_entropy": False}
-FIELDS = ["dataset", "env", "seed", "method", "step", "return", "score", "pretrain_steps", "steps", "reduced"]
+FIELDS = ["dataset", "env", "seed", "method", "step", "return", "score", "pretrain_steps", "steps", "chunk", "reduced"]
 
 
-def pretrained(algo: str, dataset: str, seeds: list[int], steps: int, root: Path, eval_every: int,
+def pretrained(algo: str, dataset, seeds: list[int], steps: int, root: Path, eval_every: int, name: str | None = None,
                **settings) -> list[Path]:
-    """One agent file per seed: the members of an offline population trained (or resumed, or loaded) in ``root``."""
-    files = [root / f"{algo}-seed{s}.pt" for s in seeds]
+    """One agent file per seed: the members of an offline population trained (or resumed, or loaded) in
+    ``root / name``; ``dataset`` a name or an in-memory buffer."""
+    name = name or algo
+    files = [root / f"{name}-seed{s}.pt" for s in seeds]
     if all(f.exists() for f in files):
         return files
-    run = root / algo
+    run = root / name
     if (run / CHECKPOINT).exists():
         agent = orl.load(run) if int(load_checkpoint(run)["step"]) >= steps else orl.resume(run)
     else:
@@ -82,17 +89,21 @@ def pretrained(algo: str, dataset: str, seeds: list[int], steps: int, root: Path
 
 
 def online(method: str, env_id: str, dataset: str, seed: int, steps: int, out: Path, eval_every: int,
-           episodes: int, base: dict[str, Path]) -> None:
+           episodes: int, base: dict[str, Path], chunk: int) -> None:
     """Train ``method`` for ``steps`` environment steps in ``out`` (resumed when a checkpoint is there)."""
     if (out / "result.json").exists():
         return
     if (out / CHECKPOINT).exists():
-        if int(load_checkpoint(out)["step"]) < steps:
+        if int(load_checkpoint(out)["step"]) < (steps // chunk if method.startswith("dsrl") else steps):
             orl.resume(out)
     else:
         settings = dict(REDUCED[method])
         algo = "sac" if method == "sac_rlpd" else method
-        if method in ("dsrl_na", "dsrl_sac", "expo"):
+        if method in ("dsrl_na", "dsrl_sac"):  # one step of the chunk env is ``chunk`` environment steps
+            settings["base"] = str(base["diffusion_bc_chunk"])
+            env_id = chunk_env_id(env_id, chunk)
+            steps, eval_every = steps // chunk, max(eval_every // chunk, 1)
+        if method == "expo":
             settings["base"] = str(base["diffusion_bc"])
         if method == "iql_ft":
             settings.update(base=str(base["iql"]), offline_dataset=dataset)
@@ -107,7 +118,7 @@ def online(method: str, env_id: str, dataset: str, seed: int, steps: int, out: P
 
 
 def base_alone(agent_file: Path, env_id: str, seed: int, episodes: int, out: Path) -> float:
-    """The frozen diffusion base's mean return (cached in ``out``)."""
+    """The frozen diffusion base's mean return in ``env_id`` (cached in ``out``)."""
     if out.exists():
         return float(json.loads(out.read_text())["return"])
     agent = orl.load(agent_file)
@@ -128,22 +139,25 @@ def collect(args: argparse.Namespace) -> list[dict]:
         for seed in args.seeds:
             root = args.runs / dataset / f"pre{args.pretrain_steps}" / f"seed{seed}"
             common = {"dataset": dataset, "env": meta["env_id"], "seed": seed, "pretrain_steps": args.pretrain_steps,
-                      "steps": args.steps}
-            alone = root / "diffusion_bc_alone.json"
-            if alone.exists():
-                r = float(json.loads(alone.read_text())["return"])
-                for step in (0, args.steps):  # a frozen policy: one level over the whole budget
-                    rows.append({**common, "method": "diffusion_bc", "step": step, "return": r, "score": score(r),
-                                 "reduced": ""})
-            for method in METHODS[1:]:
+                      "steps": args.steps, "chunk": 1}
+            for method in BASES:
+                alone = root / f"{method}_alone.json"
+                if alone.exists():
+                    r = float(json.loads(alone.read_text())["return"])
+                    for step in (0, args.steps):  # a frozen policy: one level over the whole budget
+                        rows.append({**common, "method": method, "step": step, "return": r, "score": score(r),
+                                     "reduced": "", "chunk": args.chunk if method == "diffusion_bc_chunk" else 1})
+            for method in METHODS[len(BASES):]:
                 out = root / f"{method}-{args.steps}"
                 if not (out / "result.json").exists():
                     continue
                 with open(out / "eval.csv") as f:
                     for e in csv.DictReader(f):
                         r = float(e["return_mean"])
-                        rows.append({**common, "method": method, "step": int(e["step"]), "return": r,
-                                     "score": score(r), "reduced": json.dumps(REDUCED[method]) if REDUCED[method] else ""})
+                        h = args.chunk if method.startswith("dsrl") else 1  # chunk steps -> environment steps
+                        rows.append({**common, "method": method, "step": int(e["step"]) * h, "return": r,
+                                     "score": score(r), "reduced": json.dumps(REDUCED[method]) if REDUCED[method] else "",
+                                     "chunk": h})
     return rows
 
 
@@ -167,6 +181,7 @@ def main() -> None:
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--steps", type=int, default=20_000, help="environment steps per online run")
     p.add_argument("--pretrain-steps", type=int, default=20_000, help="offline updates of diffusion_bc and iql")
+    p.add_argument("--chunk", type=int, default=4, help="actions per chunk of DSRL's base (the code's Gym value)")
     p.add_argument("--eval-every", type=int, default=2_000)
     p.add_argument("--episodes", type=int, default=5, help="evaluation episodes")
     p.add_argument("--runs", type=Path, default=Path.home() / ".orl" / "runs" / "o2o")
@@ -179,18 +194,23 @@ def main() -> None:
             env_id = load_dataset(dataset).metadata["env_id"]
             pre = args.runs / dataset / f"pre{args.pretrain_steps}"
             pre.mkdir(parents=True, exist_ok=True)
+            data = load_dataset(dataset)
             dbc = pretrained("diffusion_bc", dataset, args.seeds, args.pretrain_steps, pre, args.pretrain_steps)
+            dbc_chunk = pretrained("diffusion_bc", chunk_dataset(data, args.chunk), args.seeds, args.pretrain_steps, pre,
+                                   args.pretrain_steps, name=f"diffusion_bc_h{args.chunk}")
             # the IQL code's Gaussian actor (CORL's tuned hopper files use a deterministic one, which cannot explore)
             iql = pretrained("iql", dataset, args.seeds, args.pretrain_steps, pre, args.pretrain_steps,
                              deterministic_actor=False)
-            for seed, d_file, i_file in zip(args.seeds, dbc, iql):  # seed-major: every method gets seed 0 first
+            for k, seed in enumerate(args.seeds):  # seed-major: every method gets seed 0 first
                 root = pre / f"seed{seed}"
-                if "diffusion_bc" in args.methods:
-                    base_alone(d_file, env_id, seed, args.episodes, root / "diffusion_bc_alone.json")
+                bases = {"diffusion_bc": dbc[k], "diffusion_bc_chunk": dbc_chunk[k], "iql": iql[k]}
                 for method in args.methods:
-                    if method != "diffusion_bc":
+                    if method in BASES:
+                        env = env_id if method == "diffusion_bc" else chunk_env_id(env_id, args.chunk)
+                        base_alone(bases[method], env, seed, args.episodes, root / f"{method}_alone.json")
+                    else:
                         online(method, env_id, dataset, seed, args.steps, root / f"{method}-{args.steps}",
-                               args.eval_every, args.episodes, {"diffusion_bc": d_file, "iql": i_file})
+                               args.eval_every, args.episodes, bases, args.chunk)
                     write_results(args)
     write_results(args)
     for r in sorted(collect(args), key=lambda r: (r["dataset"], r["method"], r["seed"], r["step"])):

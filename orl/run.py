@@ -187,12 +187,18 @@ def check_writable_dir(path: str, what: str) -> None:
 
 
 def _is_gymnasium_id(value: str) -> bool:
-    """Whether ``value`` is a registered Gymnasium id (orl-envs' ``orl/...`` ids included)."""
+    """Whether ``value`` is a registered Gymnasium id (orl-envs' ``orl/...`` ids and the action-chunk ids
+    ``orl-chunk/...`` of :mod:`orl.data.chunks` included)."""
     import gymnasium as gym
 
     import orl_envs
+    from orl.data.chunks import ensure_registered
 
     gym.register_envs(orl_envs)
+    try:
+        ensure_registered(value)
+    except ValueError:
+        return False
     return value in gym.envs.registry
 
 

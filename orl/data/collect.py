@@ -20,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 
 from orl.data.buffer import ReplayBuffer
+from orl.data.chunks import ensure_registered
 from orl.data.errors import DatasetError
 from orl.utils.parallel import process_pool, worker_pool
 
@@ -85,6 +86,7 @@ def _rollout(env_id: str, policy: BatchPolicy | None, n_transitions: int, seed: 
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = max_episode_steps
     try:
+        ensure_registered(env_id)
         envs = [gym.make(env_id, **kwargs) for _ in range(n_envs)]
     except gym.error.Error as e:
         raise DatasetError(f"cannot make environment {env_id!r}: {e}") from None
@@ -145,6 +147,7 @@ def evaluate(env_id: str, policy: BatchPolicy | None, episodes: int, seed: int =
     """
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
+    ensure_registered(env_id)
     envs = [gym.make(env_id) for _ in range(episodes)]
     policy = policy or UniformPolicy(envs[0].action_space)
     rng = np.random.default_rng(seed)
@@ -164,6 +167,8 @@ def evaluate_population(env_ids: list[str], act: Callable[[np.ndarray], np.ndarr
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
     P = len(env_ids)
+    for e in set(env_ids):
+        ensure_registered(e)
     envs = [gym.make(e) for e in env_ids for _ in range(episodes)]
     reset_seeds = [s * 1_000_000 + k for s in seeds for k in range(episodes)]
 

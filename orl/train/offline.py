@@ -112,7 +112,10 @@ def eval_action_space(env_id: str, buffer: ReplayBuffer | None = None):
     """
     import gymnasium as gym
 
+    from orl.data.chunks import ensure_registered
+
     try:
+        ensure_registered(env_id)
         env = gym.make(env_id)
     except (gym.error.Error, ImportError, TypeError) as e:  # unregistered id, missing extra, bad kwargs
         raise ValueError(f"env.eval_env={env_id!r} cannot be made: {e}") from None

@@ -71,7 +71,10 @@ class RunningMeanStd:
 def make_env(env_id: str):
     import gymnasium as gym
 
+    from orl.data.chunks import ensure_registered
+
     try:
+        ensure_registered(env_id)
         return gym.make(env_id)
     except (gym.error.Error, ImportError, TypeError) as e:
         raise ValueError(f"env {env_id!r} cannot be made: {e}") from None

@@ -11,8 +11,9 @@ sampler). ``act(deterministic=False)`` draws the sampler's noise from the member
 member's seed), so evaluating is a deterministic map from states to actions and never changes what training
 draws; ``eval_sampler="ddim"`` makes it the DDIM map from zero noise instead.
 
-Deviations, named: single actions only (``chunk`` > 1 needs consecutive actions per sample, which the
-one-transition batches of orl's buffer do not give; DSRL's chunks come with its online wrapper); the weight
+Action chunks (DSRL's DPPO bases predict 4 actions at once on Gym MuJoCo) are data here: train on
+:func:`orl.data.chunks.chunk_dataset` (actions of size ``h * d``, its ``env_id`` the chunk environment's), and the
+policy acts in :class:`orl.data.chunks.ActionChunkEnv`, executing each chunk open-loop. Deviation, named: the weight
 decay is AdamW's default (0.01), as jaxrl5's ``optax.adamw`` default (1e-4) could not be checked against the
 EXPO fork's config.
 """

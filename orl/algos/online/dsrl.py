@@ -15,8 +15,10 @@ The base policy ``pi_dp`` (an orl ``diffusion_bc`` agent, frozen) maps a noise `
 Acting: ``w ~ pi^W(s)``, ``a = pi_dp(s, w)`` (deterministic: the actor's mean). The replay buffer stores real
 actions, so ``Q^A`` can also learn from offline data. The noise bound ``b`` (``noise_bound``): the public code's
 DSRL-NA actor lives on the action box, ``[-1, 1]``; the paper calls the bound a key knob (its DSRL-SAC
-variant uses 1.5, walker 2.5): orl's default is the code's 1.0 and the knob is exposed. Action chunks are not
-supported here (orl's diffusion BC is trained on single actions; see ``orl.algos.offline.diffusion_bc``).
+variant uses 1.5, walker 2.5): orl's default is the code's 1.0 and the knob is exposed. Action chunks (the code's
+Gym setting: 4) by data: a base trained on :func:`orl.data.chunks.chunk_dataset` and the chunk environment's id
+(:func:`orl.data.chunks.chunk_env_id`) as ``env``; the noise then has the chunk's size, one latent per chunk, and
+the discount applies per chunk, as the code's ``ActionChunkWrapper``.
 """
 
 from __future__ import annotations
@@ -195,7 +197,9 @@ class NoiseActionEnv(gym.Env):
     def __init__(self, env_id: str, base: str, noise_bound: float = 1.5, ddim_steps: int = 5) -> None:
         import orl
 
-        self.env = gym.make(env_id)
+        from orl.train.online import make_env
+
+        self.env = make_env(env_id)
         self.agent = orl.load(base)
         if self.agent.algo_name != "diffusion_bc":
             raise ValueError(f"the base must be a diffusion_bc agent, got {self.agent.algo_name!r} ({base})")
