@@ -58,7 +58,7 @@ BASES = ("diffusion_bc", "diffusion_bc_chunk")  # evaluated, not trained online
 
 #: Settings changed from each method's code defaults to fit a CPU, per method (the rest: orl's defaults = the code's).
 REDUCED: dict[str, dict] = {
-    "dsrl_na": {"utd": 2, "distill_steps": 2},  # code: UTD 20, 10 distillation steps
+    "dsrl_na": {"utd": 1, "distill_steps": 1},  # code: 20 updates every 2 chunk steps, 10 distillation steps
     "dsrl_sac": {},
     "expo": {"utd": 2, "n_critics": 4, "n_samples": 4, "n_edit": 4},  # code: UTD 20, 10 critics, 8 + 8 candidates
     "iql_ft": {},
