@@ -13,8 +13,9 @@ Reconstruction choices (ours, not from the papers):
 * users have taste: each user draws ``taste_size`` favourite attributes (same Zipf weights) and draws
   ``1 + Poisson(interactions_per_user - 1)`` distinct items with weight ``exp(taste_strength * overlap)`` where
   ``overlap`` counts the item's attributes among the favourites;
-* ``test_share`` of each user's interactions (at least one) are held out as test (user, target) pairs; the
-  ranking embeddings are computed from the rest, as the papers' embeddings never see the test dialogues;
+* ``test_share`` of each user's interactions (at least one) are held out as test (user, target) pairs and
+  ``valid_share`` as validation pairs (the code trains its RL policy on validation dialogues); the ranking
+  embeddings are computed from the rest, as the papers' embeddings never see those dialogues;
 * Yelp-like graphs (enumerated mode) group attributes into ``n_categories`` coarse categories, contiguous blocks of
   attribute ids, as Yelp's 590 attributes sit under 29 categories in SCPR.
 
@@ -41,9 +42,9 @@ import numpy as np
 #: Default statistics of the two graph kinds (see the module docstring for what is scaled down).
 PRESETS: dict[str, dict[str, float | int]] = {
     "lastfm": dict(n_users=300, n_items=5000, n_attributes=33, n_categories=0, interactions_per_user=40,
-                   attributes_per_item=2.5, skew=1.2, taste_size=4, taste_strength=1.0, test_share=0.2),
+                   attributes_per_item=2.5, skew=1.2, taste_size=4, taste_strength=1.0, test_share=0.2, valid_share=0.1),
     "yelp": dict(n_users=300, n_items=3000, n_attributes=590, n_categories=29, interactions_per_user=45,
-                 attributes_per_item=3, skew=1.5, taste_size=6, taste_strength=1.0, test_share=0.2),
+                 attributes_per_item=3, skew=1.5, taste_size=6, taste_strength=1.0, test_share=0.2, valid_share=0.1),
 }
 
 
@@ -55,6 +56,8 @@ class CRSGraph:
     only these); ``test_user_items[u]`` are held-out interactions, the (user, target) pairs of evaluation dialogues
     (SCPR/UNICORN likewise test on ``review_dict_test``, interactions the embeddings were not trained on; ``None``
     means no held-out pairs); ``item_attributes`` is a boolean ``(n_items, n_attributes)`` matrix;
+    ``valid_user_items[u]`` are held-out validation interactions (also unseen by the embeddings): the code trains
+    its RL policy on such pairs (``review_dict_valid``), so that training dialogues are as hard as test ones;
     ``attribute_category`` maps each attribute to its coarse category for the enumerated question mode, or is
     ``None`` (binary mode only).
     """
@@ -64,6 +67,7 @@ class CRSGraph:
     attribute_category: np.ndarray | None = None
     test_user_items: list[np.ndarray] | None = None
     name: str = "graph"
+    valid_user_items: list[np.ndarray] | None = None
     _embeddings: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -80,14 +84,17 @@ class CRSGraph:
                 raise ValueError(f"user {u} has no items; every user needs at least one interaction")
             if items[0] < 0 or items[-1] >= self.n_items:
                 raise ValueError(f"user {u} has item ids outside [0, {self.n_items}): {items.tolist()[:5]}...")
-        if self.test_user_items is not None:
-            if len(self.test_user_items) != self.n_users:
-                raise ValueError(f"test_user_items must have one entry per user ({self.n_users}), "
-                                 f"got {len(self.test_user_items)}")
-            self.test_user_items = [np.unique(np.asarray(i, dtype=np.int64)) for i in self.test_user_items]
-            for u, items in enumerate(self.test_user_items):
+        for split in ("test", "valid"):
+            held = getattr(self, f"{split}_user_items")
+            if held is None:
+                continue
+            if len(held) != self.n_users:
+                raise ValueError(f"{split}_user_items must have one entry per user ({self.n_users}), got {len(held)}")
+            held = [np.unique(np.asarray(i, dtype=np.int64)) for i in held]
+            for u, items in enumerate(held):
                 if items.size and (items[0] < 0 or items[-1] >= self.n_items):
-                    raise ValueError(f"user {u} has test item ids outside [0, {self.n_items})")
+                    raise ValueError(f"user {u} has {split} item ids outside [0, {self.n_items})")
+            setattr(self, f"{split}_user_items", held)
         if self.attribute_category is not None:
             self.attribute_category = np.asarray(self.attribute_category, dtype=np.int64)
             if self.attribute_category.shape != (self.n_attributes,):
@@ -115,8 +122,9 @@ class CRSGraph:
     def statistics(self) -> dict[str, float]:
         """Counts comparable to SCPR's dataset table (interactions, attributes per item, ...)."""
         per_user = np.array([len(i) for i in self.user_items])
-        if self.test_user_items is not None:
-            per_user = per_user + np.array([len(i) for i in self.test_user_items])
+        for held in (self.test_user_items, self.valid_user_items):
+            if held is not None:
+                per_user = per_user + np.array([len(i) for i in held])
         per_item = self.item_attributes.sum(axis=1)
         return dict(users=self.n_users, items=self.n_items, attributes=self.n_attributes,
                     categories=self.n_categories, interactions=int(per_user.sum()),
@@ -161,7 +169,7 @@ def generate_graph(kind: str = "lastfm", seed: int = 0, **overrides: float | int
 
     ``overrides`` replace entries of :data:`PRESETS` (``n_users``, ``n_items``, ``n_attributes``, ``n_categories``,
     ``interactions_per_user``, ``attributes_per_item``, ``skew``, ``taste_size``, ``taste_strength``,
-    ``test_share``).
+    ``test_share``, ``valid_share``).
     """
     if kind not in PRESETS:
         raise ValueError(f"kind must be one of {sorted(PRESETS)}, got {kind!r}")
@@ -198,15 +206,22 @@ def generate_graph(kind: str = "lastfm", seed: int = 0, **overrides: float | int
     category = None
     if n_cat > 0:
         category = (np.arange(n_attr) * n_cat) // n_attr
-    # Hold out a share of every user's interactions (at least one when the user has two or more) as test pairs.
-    test_share = float(p["test_share"])
+    # Hold out a share of every user's interactions (at least one when the user has two or more) as test pairs,
+    # then a share as validation pairs (the dialogues the code trains its RL policy on); the rest is training.
+    test_share, valid_share = float(p["test_share"]), float(p["valid_share"])
     if not 0 <= test_share < 1:
         raise ValueError(f"test_share must be in [0, 1), got {test_share}")
-    train, test = [], []
+    if not 0 <= valid_share < 1 or test_share + valid_share >= 1:
+        raise ValueError(f"valid_share must be in [0, 1 - test_share={1 - test_share:g}), got {valid_share}")
+    train, test, valid = [], [], []
     for items in user_items:
         n_test = min(len(items) - 1, int(round(test_share * len(items)))) if test_share > 0 else 0
         n_test = max(n_test, 1) if test_share > 0 and len(items) > 1 else n_test
+        n_valid = min(len(items) - 1 - n_test, int(round(valid_share * len(items)))) if valid_share > 0 else 0
+        n_valid = max(n_valid, 0)
         perm = rng.permutation(items)
         test.append(np.sort(perm[:n_test]))
-        train.append(np.sort(perm[n_test:]))
-    return CRSGraph(train, item_attr, category, name=f"{kind}-like(seed={seed})", test_user_items=test)
+        valid.append(np.sort(perm[n_test:n_test + n_valid]))
+        train.append(np.sort(perm[n_test + n_valid:]))
+    return CRSGraph(train, item_attr, category, name=f"{kind}-like(seed={seed})", test_user_items=test,
+                    valid_user_items=valid)
