@@ -46,12 +46,14 @@ def dialogue_seed(seed: int, episode: int) -> int:
     return int(np.random.SeedSequence([seed, episode]).generate_state(1)[0])
 
 
-def make_envs(kind: str, mode: str, graph_seed: int = 0, graph: dict[str, Any] | None = None
-              ) -> tuple[ConversationalRecEnv, ConversationalRecEnv]:
+def make_envs(kind: str, mode: str, graph_seed: int = 0, graph: dict[str, Any] | None = None,
+              **env_kwargs: Any) -> tuple[ConversationalRecEnv, ConversationalRecEnv]:
     """The training environment (``split="valid"``: held-out validation pairs, on which the code trains its RL
-    policy) and the test environment (``split="test"``) on one generated graph (``graph``: statistics overrides)."""
+    policy) and the test environment (``split="test"``) on one generated graph (``graph``: statistics overrides;
+    ``env_kwargs``: further :class:`~orl_envs.crs.ConversationalRecEnv` arguments, e.g. the slot counts)."""
     g = generate_graph(kind, seed=graph_seed, **(graph or {}))
-    return ConversationalRecEnv(g, mode=mode, split="valid"), ConversationalRecEnv(g, mode=mode, split="test")
+    return (ConversationalRecEnv(g, mode=mode, split="valid", **env_kwargs),
+            ConversationalRecEnv(g, mode=mode, split="test", **env_kwargs))
 
 
 def train_crs(train_env: ConversationalRecEnv, test_env: ConversationalRecEnv, out_dir: str | Path | None,
