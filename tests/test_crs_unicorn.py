@@ -117,3 +117,21 @@ def test_cli_entry_trains_and_lists(tmp_path):
     r = subprocess.run([sys.executable, "-m", "orl.list", "algos"], capture_output=True, text=True, cwd=ROOT,
                        env=env, timeout=120)
     assert r.returncode == 0 and "unicorn" in r.stdout and "crs_dqn" in r.stdout
+
+
+def test_configs_match_the_code():
+    """``conf/algo/unicorn.yaml`` and ``crs_dqn.yaml`` hold UnicornConfig's defaults (the code's settings), and
+    every ``env=crs-*`` names its registered id."""
+    import dataclasses
+
+    import yaml
+
+    from orl.train.crs import CRS_ENVS
+
+    defaults = dataclasses.asdict(UnicornConfig())
+    for name, policy in (("unicorn", "unicorn"), ("crs_dqn", "flat")):
+        cfg = yaml.safe_load((ROOT / "orl" / "conf" / "algo" / f"{name}.yaml").read_text())["algo"]
+        assert cfg.pop("name") == name and cfg.pop("family") == "crs"
+        assert cfg == {**defaults, "policy": policy}
+    for name, (_, _, env_id) in CRS_ENVS.items():
+        assert yaml.safe_load((ROOT / "orl" / "conf" / "env" / f"{name}.yaml").read_text())["crs"] == env_id
