@@ -285,3 +285,19 @@ def test_transe_learns_the_graphs_triples():
     assert eu.shape == (100, 8) and ev.shape == (300, 8) and ep.shape == (33, 8) and rel.shape == (2, 8)
     with pytest.raises(ValueError, match="lr and margin"):
         train_transe(g, lr=0)
+
+
+def test_transe_embeddings_option():
+    """``embeddings="transe"`` ranks with the in-house TransE vectors (not the SVD ones); a bad name is refused."""
+    g = generate_graph("lastfm", seed=0, n_users=20, n_items=100)
+    svd = ConversationalRecEnv(g, split="test")
+    transe = ConversationalRecEnv(g, split="test", embeddings="transe")
+    assert transe.e_item.shape == (100, 64) and svd.e_item.shape[0] == 100  # SVD: at most users + attributes columns
+    assert not np.allclose(transe.e_item[:, : svd.e_item.shape[1]], svd.e_item)
+    from orl_envs.crs import train_transe
+
+    assert np.array_equal(transe.e_attr, train_transe(g, dim=64, seed=0)[2])
+    obs, _ = transe.reset(seed=0)
+    assert obs["action_mask"].any()
+    with pytest.raises(ValueError, match="embeddings must be 'svd' or 'transe', got 'glove'"):
+        ConversationalRecEnv(g, embeddings="glove")

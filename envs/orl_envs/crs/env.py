@@ -83,7 +83,8 @@ class ConversationalRecEnv(gym.Env):
     are ranked by ``w_v``. Attributes are ranked by weighted entropy over the candidates, weights
     ``sigmoid(w_v)`` (the paper's rule, ``attribute_ranking="entropy"``); the authors' code instead ranks them by
     embedding preference (``attribute_ranking="preference"``, their deviation from the paper). Categories are
-    ranked by the summed weighted entropy of their attributes. Embeddings come from :meth:`CRSGraph.embeddings`.
+    ranked by the summed weighted entropy of their attributes. Embeddings come from :meth:`CRSGraph.embeddings`:
+    ``embeddings="svd"`` (default) or ``"transe"`` (in-house TransE, the paper's kind of embedding).
 
     **Observation** (a dict of fixed-size arrays): ``user``, ``turn``, ``candidate_items`` / ``accepted`` /
     ``rejected`` (0/1 over items, attributes, attributes), ``action_ids`` (the attribute/category or item id in
@@ -102,7 +103,7 @@ class ConversationalRecEnv(gym.Env):
 
     def __init__(self, graph: CRSGraph | None = None, kind: str = "lastfm", mode: str = "binary",
                  attribute_ranking: str = "entropy", n_attribute_slots: int = 10, n_item_slots: int = 10,
-                 max_turn: int = MAX_TURN, rec_size: int = REC_SIZE, graph_seed: int = 0, embedding_dim: int = 64, split: str = "train",
+                 max_turn: int = MAX_TURN, rec_size: int = REC_SIZE, graph_seed: int = 0, embedding_dim: int = 64, split: str = "train", embeddings: str = "svd",
                  render_mode: str | None = None) -> None:
         if split not in ("train", "valid", "test"):
             raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
@@ -110,6 +111,8 @@ class ConversationalRecEnv(gym.Env):
             raise ValueError(f"mode must be 'binary' or 'enumerated', got {mode!r}")
         if attribute_ranking not in ("entropy", "preference"):
             raise ValueError(f"attribute_ranking must be 'entropy' or 'preference', got {attribute_ranking!r}")
+        if embeddings not in ("svd", "transe"):
+            raise ValueError(f"embeddings must be 'svd' or 'transe', got {embeddings!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
@@ -133,7 +136,7 @@ class ConversationalRecEnv(gym.Env):
         self._pairs = pairs
         self.k_p, self.k_v = n_attribute_slots, n_item_slots
         g = self.graph
-        self.e_user, self.e_item, self.e_attr = g.embeddings(embedding_dim)
+        self.e_user, self.e_item, self.e_attr = g.embeddings(embedding_dim, embeddings)
         self._ia = g.item_attributes
         self._ia_f = g.item_attributes.astype(np.float64)
         n_u, n_v, n_p = g.n_users, g.n_items, g.n_attributes

@@ -68,7 +68,7 @@ class CRSGraph:
     test_user_items: list[np.ndarray] | None = None
     name: str = "graph"
     valid_user_items: list[np.ndarray] | None = None
-    _embeddings: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _embeddings: dict[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.item_attributes = np.asarray(self.item_attributes, dtype=bool)
@@ -130,17 +130,28 @@ class CRSGraph:
                     categories=self.n_categories, interactions=int(per_user.sum()),
                     interactions_per_user=float(per_user.mean()), attributes_per_item=float(per_item.mean()))
 
-    def embeddings(self, dim: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def embeddings(self, dim: int = 64, method: str = "svd") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Deterministic user, item and attribute vectors used to rank candidates.
 
-        UNICORN ranks with TransE embeddings pretrained on the graph (OpenKE). Until in-house TransE lands, the
-        ranking uses a truncated SVD of the item-incidence matrix stacked over users and attributes: rows are
+        UNICORN ranks with TransE embeddings pretrained on the graph (OpenKE). ``method="svd"`` (the default) is a
+        truncated SVD of the item-incidence matrix stacked over users and attributes: rows are
         users and attributes, columns items; items get the right singular vectors scaled by the singular values'
         square roots, users and attributes the left ones. This is a reconstruction choice (ours): it gives
         ``e_u . e_v`` and ``e_p . e_v`` that approximate the incidence, which is what the preference score needs.
+        ``method="transe"`` trains :func:`orl_envs.crs.train_transe` (numpy, 50 epochs, seed 0) on the training
+        interactions instead, as the paper does; its vectors are trained for ``h + r ~ t``, not for the dot
+        products of the preference score, so they rank held-out items less well here (see ``docs/crs.md``).
         """
-        if dim in self._embeddings:
-            return self._embeddings[dim]
+        if method not in ("svd", "transe"):
+            raise ValueError(f"method must be 'svd' or 'transe', got {method!r}")
+        if (dim, method) in self._embeddings:
+            return self._embeddings[(dim, method)]
+        if method == "transe":
+            from .transe import train_transe
+
+            e_user, e_item, e_attr, _ = train_transe(self, dim=dim, seed=0)
+            self._embeddings[(dim, method)] = (e_user, e_item, e_attr)
+            return self._embeddings[(dim, method)]
         m = np.zeros((self.n_users + self.n_attributes, self.n_items))
         for u, items in enumerate(self.user_items):
             m[u, items] = 1.0 / np.sqrt(len(items))
@@ -155,7 +166,7 @@ class CRSGraph:
         rows, items = rows * sign, items * sign
         out = (rows[: self.n_users].astype(np.float32), items.astype(np.float32),
                rows[self.n_users:].astype(np.float32))
-        self._embeddings[dim] = out
+        self._embeddings[(dim, method)] = out
         return out
 
 
