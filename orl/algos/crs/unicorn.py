@@ -34,7 +34,8 @@ Choices and deviations (ours; also in ``docs/crs.md``):
   prioritised-replay setting; the code's value is not in our notes);
 * enumerated mode (Yelp): a category's action embedding is its own row, initialised with the mean of its
   attributes' vectors;
-* budgets (episodes, replay capacity) are reduced for the CPU; every run states its own.
+* budgets are reduced for the CPU (training dialogues, and in the runs of ``docs/crs.md`` batch size, learning
+  rate and graph items); every run states its own.
 
 :class:`FlatDQN` is the baseline without the graph: the same dueling double DQN and action embeddings, the state
 an MLP of a flat vector (turn one-hot, accepted and rejected attribute indicators, the log of the number of
@@ -52,6 +53,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from orl.algos.base import soft_update
 from orl_envs.crs import ConversationalRecEnv, graph_arrays
 
 
@@ -384,9 +386,7 @@ class UnicornAgent:
         loss.backward()
         self.opt.step()
         self.replay.update(idx, td.detach().numpy())
-        with torch.no_grad():
-            for t, p in zip(self.target.parameters(), self.net.parameters()):
-                t.lerp_(p, c.tau)
+        soft_update(self.target, self.net, c.tau)
         self.updates += 1
         return float(loss.detach())
 
