@@ -5,7 +5,8 @@
   that is not built is built on first use (or ahead of time with ``python -m orl.data.build NAME``).
 - ``algos``: every algorithm with its family (what it trains on), the paper it implements and its config
   class (whose fields are its ``algo.<field>=`` settings).
-- ``envs``: the non-dataset ``env=`` entries (inventory settings for hdpo, routing problems for bq) and the
+- ``envs``: the non-dataset ``env=`` entries (inventory settings for hdpo, routing problems for bq, the
+  conversational recommendation graphs for unicorn/crs_dqn) and the
   Gymnasium ids of ``orl-envs``; online algorithms also take any registered Gymnasium id.
 
 With no argument it lists all three. ``--json`` prints the same as JSON (for scripts).
@@ -49,7 +50,8 @@ def algos() -> list[dict[str, Any]]:
 
     trains_on = {"offline": "a dataset", "online": "a Gymnasium environment", "hdpo": "an inventory simulator",
                  "bq": "solved routing instances", "offpolicy": "a Gymnasium environment (+ a dataset)",
-                 "protected": "a Gymnasium environment, against attacks"}
+                 "protected": "a Gymnasium environment, against attacks",
+                 "crs": "conversational recommendation dialogues"}
     rows = []
     for name in group_options("algo"):
         data = _yaml(CONF / "algo" / f"{name}.yaml")
@@ -70,6 +72,10 @@ def _family_config(family: str) -> type | None:
         from orl.algos.structured.bq import BQConfig
 
         return BQConfig
+    if family == "crs":
+        from orl.algos.crs.unicorn import UnicornConfig
+
+        return UnicornConfig
     return None
 
 
@@ -79,7 +85,7 @@ def _paper_line(name: str, family: str) -> str:
 
     module = {"offline": f"orl.algos.offline.{name}", "online": f"orl.algos.online.{name}",
               "hdpo": "orl.algos.structured.hdpo", "bq": "orl.algos.structured.bq",
-              "protected": "orl.robust.protected"}.get(family)
+              "protected": "orl.robust.protected", "crs": "orl.algos.crs.unicorn"}.get(family)
     if family == "offpolicy":
         from orl.train.offpolicy import OFFPOLICY_ALGORITHMS
 
@@ -104,7 +110,8 @@ def envs() -> list[dict[str, Any]]:
         data = _yaml(CONF / "env" / f"{name}.yaml")
         if "dataset" in data or name in ("custom", "gym"):
             continue  # datasets are listed by ``datasets``; custom/gym are the path and Gymnasium-id forms
-        kind = "inventory (hdpo)" if "setting" in data else "routing (bq)" if "problem" in data else "other"
+        kind = ("inventory (hdpo)" if "setting" in data else "routing (bq)" if "problem" in data
+                else "conversational recommendation (unicorn, crs_dqn)" if "crs" in data else "other")
         rows.append({"name": name, "kind": kind, "gymnasium_id": None})
     gym.register_envs(orl_envs)
     for env_id in sorted(k for k in gym.envs.registry if k.startswith("orl/")):

@@ -241,6 +241,7 @@ def test_scpr_layout_loader_binary_and_enumerated(tmp_path):
     _write(g / "item_dict.json", {str(v): {"feature_index": np.flatnonzero(row).tolist()}
                                   for v, row in enumerate(ITEM_ATTRS)})
     _write(tmp_path / "lastfm" / "UI_Interaction_data" / "review_dict_test.json", {"1": [0]})
+    _write(tmp_path / "lastfm" / "UI_Interaction_data" / "review_dict_valid.json", {"0": [4]})
     graph = load_scpr(tmp_path / "lastfm")
     assert np.array_equal(graph.item_attributes, ITEM_ATTRS)
     assert [x.tolist() for x in graph.user_items] == [[0, 1, 2], [3, 4]]
@@ -248,6 +249,11 @@ def test_scpr_layout_loader_binary_and_enumerated(tmp_path):
     env = ConversationalRecEnv(graph, split="test", n_attribute_slots=4, n_item_slots=5, embedding_dim=4)
     env.reset(seed=0)
     assert (env.user, env.target) == (1, 0)
+    # The validation pairs (the code's RL training dialogues) come from review_dict_valid.json.
+    assert [x.tolist() for x in graph.valid_user_items] == [[4], []]
+    env = ConversationalRecEnv(graph, split="valid", n_attribute_slots=4, n_item_slots=5, embedding_dim=4)
+    env.reset(seed=0)
+    assert (env.user, env.target) == (0, 4)
     # Yelp layout: fine attributes in item_dict-original_tag.json, categories from the two-layer taxonomy.
     y = tmp_path / "yelp" / "Graph_generate_data"
     _write(y / "user_item.json", {"0": [0, 3]})
@@ -256,7 +262,9 @@ def test_scpr_layout_loader_binary_and_enumerated(tmp_path):
     _write(y / "2-layer taxonomy.json", {"food": [0, 1], "price": [2, 3]})
     _write(y / "first-layer_merged_tag_map.json", {"food": 0, "price": 1})
     yg = load_scpr(tmp_path / "yelp")
-    assert yg.attribute_category.tolist() == [0, 0, 1, 1] and yg.test_user_items is None
+    assert yg.attribute_category.tolist() == [0, 0, 1, 1] and yg.test_user_items is None and yg.valid_user_items is None
+    with pytest.raises(ValueError, match="split='valid' needs a graph with valid_user_items"):
+        ConversationalRecEnv(yg, split="valid")
     ConversationalRecEnv(yg, mode="enumerated", n_attribute_slots=2, n_item_slots=5, embedding_dim=4).reset(seed=0)
     with pytest.raises(FileNotFoundError, match="Graph_generate_data"):
         load_scpr(tmp_path / "nowhere")
@@ -285,3 +293,31 @@ def test_transe_learns_the_graphs_triples():
     assert eu.shape == (100, 8) and ev.shape == (300, 8) and ep.shape == (33, 8) and rel.shape == (2, 8)
     with pytest.raises(ValueError, match="lr and margin"):
         train_transe(g, lr=0)
+
+
+def test_transe_embeddings_option():
+    """``embeddings="transe"`` ranks with the in-house TransE vectors (not the SVD ones); a bad name is refused."""
+    g = generate_graph("lastfm", seed=0, n_users=20, n_items=100)
+    svd = ConversationalRecEnv(g, split="test")
+    transe = ConversationalRecEnv(g, split="test", embeddings="transe")
+    assert transe.e_item.shape == (100, 64) and svd.e_item.shape[0] == 100  # SVD: at most users + attributes columns
+    assert not np.allclose(transe.e_item[:, : svd.e_item.shape[1]], svd.e_item)
+    from orl_envs.crs import train_transe
+
+    assert np.array_equal(transe.e_attr, train_transe(g, dim=64, seed=0)[2])
+    obs, _ = transe.reset(seed=0)
+    assert obs["action_mask"].any()
+    with pytest.raises(ValueError, match="embeddings must be 'svd' or 'transe', got 'glove'"):
+        ConversationalRecEnv(g, embeddings="glove")
+
+
+def test_generated_validation_split_is_disjoint_and_held_out():
+    """``valid_share`` holds out validation pairs besides the test pairs; the embeddings' training interactions,
+    the validation and the test pairs are disjoint and together are the user's items; bad shares are refused."""
+    g = generate_graph("lastfm", seed=0, n_users=30, n_items=200)
+    for u in range(g.n_users):
+        tr, va, te = (set(x[u].tolist()) for x in (g.user_items, g.valid_user_items, g.test_user_items))
+        assert not (tr & va or tr & te or va & te) and tr
+    assert sum(len(v) for v in g.valid_user_items) > 0.05 * sum(len(v) for v in g.user_items)
+    with pytest.raises(ValueError, match=r"valid_share must be in \[0, 1 - test_share=0.8\), got 0.9"):
+        generate_graph("lastfm", seed=0, valid_share=0.9)

@@ -169,10 +169,10 @@ def test_configs_match_the_code():
     from orl.data import dataset_names
 
     conf = ROOT / "orl" / "conf"
-    # simulators (algo=hdpo) and generated routing problems (algo=bq) are not datasets
-    # and Gymnasium ids (online algorithms, env=gym) are not datasets either
+    # simulators (algo=hdpo), generated routing problems (algo=bq) and conversational recommendation graphs
+    # (algo=unicorn) are not datasets, and Gymnasium ids (online algorithms, env=gym) are not datasets either
     other = {p.stem for p in (conf / "env").glob("*.yaml")
-             if {"setting", "problem", "id"} & set(yaml.safe_load(p.read_text()))}
+             if {"setting", "problem", "id", "crs"} & set(yaml.safe_load(p.read_text()))}
     assert {p.stem for p in (conf / "env").glob("*.yaml")} - other == set(dataset_names()) | {"custom"}
     for name, cls in ALGORITHMS.items():
         cfg = yaml.safe_load((conf / "algo" / f"{name}.yaml").read_text())
@@ -194,7 +194,7 @@ def _cli(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
 
 def test_cli_errors_exit_2_with_the_valid_names(tmp_path):
     r = _cli("algo=td4bc", cwd=tmp_path)
-    assert r.returncode == 2 and "unknown algo 'td4bc'; valid: a2pr, bc, bq, cql, diffusion_bc, dsrl_na, dsrl_sac, expo, hdpo, iql, iql_ft, ppo, props, protected, sa_ppo, sac, td3bc" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "unknown algo 'td4bc'; valid: a2pr, bc, bq, cql, crs_dqn, diffusion_bc, dsrl_na, dsrl_sac, expo, hdpo, iql, iql_ft, ppo, props, protected, sa_ppo, sac, td3bc, unicorn" in r.stderr and "Traceback" not in r.stderr
     r = _cli("env=hopper-mediun", cwd=tmp_path)
     assert r.returncode == 2 and "hopper-medium" in r.stderr and "minari:" in r.stderr and "Traceback" not in r.stderr
     r = _cli("algo=bc", "env=pendulum-scripted", "steps=-1", cwd=tmp_path)

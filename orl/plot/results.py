@@ -458,8 +458,14 @@ RESULTS: tuple[Result, ...] = (
            "python experiments/robust_results.py (as above)", "200 rounds (episodes) per attack and schedule",
            plot_robust_exp3),
     Result("crs_baselines.csv", "Conversational recommendation: rule baselines", "crs.md",
-           "OMP_NUM_THREADS=1 python experiments/crs_results.py",
-           "graph seeds 0-2 (default statistics), 500 held-out dialogues per graph, about 30 s on one CPU thread",
+           "OMP_NUM_THREADS=1 python experiments/crs_results.py --baselines-only",
+           "graph seeds 0-2 (default statistics), 500 held-out dialogues per graph, about 90 s on one CPU thread",
+           bars_by("env", "policy", "SR@15", "SR@15 (success within 15 turns)")),
+    Result("crs_learned.csv", "Conversational recommendation: UNICORN and the flat DQN", "crs.md",
+           "OMP_NUM_THREADS=1 python experiments/crs_results.py --learned --seeds 0 1 --envs crs-lastfm crs-yelp "
+           "--episodes 300 --eval-every 100",
+           "300 training (validation) dialogues per run, batch 64, lr 2e-4, 20 graph items; graph = training seeds 0, 1; "
+           "500 held-out test dialogues per run (the rules' dialogues)",
            bars_by("env", "policy", "SR@15", "SR@15 (success within 15 turns)")),
     Result("bench_population_cpu.json", "Population training speed (CPU)", "benchmarks.md",
            "python experiments/bench_population.py", "2-core CPU, one torch thread, 2026-11-28 (rates per algorithm and population size P)", plot_population_speed),

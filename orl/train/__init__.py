@@ -18,7 +18,8 @@ FAMILIES: dict[str, str] = {
     "bq": "orl.train.bq",  # imitation of solved routing instances (BQ-NCO)
     "online": "orl.train.online",  # on-policy RL in a Gymnasium environment (PPO, PPO-Buffer, PROPS, SA-PPO)
     "offpolicy": "orl.train.offpolicy",  # off-policy RL in a Gymnasium environment, optionally with offline data (SAC)
-    "protected": "orl.robust.protected",  # PROTECTED's discovery of non-dominated policies (issue 19)
+    "protected": "orl.robust.protected",
+    "crs": "orl.train.crs",  # conversational recommendation policies (UNICORN, flat DQN) on orl/CRS-* (issue 21)  # PROTECTED's discovery of non-dominated policies (issue 19)
 }
 
 

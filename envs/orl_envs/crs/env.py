@@ -56,7 +56,8 @@ class ConversationalRecEnv(gym.Env):
 
     **Episode.** ``reset`` draws a user uniformly (among users with interactions in ``split``) and a target item
     uniformly among the user's ``split`` items (``"train"``: the interactions the embeddings were computed from;
-    ``"test"``: held-out ones, for evaluation), or takes ``options={"user": u, "item": v}``. Turn 1: the user volunteers one uniformly drawn attribute of the target; it
+    ``"valid"``: held-out ones on which the authors' code trains its RL policy; ``"test"``: held-out ones, for
+    evaluation), or takes ``options={"user": u, "item": v}``. Turn 1: the user volunteers one uniformly drawn attribute of the target; it
     is accepted and the candidate items become the items having it. The agent then acts at turns 2..15.
 
     **Actions.** ``Discrete(K_p + K_v)`` (``K_p = K_v = 10``): slot ``i < K_p`` asks the ``i``-th candidate
@@ -82,7 +83,8 @@ class ConversationalRecEnv(gym.Env):
     are ranked by ``w_v``. Attributes are ranked by weighted entropy over the candidates, weights
     ``sigmoid(w_v)`` (the paper's rule, ``attribute_ranking="entropy"``); the authors' code instead ranks them by
     embedding preference (``attribute_ranking="preference"``, their deviation from the paper). Categories are
-    ranked by the summed weighted entropy of their attributes. Embeddings come from :meth:`CRSGraph.embeddings`.
+    ranked by the summed weighted entropy of their attributes. Embeddings come from :meth:`CRSGraph.embeddings`:
+    ``embeddings="svd"`` (default) or ``"transe"`` (in-house TransE, the paper's kind of embedding).
 
     **Observation** (a dict of fixed-size arrays): ``user``, ``turn``, ``candidate_items`` / ``accepted`` /
     ``rejected`` (0/1 over items, attributes, attributes), ``action_ids`` (the attribute/category or item id in
@@ -101,14 +103,16 @@ class ConversationalRecEnv(gym.Env):
 
     def __init__(self, graph: CRSGraph | None = None, kind: str = "lastfm", mode: str = "binary",
                  attribute_ranking: str = "entropy", n_attribute_slots: int = 10, n_item_slots: int = 10,
-                 max_turn: int = MAX_TURN, rec_size: int = REC_SIZE, graph_seed: int = 0, embedding_dim: int = 64, split: str = "train",
+                 max_turn: int = MAX_TURN, rec_size: int = REC_SIZE, graph_seed: int = 0, embedding_dim: int = 64, split: str = "train", embeddings: str = "svd",
                  render_mode: str | None = None) -> None:
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if split not in ("train", "valid", "test"):
+            raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
         if mode not in ("binary", "enumerated"):
             raise ValueError(f"mode must be 'binary' or 'enumerated', got {mode!r}")
         if attribute_ranking not in ("entropy", "preference"):
             raise ValueError(f"attribute_ranking must be 'entropy' or 'preference', got {attribute_ranking!r}")
+        if embeddings not in ("svd", "transe"):
+            raise ValueError(f"embeddings must be 'svd' or 'transe', got {embeddings!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
@@ -123,16 +127,16 @@ class ConversationalRecEnv(gym.Env):
             raise ValueError("mode='enumerated' needs a graph with attribute categories (e.g. kind='yelp')")
         self.mode, self.attribute_ranking, self.max_turn = mode, attribute_ranking, max_turn
         self.split, self.rec_size = split, rec_size
-        pairs = self.graph.user_items if split == "train" else self.graph.test_user_items
+        pairs = self.graph.user_items if split == "train" else getattr(self.graph, f"{split}_user_items")
         if pairs is None:
-            raise ValueError("split='test' needs a graph with test_user_items (held-out interactions)")
+            raise ValueError(f"split={split!r} needs a graph with {split}_user_items (held-out interactions)")
         self._pair_users = np.array([u for u, items in enumerate(pairs) if len(items)], dtype=np.int64)
         if self._pair_users.size == 0:
             raise ValueError(f"the graph has no {split} interactions to draw dialogues from")
         self._pairs = pairs
         self.k_p, self.k_v = n_attribute_slots, n_item_slots
         g = self.graph
-        self.e_user, self.e_item, self.e_attr = g.embeddings(embedding_dim)
+        self.e_user, self.e_item, self.e_attr = g.embeddings(embedding_dim, embeddings)
         self._ia = g.item_attributes
         self._ia_f = g.item_attributes.astype(np.float64)
         n_u, n_v, n_p = g.n_users, g.n_items, g.n_attributes

@@ -8,11 +8,10 @@ SIGIR 2021) reuses. The files read here (JSON, ids are decimal strings):
   ``{item: {"feature_index": [attribute, ...], ...}}``;
 * Yelp only, for the enumerated mode: ``Graph_generate_data/2-layer taxonomy.json`` ``{category name: [attribute,
   ...]}`` and ``first-layer_merged_tag_map.json`` ``{category name: category id}``;
-* optionally ``UI_Interaction_data/review_dict_test.json`` ``{user: [item, ...]}``: the test dialogues' (user,
-  target) pairs, kept as :attr:`CRSGraph.test_user_items`.
-
-Difference from the code (ours): the code draws *training* dialogues from ``review_dict_valid.json``; the env's
-``split="train"`` draws them from ``user_item.json``.
+* optionally ``UI_Interaction_data/review_dict_test.json`` and ``review_dict_valid.json`` ``{user: [item, ...]}``:
+  the test dialogues' and the validation dialogues' (user, target) pairs, kept as :attr:`CRSGraph.test_user_items`
+  and :attr:`CRSGraph.valid_user_items`. The code trains its RL policy on the validation pairs (``split="valid"``
+  here); ``split="train"`` draws dialogues from ``user_item.json``.
 """
 
 from __future__ import annotations
@@ -79,13 +78,16 @@ def load_scpr(data_dir: str | Path, enumerated: bool | None = None) -> CRSGraph:
         if (category < 0).any():
             bad = np.flatnonzero(category < 0)[:5].tolist()
             raise ValueError(f"attributes {bad} belong to no category of '2-layer taxonomy.json'")
-    test = None
-    test_file = root / "UI_Interaction_data" / "review_dict_test.json"
-    if test_file.exists():
-        raw = _read(test_file)
-        test = [np.array([], dtype=np.int64)] * n_users
-        for u, vs in raw.items():
-            if int(u) >= n_users:
-                raise ValueError(f"review_dict_test.json has user {u}, outside the graph's 0..{n_users - 1}")
-            test[int(u)] = np.asarray(vs, dtype=np.int64)
-    return CRSGraph(user_items, item_attr, category, name=f"scpr:{root.name}", test_user_items=test)
+    held: dict[str, list[np.ndarray] | None] = {}
+    for split in ("test", "valid"):
+        held[split] = None
+        path = root / "UI_Interaction_data" / f"review_dict_{split}.json"
+        if path.exists():
+            raw = _read(path)
+            held[split] = [np.array([], dtype=np.int64)] * n_users
+            for u, vs in raw.items():
+                if int(u) >= n_users:
+                    raise ValueError(f"{path.name} has user {u}, outside the graph's 0..{n_users - 1}")
+                held[split][int(u)] = np.asarray(vs, dtype=np.int64)
+    return CRSGraph(user_items, item_attr, category, name=f"scpr:{root.name}", test_user_items=held["test"],
+                    valid_user_items=held["valid"])

@@ -11,9 +11,9 @@ corruption within the tail's type, numpy SGD instead of OpenKE's optimiser, and 
 (``lr=0.01``: on a 100-user, 300-item LastFM-like graph, 50 epochs reach a training-triple AUC of about 0.9 and a
 held-out-interaction AUC of about 0.6; ``lr=0.05`` diverged in the same check).
 
-Not yet wired into the environment: :class:`~orl_envs.crs.env.ConversationalRecEnv` ranks with the SVD
-embeddings of :meth:`CRSGraph.embeddings`; its preference score uses dot products, which TransE vectors (trained
-for ``h + r ~ t``) do not directly optimise.
+:class:`~orl_envs.crs.env.ConversationalRecEnv` ranks with these vectors under ``embeddings="transe"``
+(:meth:`CRSGraph.embeddings` with ``method="transe"``); by default it ranks with SVD embeddings, because its
+preference score uses dot products, which TransE vectors (trained for ``h + r ~ t``) do not directly optimise.
 """
 
 from __future__ import annotations
