@@ -91,7 +91,7 @@ from gymnasium.utils.env_checker import check_env
 assert orl_envs.__file__.startswith(sys.argv[2]), orl_envs.__file__
 gym.register_envs(orl_envs)
 small = {"orl/TSP-v0": {"size": 5}, "orl/ATSP-v0": {"size": 5}, "orl/CVRP-v0": {"size": 5, "capacity": 10},
-         "orl/OP-v0": {"size": 5, "max_length": 2.0}, "orl/KP-v1": {"size": 5, "capacity": 1500},
+         "orl/OP-v0": {"size": 5, "max_length": 2.0}, "orl/OP-v1": {"size": 5, "max_length": 2.0}, "orl/KP-v1": {"size": 5, "capacity": 1500},
          "orl/InventoryOneWarehouseLostDemand-v0": {"n_stores": 3},
          "orl/InventoryTransshipmentBacklogged-v0": {"n_stores": 3}, "orl/MultiViewPixels-v0": {"image_size": 16}}
 checked, missing = [], []
