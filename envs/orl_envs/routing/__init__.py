@@ -62,7 +62,8 @@ def __getattr__(name: str):
         from . import solvers
 
         return getattr(solvers, name)
-    if name in {"load_tsplib", "load_cvrplib", "save_tsplib", "save_cvrplib"}:
+    if name in {"load_tsplib", "load_cvrplib", "save_tsplib", "save_cvrplib", "load_tour", "save_tour",
+                "load_cvrp_solution", "save_cvrp_solution"}:
         from . import io
 
         return getattr(io, name)
