@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, required=True, help="training wall time to add in this run")
     p.add_argument("--train-instances", type=int, default=2000)
     p.add_argument("--expert-time-limit", type=float, default=None, help="solver seconds per training instance")
+    p.add_argument("--val-instances", type=int, default=200, help="validation instances (checks every --eval-every steps)")
     p.add_argument("--test-instances", type=int, default=200)
     p.add_argument("--beam", type=int, default=4, help="also measure beam search of this width (0: greedy only)")
     p.add_argument("--batch-size", type=int, default=256)
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"continuing {shipped} from step {state['step']} ({elapsed / 60:.1f} min of training so far)")
     else:
         config = BQConfig(batch_size=a.batch_size, lr=a.lr, train_instances=a.train_instances,
-                          expert_time_limit=a.expert_time_limit)
+                          expert_time_limit=a.expert_time_limit, val_instances=a.val_instances)
     resume = (run / "checkpoint.pt").exists()
     start_elapsed = float(load_torch(run / "checkpoint.pt")["elapsed_s"]) if resume else 0.0
     t0 = time.time()

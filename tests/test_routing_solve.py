@@ -169,3 +169,24 @@ def test_shipped_model_reproduces_its_committed_costs(name):
     assert meta["train_time_s"] > 0 and meta["steps"] > 0 and meta["train_data"]["instances"] > 0
     assert np.isfinite(meta["test"]["greedy_gap_pct"]) and meta["test"]["instances"] >= 100
     json.dumps(meta)
+
+
+def test_training_continues_from_the_shipped_checkpoint(tmp_path, monkeypatch):
+    """experiments/bq_ship.py resumes the shipped file: steps and training time accumulate, the
+    record keeps one history entry per run, and solve() reproduces the recorded costs."""
+    monkeypatch.setenv("ORL_DATA_DIR", str(tmp_path / "data"))
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import bq_ship
+
+    args = ["--problem", "tsp", "--size", "10", "--minutes", "0.01", "--train-instances", "12", "--val-instances", "4",
+            "--test-instances", "5", "--beam", "0", "--batch-size", "8", "--out", str(tmp_path / "runs"),
+            "--models", str(tmp_path / "models")]
+    assert bq_ship.main(args) == 0
+    first = json.loads((tmp_path / "models" / "tsp10.json").read_text())
+    assert bq_ship.main(args) == 0
+    second = json.loads((tmp_path / "models" / "tsp10.json").read_text())
+    assert second["steps"] > first["steps"] and second["train_time_s"] > first["train_time_s"]
+    assert len(second["history"]) == 2 and second["history"][1]["steps_after"] == second["steps"]
+    inst = [generate("tsp", 10, 0, "test", i) for i in range(3)]
+    costs = solve(inst, beam=0, model=tmp_path / "models" / "tsp10.pt").costs
+    np.testing.assert_allclose(costs, second["check"]["greedy_costs"], rtol=1e-9)
