@@ -64,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     val = solved_set(a.problem, a.size, 100, seed=0, split="val", time_limit=tl if a.problem == "op" else None)
     test = solved_set(a.problem, a.size, a.test_instances, seed=0, split="test",
                       time_limit=tl if a.problem == "op" else None)
+    # Every arm starts from the official code's settings (no clipping, unscaled attention, masked
+    # OP return, KP soft targets) and changes only the flag under test.
     base = BQConfig(dim=a.dim, layers=a.layers, heads=a.heads, ff_dim=a.ff_dim, batch_size=a.batch_size, lr=a.lr,
-                    train_instances=a.train_instances)
+                    train_instances=a.train_instances, grad_clip=0.0, scale_attention=False, op_early_end=False,
+                    kp_targets="soft")
     model = f"dim {a.dim}, {a.layers} layers, {a.heads} heads, FF {a.ff_dim}"
     rows = list(csv.DictReader(a.results.open())) if a.results.exists() else []
     for seed in a.seeds:

@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ff-dim", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=2.5e-4)
-    p.add_argument("--grad-clip", type=float, default=0.0,
-                   help="gradient-norm clipping (0: none, as BQ-NCO's code; the runs before issue 24 used 1.0)")
+    p.add_argument("--grad-clip", type=float, default=1.0,
+                   help="gradient-norm clipping (orl's default 1.0; 0: none, as BQ-NCO's code)")
     p.add_argument("--scale-attention", action="store_true",
                    help="divide attention logits by sqrt(d_head) (BQ-NCO's code does not; the runs before issue 24 did)")
     p.add_argument("--threads", type=int, default=1)

@@ -144,12 +144,13 @@ def test_attention_logits_are_unscaled_unless_asked():
     assert BQPolicy("tsp", BQConfig(scale_attention=True)).encoder.layers[0].scale is None
 
 
-# ----------------------------------------------------------------------------- (d) no clipping
+# ----------------------------------------------------------------------------- (d) clipping
 
 
 def test_defaults_follow_the_code_and_bad_values_are_named():
     c = BQConfig()
-    assert (c.grad_clip, c.scale_attention, c.op_early_end, c.kp_targets) == (0.0, False, False, "soft")
+    # the code's choices, except clipping, which the issue-24 A/B kept (no worse than the code's none)
+    assert (c.grad_clip, c.scale_attention, c.op_early_end, c.kp_targets) == (1.0, False, False, "soft")
     with pytest.raises(ValueError, match=r"kp_targets must be one of \('soft', 'expert'\), got 'hard'"):
         BQConfig(kp_targets="hard")
     with pytest.raises(ValueError, match="grad_clip must be >= 0 .* got -1"):
