@@ -162,7 +162,7 @@ def test_check_env_passes_on_every_id_with_only_the_declared_dependencies():
     any other package installed here for orl cannot leak in, and a new undeclared import fails this test.
     """
     core = _run_with_only(())
-    routing = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/KP-v1"]
+    routing = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/OP-v1", "orl/KP-v1"]
     multiview = ["orl/MultiViewFeatures-v0"]
     linear_mdp = ["orl/DRLinearMDP5-v0"]
     grouped = ["orl/GroupedActions-v0"]  # issue 20: numpy only
