@@ -213,3 +213,25 @@ def test_decoded_actions_replay_the_reported_objective(problem):
             for a in acts[i][acts[i] >= 0]:
                 batch.step([a])
             assert batch.done[0] and batch.objective[0] == pytest.approx(obj[i])
+
+
+def test_kp_soft_batches_from_worker_processes_equal_the_inline_ones():
+    from orl.data.routing import SolvedSet, stack_instances
+    from orl_envs.routing.solvers import solve
+
+    inst = [generate_kp(12, np.random.default_rng(i)) for i in range(6)]
+    sols = [solve(i, "dp") for i in inst]
+    acts = np.full((6, max(len(s.actions) for s in sols)), -1, dtype=np.int64)
+    for r, s in enumerate(sols):
+        acts[r, : len(s.actions)] = s.actions
+    data = SolvedSet("kp", 12, stack_instances(inst), acts, np.array([s.objective for s in sols]), "dp")
+    inline = ExpertBatches(data, np.random.default_rng(3), 8, workers=0, config=BQConfig())
+    pooled = ExpertBatches(data, np.random.default_rng(3), 8, workers=1, config=BQConfig())
+    try:
+        for _ in range(4):
+            (o1, t1), (o2, t2) = inline.next(), pooled.next()
+            np.testing.assert_array_equal(t1, t2)
+            np.testing.assert_array_equal(o1["remaining"], o2["remaining"])
+            assert t1.ndim == 2 and np.allclose(t1.sum(1), 1.0)
+    finally:
+        pooled.close()
