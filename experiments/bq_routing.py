@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ff-dim", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=2.5e-4)
+    p.add_argument("--grad-clip", type=float, default=1.0,
+                   help="gradient-norm clipping (orl's default 1.0; 0: none, as BQ-NCO's code)")
+    p.add_argument("--scale-attention", action="store_true",
+                   help="divide attention logits by sqrt(d_head) (BQ-NCO's code does not; the runs before issue 24 did)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--workers", type=int, default=0,
                    help="processes that solve the expert sets and build the minibatches ahead (numpy; the bottleneck of a GPU run)")
@@ -73,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_float32_matmul_precision("high")
 
     cfg = BQConfig(dim=a.dim, layers=a.layers, heads=a.heads, ff_dim=a.ff_dim, batch_size=a.batch_size, lr=a.lr,
-                   train_instances=a.train_instances, expert_time_limit=a.expert_time_limit, beam_size=0)
+                   train_instances=a.train_instances, expert_time_limit=a.expert_time_limit, beam_size=0,
+                   grad_clip=a.grad_clip, scale_attention=a.scale_attention)
     run = a.out / f"{a.problem}{a.size}"
     resume = (run / "checkpoint.pt").exists()
     res = train_bq(a.problem, a.size, run, cfg, steps=a.steps, eval_every=a.eval_every, seed=a.seed, resume=resume,

@@ -17,7 +17,7 @@ import orl_envs
 
 gym.register_envs(orl_envs)
 
-ROUTING = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/KP-v1"]
+ROUTING = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/OP-v1", "orl/KP-v1"]
 INVENTORY = list(orl_envs.inventory.INVENTORY_IDS)
 MULTIVIEW = list(orl_envs.multiview.MULTIVIEW_IDS)
 LINEAR_MDP = list(orl_envs.linear_mdp.LINEAR_MDP_IDS)
@@ -30,6 +30,7 @@ SMALL = {
     "orl/ATSP-v0": {"size": 5},
     "orl/CVRP-v0": {"size": 5, "capacity": 10},
     "orl/OP-v0": {"size": 5, "max_length": 2.0},
+    "orl/OP-v1": {"size": 5, "max_length": 2.0},
     "orl/KP-v1": {"size": 5, "capacity": 1500},
     "orl/InventoryOneWarehouseLostDemand-v0": {"n_stores": 3},
     "orl/InventoryTransshipmentBacklogged-v0": {"n_stores": 3},

@@ -91,7 +91,7 @@ from gymnasium.utils.env_checker import check_env
 assert orl_envs.__file__.startswith(sys.argv[2]), orl_envs.__file__
 gym.register_envs(orl_envs)
 small = {"orl/TSP-v0": {"size": 5}, "orl/ATSP-v0": {"size": 5}, "orl/CVRP-v0": {"size": 5, "capacity": 10},
-         "orl/OP-v0": {"size": 5, "max_length": 2.0}, "orl/KP-v1": {"size": 5, "capacity": 1500},
+         "orl/OP-v0": {"size": 5, "max_length": 2.0}, "orl/OP-v1": {"size": 5, "max_length": 2.0}, "orl/KP-v1": {"size": 5, "capacity": 1500},
          "orl/InventoryOneWarehouseLostDemand-v0": {"n_stores": 3},
          "orl/InventoryTransshipmentBacklogged-v0": {"n_stores": 3}, "orl/MultiViewPixels-v0": {"image_size": 16}}
 checked, missing = [], []
@@ -162,7 +162,7 @@ def test_check_env_passes_on_every_id_with_only_the_declared_dependencies():
     any other package installed here for orl cannot leak in, and a new undeclared import fails this test.
     """
     core = _run_with_only(())
-    routing = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/KP-v1"]
+    routing = ["orl/TSP-v0", "orl/ATSP-v0", "orl/CVRP-v0", "orl/OP-v0", "orl/OP-v1", "orl/KP-v1"]
     multiview = ["orl/MultiViewFeatures-v0"]
     linear_mdp = ["orl/DRLinearMDP5-v0"]
     grouped = ["orl/GroupedActions-v0"]  # issue 20: numpy only

@@ -4,7 +4,9 @@ BQ-NCO (Drakulic et al., NeurIPS 2023) re-encodes the whole remaining sub-proble
 step with a plain encoder: multi-head self-attention and a ReLU feed-forward block per layer,
 with **ReZero** residuals (Bachlechner et al., 2021: ``x + alpha * f(x)`` with a learned scalar
 ``alpha`` initialised at 0, no layer norm) — the official code's default (batch norm is its
-option). Without positional encodings the encoder is permutation-equivariant, so a padded token
+option). The official code's attention (``model/attention.py``) leaves the query-key dot products
+unscaled by default (its ``scale_dot_att=False``); ``scale_attention=True`` divides them by
+sqrt(d_head) as in Vaswani et al. (2017). Without positional encodings the encoder is permutation-equivariant, so a padded token
 set with a key-padding mask computes exactly what the encoder computes on the unpadded set.
 """
 
@@ -18,11 +20,13 @@ from torch import nn
 class ReZeroLayer(nn.Module):
     """One encoder layer: ``x + a1 * MHA(x)``, then ``x + a2 * FF(x)`` (ReZero residuals)."""
 
-    def __init__(self, dim: int, heads: int, ff_dim: int) -> None:
+    def __init__(self, dim: int, heads: int, ff_dim: int, scale_attention: bool = True) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"model dim {dim} must be divisible by the number of heads {heads}")
         self.heads = heads
+        # None: PyTorch's default 1/sqrt(d_head); 1.0: the raw dot products (BQ-NCO's code).
+        self.scale = None if scale_attention else 1.0
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
         self.ff = nn.Sequential(nn.Linear(dim, ff_dim), nn.ReLU(), nn.Linear(ff_dim, dim))
@@ -32,7 +36,7 @@ class ReZeroLayer(nn.Module):
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
         b, m, d = x.shape
         q, k, v = self.qkv(x).view(b, m, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        h = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        h = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=self.scale)
         x = x + self.alpha_attn * self.out(h.transpose(1, 2).reshape(b, m, d))
         return x + self.alpha_ff * self.ff(x)
 
@@ -44,9 +48,9 @@ class SetEncoder(nn.Module):
     absent tokens are not attended to (their outputs are meaningless; the caller masks them).
     """
 
-    def __init__(self, dim: int, layers: int, heads: int, ff_dim: int) -> None:
+    def __init__(self, dim: int, layers: int, heads: int, ff_dim: int, scale_attention: bool = True) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(ReZeroLayer(dim, heads, ff_dim) for _ in range(layers))
+        self.layers = nn.ModuleList(ReZeroLayer(dim, heads, ff_dim, scale_attention) for _ in range(layers))
 
     def forward(self, x: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
         # (B, 1, 1, m): every query attends to the present keys only. Absent query rows still see

@@ -99,6 +99,26 @@ def plot_bq(rows: list[dict[str, str]], out: Path) -> list[Path]:
     return [_save(fig, out)]
 
 
+def plot_bq_ab(rows: list[dict[str, str]], out: Path) -> list[Path]:
+    """Issue 24: greedy gap of orl's earlier rule against the official code's, per change (mean over seeds)."""
+    plt = _plt()
+    keys = list(dict.fromkeys((r["change"], r["problem"], r["size"]) for r in rows))
+    cats = [f"{c}\n{p.upper()}{n}" for c, p, n in keys]
+    series = {}
+    for arm in ("orl", "code"):
+        series[f"{arm}'s rule"] = [float(np.mean([_f(r["greedy_gap_pct"]) for r in rows
+                                                  if (r["change"], r["problem"], r["size"]) == k and r["arm"] == arm]))
+                                   for k in keys]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    _grouped_bars(ax, cats, series)
+    ax.set_ylabel("greedy gap to the reference (%)")
+    ax.set_title(f"BQ-NCO code-following changes, {rows[0]['steps']} steps of batch {rows[0]['batch_size']} ({rows[0]['model']})",
+                 fontsize=8)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return [_save(fig, out)]
+
+
 def plot_datasets(rows: list[dict[str, str]], out: Path) -> list[Path]:
     """Locomotion datasets: mean episode return +- std (no per-episode returns are committed) and scores."""
     plt = _plt()
@@ -393,16 +413,19 @@ RESULTS: tuple[Result, ...] = (
     Result("datasets.csv", "Locomotion datasets", "datasets.md", "python experiments/dataset_table.py",
            "the 15 shipped datasets, 1M transitions each, every episode of each", plot_datasets),
     Result("bq_tsp50.csv", "BQ-NCO, TSP50, 3 hours on one CPU core", "routing.md",
-           "python experiments/bq_routing.py --problem tsp --size 50 --hours 3 --train-instances 10000 --beam 4 --gen-beam 0",
+           "python experiments/bq_routing.py --problem tsp --size 50 --hours 3 --train-instances 10000 --beam 4 --gen-beam 0 --grad-clip 1 --scale-attention",
            "3 h of training on one CPU core (12,548 steps), 10,000 training instances, seed 0; 1000 test instances at 50 nodes, 200 at 100 and 200", plot_bq),
     Result("bq_cvrp50.csv", "BQ-NCO, CVRP50, 3 hours on one CPU core", "routing.md",
-           "python experiments/bq_routing.py --problem cvrp --size 50 --hours 3 --train-instances 10000 --expert-time-limit 0.3 --beam 4 --gen-beam 0",
+           "python experiments/bq_routing.py --problem cvrp --size 50 --hours 3 --train-instances 10000 --expert-time-limit 0.3 --beam 4 --gen-beam 0 --grad-clip 1 --scale-attention",
            "3 h of training on one CPU core (15,310 steps), 10,000 training instances, seed 0; 1000 test instances at 50 nodes, 200 at 100 and 200", plot_bq),
+    Result("bq_code_ab.csv", "BQ-NCO: orl's earlier rules against the official code's (issue 24)", "routing.md",
+           "python experiments/bq_code_ab.py --change kp_targets --problem kp --size 100 --steps 300 (and --change op_early_end --problem op --size 50, --change scale_attention / grad_clip --problem cvrp --size 50)",
+           "300 steps of batch 128 per arm on one shared CPU core, model dim 64 / 2 layers / 4 heads / FF 128, 2000 training instances, seeds 0 and 1; 200 seeded test instances", plot_bq_ab),
     Result("bq_tsp50_h200.csv", "BQ-NCO, TSP50, six minutes on a GPU", "routing.md",
-           "python experiments/bq_routing.py --problem tsp --size 50 --hours 0.095 --device cuda (the full flags are on the Routing page)",
+           "python experiments/bq_routing.py --problem tsp --size 50 --hours 0.095 --device cuda --grad-clip 1 --scale-attention (the full flags are on the Routing page)",
            "342 s of training on one NVIDIA H200 (7,554 steps), seed 0; same test sets as the CPU run", plot_bq),
     Result("bq_cvrp50_h200.csv", "BQ-NCO, CVRP50, six minutes on a GPU", "routing.md",
-           "python experiments/bq_routing.py --problem cvrp --size 50 --hours 0.095 --device cuda (the full flags are on the Routing page)",
+           "python experiments/bq_routing.py --problem cvrp --size 50 --hours 0.095 --device cuda --grad-clip 1 --scale-attention (the full flags are on the Routing page)",
            "342 s of training on one NVIDIA H200 (4,521 steps), seed 0; same test sets as the CPU run", plot_bq),
     Result("hdpo_one_store_backlogged.csv", "HDPO, one store, backlogged demand", "inventory.md",
            "python experiments/inventory_one_store_grid.py --setting one_store_backlogged",

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from orl.algos.structured.bq import MAXIMISE, BQConfig, BQPolicy, beam_search, expert_batch, greedy, imitation_loss
+from orl.algos.structured.bq import (MAXIMISE, BQConfig, BQPolicy, beam_search, config_from_dict, expert_batch, greedy,
+                                     imitation_loss, shuffle_solutions)
 from orl.data.routing import SolvedSet, solved_set
 from orl.train.common import CSVLog, DurationEstimate, check_device, load_checkpoint, load_torch, save_checkpoint, save_torch
 from orl.utils.config import build_config
@@ -48,13 +49,17 @@ def evaluate(policy: BQPolicy, data: SolvedSet, beam: int = 0) -> dict[str, floa
     return out
 
 
-def sample_step(data: SolvedSet, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, int]:
+def sample_step(data: SolvedSet, rng: np.random.Generator, batch_size: int,
+                skip_last: bool | None = None) -> tuple[np.ndarray, int]:
     """A minibatch of (instance, step k) with one k for the whole batch, as the official code
-    draws one sub-problem size per batch. For the TSP the last step (one node left) is forced
-    and never drawn."""
-    lengths = data.lengths
-    top = int(lengths.max()) - (1 if data.problem == "tsp" else 0)
-    k = int(rng.integers(0, top))
+    draws one sub-problem size per batch. ``skip_last`` (default: the TSP only) never draws a
+    solution's last step: for the TSP it is forced (one node left); for the OP with the return
+    masked while a node is feasible (``op_early_end=False``) it is the return, which the official
+    code never trains on (its sub-problems end before the last node)."""
+    if skip_last is None:
+        skip_last = data.problem == "tsp"
+    lengths = data.lengths - (1 if skip_last else 0)
+    k = int(rng.integers(0, int(lengths.max())))
     eligible = np.flatnonzero(lengths > k)
     return rng.choice(eligible, size=batch_size, replace=True), k
 
@@ -70,9 +75,10 @@ def _init_worker(data: SolvedSet) -> None:
     _WORKER_DATA = data
 
 
-def _worker_batch(idx: np.ndarray, k: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _worker_batch(idx: np.ndarray, actions: np.ndarray, k: int, op_early_end: bool,
+                  soft: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
     assert _WORKER_DATA is not None
-    return expert_batch(_WORKER_DATA.instances(idx), _WORKER_DATA.actions[idx], k)
+    return expert_batch(_WORKER_DATA.instances(idx), actions, k, op_early_end, soft)
 
 
 class ExpertBatches:
@@ -83,10 +89,16 @@ class ExpertBatches:
     in worker processes. The batches, and :meth:`rng_state` (the generator as it was before the
     first batch not yet returned, for checkpoints), do not depend on ``workers``."""
 
-    def __init__(self, data: SolvedSet, rng: np.random.Generator, batch_size: int, workers: int = 0):
+    def __init__(self, data: SolvedSet, rng: np.random.Generator, batch_size: int, workers: int = 0,
+                 config: BQConfig | None = None):
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers}")
         self.data, self.rng, self.batch_size = data, rng, batch_size
+        c = config or BQConfig()
+        self.op_early_end = c.op_early_end
+        self.soft = data.problem == "kp" and c.kp_targets == "soft"
+        # OP under the code's rule: the expert's return is never a target (see sample_step).
+        self.skip_last = data.problem == "tsp" or (data.problem == "op" and not c.op_early_end)
         self.pool = None
         self.pending: deque = deque()  # (rng state before the draw, future)
         if workers > 0:  # workers that die with this process and ignore Ctrl-C (orl.utils.parallel's rules)
@@ -95,14 +107,21 @@ class ExpertBatches:
             self.pool = process_pool(workers, initializer=_init_worker, initargs=(data,))
             self.ahead = 2 * workers
 
+    def _draw(self) -> tuple[np.ndarray, np.ndarray, int]:
+        idx, k = sample_step(self.data, self.rng, self.batch_size, self.skip_last)
+        actions = self.data.actions[idx]
+        if self.soft:
+            actions = shuffle_solutions(actions, self.rng)
+        return idx, actions, k
+
     def next(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
         if self.pool is None:
-            idx, k = sample_step(self.data, self.rng, self.batch_size)
-            return expert_batch(self.data.instances(idx), self.data.actions[idx], k)
+            idx, actions, k = self._draw()
+            return expert_batch(self.data.instances(idx), actions, k, self.op_early_end, self.soft)
         while len(self.pending) < self.ahead:
             state = self.rng.bit_generator.state
-            idx, k = sample_step(self.data, self.rng, self.batch_size)
-            self.pending.append((state, self.pool.submit(_worker_batch, idx, k)))
+            idx, actions, k = self._draw()
+            self.pending.append((state, self.pool.submit(_worker_batch, idx, actions, k, self.op_early_end, self.soft)))
         return self.pending.popleft()[1].result()
 
     def rng_state(self) -> dict:
@@ -173,7 +192,7 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
             eta = DurationEstimate(start, steps, unit="steps", write=tqdm.write)
     t0, losses, accs = time.time(), [], []
     step = start
-    batches = ExpertBatches(train, rng, c.batch_size, workers)
+    batches = ExpertBatches(train, rng, c.batch_size, workers, c)
     try:
         for step in range(start + 1, steps + 1):
             loss, acc = imitation_loss(policy, *batches.next())
@@ -234,7 +253,7 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
 def load_policy(path: str | Path, device: str = "cpu") -> BQPolicy:
     """A trained policy from a run's ``policy.pt``."""
     state = load_torch(path, map_location=device, required=("policy", "problem", "config"))
-    policy = BQPolicy(state["problem"], BQConfig(**state["config"]))
+    policy = BQPolicy(state["problem"], config_from_dict(state["config"]))
     policy.load_state_dict(state["policy"])
     return policy.to(device).eval()
 

@@ -37,16 +37,22 @@ ROUTING_IDS: dict[str, str] = {
     "orl/TSP-v0": "orl_envs.routing.env:TSPEnv",
     "orl/ATSP-v0": "orl_envs.routing.env:ATSPEnv",
     "orl/CVRP-v0": "orl_envs.routing.env:CVRPEnv",
-    "orl/OP-v0": "orl_envs.routing.env:OPEnv",
+    "orl/OP-v0": "orl_envs.routing.env:OPEnv",  # registered with early_end=True (ROUTING_KWARGS)
+    "orl/OP-v1": "orl_envs.routing.env:OPEnv",
     "orl/KP-v1": "orl_envs.routing.env:KPEnv",
 }
+
+
+#: Default arguments of a registration: ``orl/OP-v0`` keeps its original rule (the return to the
+#: depot is legal at every step); ``orl/OP-v1`` masks it while a node is feasible (BQ-NCO's code).
+ROUTING_KWARGS: dict[str, dict] = {"orl/OP-v0": {"early_end": True}}
 
 
 def register() -> None:
     """Register the routing ids (idempotent)."""
     for env_id, entry_point in ROUTING_IDS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=entry_point)
+            gym.register(id=env_id, entry_point=entry_point, kwargs=ROUTING_KWARGS.get(env_id, {}))
 
 
 def __getattr__(name: str):
@@ -56,7 +62,8 @@ def __getattr__(name: str):
         from . import solvers
 
         return getattr(solvers, name)
-    if name in {"load_tsplib", "load_cvrplib", "save_tsplib", "save_cvrplib"}:
+    if name in {"load_tsplib", "load_cvrplib", "save_tsplib", "save_cvrplib", "load_tour", "save_tour",
+                "load_cvrp_solution", "save_cvrp_solution"}:
         from . import io
 
         return getattr(io, name)
@@ -81,6 +88,7 @@ __all__ = [
     "OP_MAX_LENGTH",
     "PROBLEMS",
     "ROUTING_IDS",
+    "ROUTING_KWARGS",
     "TSPBatch",
     "TSPEnv",
     "TSPInstance",

@@ -26,7 +26,11 @@ Action conventions (shared with :mod:`orl_envs.routing.solvers` and the environm
   scores per node. The return to the depot after the last customer is paid on that step.
 * OP, ``n`` nodes (node 0 the depot): action ``a < n`` = visit node ``a + 1`` (reward its
   prize), action ``n`` = return to the depot and end. A node is legal only if the tour can still
-  reach it and get back within ``max_length``.
+  reach it and get back within ``max_length``. The return is legal only once no node is
+  (BQ-NCO's official code masks the destination until every remaining node is infeasible, and
+  with positive prizes an optimal tour never ends earlier: by the triangle inequality a feasible
+  node can always be inserted before the return); ``early_end=True`` allows it at every step
+  (orl's rule before ``orl/OP-v1``).
 * KP, ``n`` items: action ``a`` = take item ``a`` (reward value / scale); the episode ends when
   no remaining item fits.
 """
@@ -228,8 +232,10 @@ class OPBatch(_DepotPathBatch):
 
     problem = "OP"
 
-    def __init__(self, distances: np.ndarray, prizes: np.ndarray, max_length: np.ndarray, coords: np.ndarray) -> None:
+    def __init__(self, distances: np.ndarray, prizes: np.ndarray, max_length: np.ndarray, coords: np.ndarray,
+                 early_end: bool = False) -> None:
         super().__init__(distances, coords)
+        self.early_end = bool(early_end)
         self.prizes = np.asarray(prizes, dtype=np.float64)
         self.max_length = np.asarray(max_length, dtype=np.float64).reshape(self.batch_size)
         self.num_actions = self.n + 1
@@ -238,7 +244,7 @@ class OPBatch(_DepotPathBatch):
         self.length = np.zeros(self.batch_size)
 
     @classmethod
-    def from_instances(cls, instances: list[OPInstance]) -> OPBatch:
+    def from_instances(cls, instances: list[OPInstance], early_end: bool = False) -> OPBatch:
         if not instances or any(not isinstance(i, OPInstance) for i in instances):
             raise ValueError("OPBatch.from_instances takes a non-empty list of OPInstance")
         return cls(
@@ -246,6 +252,7 @@ class OPBatch(_DepotPathBatch):
             np.stack([i.prizes for i in instances]),
             np.array([i.max_length for i in instances]),
             np.stack([unit_square(i.coords) for i in instances]),
+            early_end=early_end,
         )
 
     def action_mask(self) -> np.ndarray:
@@ -254,7 +261,8 @@ class OPBatch(_DepotPathBatch):
         back = self.distances[:, :, 0]
         reachable = self.length[:, None] + to_node + back <= self.max_length[:, None]
         nodes = ~self.visited & reachable & ~self.done[:, None]
-        return np.concatenate([nodes[:, 1:], ~self.done[:, None]], axis=1)
+        end = ~self.done if self.early_end else ~self.done & ~nodes.any(axis=1)
+        return np.concatenate([nodes[:, 1:], end[:, None]], axis=1)
 
     def step(self, actions) -> np.ndarray:
         a, live = self._checked(actions)
@@ -342,8 +350,11 @@ _BATCH_FOR = {
 }
 
 
-def make_batch(instances: list) -> TSPBatch | CVRPBatch | OPBatch | KPBatch:
-    """The batched state for a list of instances of one problem and one size."""
+def make_batch(instances: list, op_early_end: bool = False) -> TSPBatch | CVRPBatch | OPBatch | KPBatch:
+    """The batched state for a list of instances of one problem and one size.
+
+    ``op_early_end`` (OP only): allow the return to the depot while a node is still feasible
+    (see :class:`OPBatch`); ignored by the other problems."""
     if not instances:
         raise ValueError("make_batch needs at least one instance")
     kind = type(instances[0])
@@ -354,6 +365,8 @@ def make_batch(instances: list) -> TSPBatch | CVRPBatch | OPBatch | KPBatch:
     sizes = {_size(i) for i in instances}
     if len(sizes) != 1:
         raise ValueError(f"make_batch: all instances must have the same size, got sizes {sorted(sizes)}")
+    if kind is OPInstance:
+        return OPBatch.from_instances(instances, early_end=op_early_end)
     return _BATCH_FOR[kind].from_instances(instances)
 
 

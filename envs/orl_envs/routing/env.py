@@ -448,7 +448,9 @@ class OPEnv(_RoutingEnv):
     ## Action space
     ``Discrete(size + 1)``: ``a < size`` visits node ``a + 1`` (masked if visited or if going
     there and back to the depot would exceed the budget); ``a == size`` returns to the depot and
-    ends the episode (always allowed).
+    ends the episode, legal only once no node is feasible (BQ-NCO's official code masks the
+    destination until then; with positive prizes an optimal tour never returns earlier). With
+    ``early_end=True`` (the ``orl/OP-v0`` registration) the return is allowed at every step.
 
     ## Observation space
     ``Dict``: ``coords`` (size + 1, 2), depot first; ``prizes`` (size + 1,); ``unvisited``
@@ -459,21 +461,29 @@ class OPEnv(_RoutingEnv):
     The prize of each node visited; 0 for the return. The return is the collected prize.
 
     ## Episode end
-    Terminates when the agent returns to the depot.
+    Terminates when the agent returns to the depot (with ``early_end=False``, only possible
+    once no remaining node can be reached and left within the budget).
 
     ## Arguments
-    ``gymnasium.make("orl/OP-v0", size=100, max_length=None)``;
+    ``gymnasium.make("orl/OP-v1", size=100, max_length=None, early_end=False)``;
     ``reset(options={"instance": OPInstance})``.
 
     ## Version history
+    * v1: the return to the depot is masked while a node is still feasible, as in BQ-NCO's
+      official code (``early_end=False``); instances, rewards and spaces are unchanged.
+      ``orl/OP-v0`` is kept and is this class with ``early_end=True``.
     * v0: initial version; later, without a version bump (dynamics and spaces unchanged): renders with
       numpy (no matplotlib), pickles (async vector envs), and rejects NaN/inf or out-of-range instances.
     """
 
     instance_type = OPInstance
 
-    def __init__(self, size: int = 100, max_length: float | None = None, render_mode: str | None = None) -> None:
+    def __init__(self, size: int = 100, max_length: float | None = None, render_mode: str | None = None,
+                 early_end: bool = False) -> None:
         super().__init__(size, render_mode)
+        if not isinstance(early_end, (bool, np.bool_)):
+            raise ValueError(f"OPEnv: early_end must be True or False, got {early_end!r}")
+        self.early_end = bool(early_end)
         self.max_length = (
             op_max_length(self.size) if max_length is None else positive_number(max_length, "max_length", "OPEnv")
         )
@@ -495,7 +505,7 @@ class OPEnv(_RoutingEnv):
         return generate_op(self.size, rng, max_length=self.max_length)
 
     def _make_batch(self, instance):
-        return OPBatch.from_instances([instance])
+        return OPBatch.from_instances([instance], early_end=self.early_end)
 
     def _record(self, action: int) -> None:
         self._path.append(0 if action == self.size else action + 1)

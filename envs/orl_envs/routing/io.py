@@ -32,6 +32,13 @@ when it is not the first node; the other nodes keep their order). ``load_cvrplib
 ``round_distances=False`` gives the unrounded Euclidean distances some papers use instead.
 Distance-constrained variants (``DISTANCE``, ``SERVICE_TIME``) and several depots are refused.
 
+Solutions: ``load_tour`` / ``save_tour`` read and write TSPLIB ``TYPE : TOUR`` files (a
+``TOUR_SECTION`` of 1-based node ids ended by ``-1``); ``load_cvrp_solution`` /
+``save_cvrp_solution`` the CVRPLIB ``.sol`` format (``Route #k: c1 c2 ...`` lines, then
+``Cost C``), whose customer ids are 1..n in the instance's order (the file's node ids minus one
+when the depot is node 1, as in CVRPLIB's sets). In memory, tours are 0-based node indices starting
+at node 0 and routes hold customer indices 1..n of the loaded instance (depot 0).
+
 Writing (``save_tsplib`` / ``save_cvrplib``): always ``EDGE_WEIGHT_TYPE : EXPLICIT`` with a
 ``FULL_MATRIX`` of every float's shortest round-trip ``repr`` (integers without ``.0``) plus a
 ``NODE_COORD_SECTION``, so any instance -- rounded TSPLIB metric or float Euclidean -- loads back
@@ -52,7 +59,8 @@ import numpy as np
 
 from .instances import ATSPInstance, CVRPInstance, TSPInstance
 
-__all__ = ["load_cvrplib", "load_tsplib", "save_cvrplib", "save_tsplib"]
+__all__ = ["load_cvrp_solution", "load_cvrplib", "load_tour", "load_tsplib", "save_cvrp_solution", "save_cvrplib",
+           "save_tour", "save_tsplib"]
 
 #: EDGE_WEIGHT_TYPEs computed from 2-D coordinates.
 COORD_WEIGHT_TYPES = ("EUC_2D", "CEIL_2D", "MAN_2D", "MAX_2D", "ATT", "GEO")
@@ -497,3 +505,115 @@ def save_cvrplib(instance: CVRPInstance, path: str | os.PathLike) -> None:
         "EOF",
     ]
     _write_atomic(path, lines)
+
+
+# ----------------------------------------------------------------------------- solutions
+
+
+def save_tour(tour: list[int], path: str | os.PathLike, name: str = "", comment: str = "") -> None:
+    """Write a TSP tour (0-based node indices, each node once) as a TSPLIB ``TYPE : TOUR`` file."""
+    t = [int(v) for v in tour]
+    if sorted(t) != list(range(len(t))):
+        raise ValueError(f"save_tour: a tour must visit nodes 0..{len(t) - 1} once each, got {t[:20]}")
+    lines = [f"NAME : {_check_name(name) or Path(path).name.split('.')[0]}", "TYPE : TOUR"]
+    if comment:
+        lines.append(f"COMMENT : {_check_name(comment)}")
+    lines += [f"DIMENSION : {len(t)}", "TOUR_SECTION", *[str(v + 1) for v in t], "-1", "EOF"]
+    _write_atomic(path, lines)
+
+
+def load_tour(path: str | os.PathLike) -> list[int]:
+    """Read a TSPLIB ``TYPE : TOUR`` file; returns the tour as 0-based node indices."""
+    p = Path(path)
+    where = str(p)
+    with _open_text(p, "r") as f:
+        lines = f.read().splitlines()
+    tour: list[int] = []
+    dimension, ptype, in_tour, ended = None, None, False, False
+    for lineno, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line or ended:
+            continue
+        if in_tour:
+            for token in line.split():
+                if token == "-1":
+                    ended = True
+                    break
+                if not token.isdigit():
+                    raise ValueError(f"{where}: line {lineno}: TOUR_SECTION: expected a node id or -1, got {token!r}")
+                tour.append(int(token) - 1)
+            if line.upper() == "EOF":
+                ended = True
+            continue
+        key, _, value = line.partition(":")
+        key, value = key.strip().upper(), value.strip()
+        if key == "TOUR_SECTION":
+            in_tour = True
+        elif key == "TYPE":
+            ptype = value.upper()
+        elif key == "DIMENSION":
+            if not value.isdigit():
+                raise ValueError(f"{where}: line {lineno}: DIMENSION must be a positive integer, got {value!r}")
+            dimension = int(value)
+        elif key == "EOF":
+            break
+        elif key not in ("NAME", "COMMENT"):
+            raise ValueError(f"{where}: line {lineno}: unsupported keyword {key} in a tour file "
+                             "(supported: NAME, TYPE, COMMENT, DIMENSION, TOUR_SECTION)")
+    if ptype != "TOUR":
+        raise ValueError(f"{where}: TYPE {ptype or '(missing)'} is not supported here (supported: TOUR)")
+    if not tour:
+        raise ValueError(f"{where}: no TOUR_SECTION with node ids")
+    n = dimension if dimension is not None else len(tour)
+    if sorted(tour) != list(range(n)):
+        raise ValueError(f"{where}: the tour must list nodes 1..{n} (DIMENSION) once each")
+    return tour
+
+
+def save_cvrp_solution(routes: list[list[int]], cost: float, path: str | os.PathLike) -> None:
+    """Write CVRP routes (customer indices 1..n, depot 0 left out) in CVRPLIB's ``.sol`` format."""
+    lines = []
+    for k, route in enumerate(r for r in routes if len(r)):
+        ids = [int(c) for c in route]
+        if min(ids) < 1:
+            raise ValueError(f"save_cvrp_solution: routes hold customers 1..n (the depot 0 is implicit), got {ids}")
+        lines.append(f"Route #{k + 1}: " + " ".join(str(c) for c in ids))
+    lines.append(f"Cost {_fmt(cost)}")
+    _write_atomic(path, lines)
+
+
+def load_cvrp_solution(path: str | os.PathLike) -> tuple[list[list[int]], float | None]:
+    """Read a CVRPLIB ``.sol`` file: (routes of customer ids 1..n, the stated cost or None)."""
+    p = Path(path)
+    with _open_text(p, "r") as f:
+        lines = f.read().splitlines()
+    routes: list[list[int]] = []
+    cost = None
+    for lineno, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.lower().startswith("route"):
+            head, sep, body = line.partition(":")
+            if not sep:
+                raise ValueError(f"{p}: line {lineno}: expected 'Route #k: c1 c2 ...', got {line[:60]!r}")
+            try:
+                route = [int(t) for t in body.split()]
+            except ValueError:
+                raise ValueError(f"{p}: line {lineno}: non-integer customer id in {line[:60]!r}") from None
+            if any(c < 1 for c in route):
+                raise ValueError(f"{p}: line {lineno}: customer ids are 1..n (the depot is implicit), got {route}")
+            routes.append(route)
+        elif line.lower().startswith("cost"):
+            value = line[4:].strip()
+            if not _is_number(value):
+                raise ValueError(f"{p}: line {lineno}: Cost must be a number, got {value!r}")
+            cost = float(value)
+        else:
+            raise ValueError(f"{p}: line {lineno}: expected 'Route #k: ...' or 'Cost ...', got {line[:60]!r}")
+    if not routes:
+        raise ValueError(f"{p}: no 'Route #k:' lines")
+    seen = [c for r in routes for c in r]
+    if len(set(seen)) != len(seen):
+        raise ValueError(f"{p}: a customer appears in more than one route or twice in one")
+    return routes, cost

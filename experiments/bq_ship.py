@@ -1,0 +1,143 @@
+"""Train (or continue training) a BQ-NCO model shipped inside orl, and record it beside the weights.
+
+    python experiments/bq_ship.py --problem tsp --size 50 --minutes 4
+    python experiments/bq_ship.py --problem cvrp --size 50 --minutes 4 --expert-time-limit 0.1
+
+The shipped file ``orl/routing/models/<problem><size>.pt`` is a full training checkpoint
+(weights, Adam state, learning-rate schedule, random streams, step and accumulated training
+time), so every run of this script continues the same model where the last one stopped —
+on a CPU or, with ``--device cuda``, on a GPU — and adds its training time to the record.
+After training it measures the greedy (and ``--beam``) gap on the seeded test instances
+against the reference solver, and rewrites ``<problem><size>.json`` with the model, the data,
+the accumulated training time, the gaps and the costs of three test instances (which
+``tests/test_routing_solve.py`` reproduces through ``orl.routing.solve``).
+
+Both files are written atomically; the run directory (``runs/bq-ship/<problem><size>``) holds
+the logs and makes an interrupted run resumable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from orl.algos.structured.bq import MAXIMISE, BQConfig, beam_search, config_from_dict, greedy  # noqa: E402
+from orl.data.routing import generate, solved_set  # noqa: E402
+from orl.routing.solver import MODEL_DIR, solve  # noqa: E402
+from orl.train.bq import gap, train_bq  # noqa: E402
+from orl.train.common import load_torch, save_torch  # noqa: E402
+from orl.utils.atomic import write_json  # noqa: E402
+
+CHECK_INSTANCES = 3  # test instances whose costs the JSON records (and the test reproduces)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--problem", choices=["tsp", "cvrp", "op", "kp"], required=True)
+    p.add_argument("--size", type=int, default=50)
+    p.add_argument("--minutes", type=float, required=True, help="training wall time to add in this run")
+    p.add_argument("--train-instances", type=int, default=2000)
+    p.add_argument("--expert-time-limit", type=float, default=None, help="solver seconds per training instance")
+    p.add_argument("--val-instances", type=int, default=200, help="validation instances (checks every --eval-every steps)")
+    p.add_argument("--test-instances", type=int, default=200)
+    p.add_argument("--beam", type=int, default=4, help="also measure beam search of this width (0: greedy only)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=2.5e-4)
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--hardware", default="one CPU core (shared)", help="recorded beside the training time")
+    p.add_argument("--out", type=Path, default=Path("runs/bq-ship"))
+    p.add_argument("--models", type=Path, default=MODEL_DIR)
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    name = f"{a.problem}{a.size}"
+    shipped, meta_path = a.models / f"{name}.pt", a.models / f"{name}.json"
+    run = a.out / name
+    run.mkdir(parents=True, exist_ok=True)
+    history: list[dict] = []
+    elapsed = 0.0
+    if shipped.exists():
+        state = load_torch(shipped, required=("step", "config"))
+        config = config_from_dict(state["config"])
+        elapsed = float(state.get("elapsed_s", 0.0))
+        history = json.loads(meta_path.read_text()).get("history", []) if meta_path.exists() else []
+        if not (run / "checkpoint.pt").exists() or load_torch(run / "checkpoint.pt", required=("step",))["step"] < state["step"]:
+            shutil.copyfile(shipped, run / "checkpoint.pt")  # continue the shipped model
+        print(f"continuing {shipped} from step {state['step']} ({elapsed / 60:.1f} min of training so far)")
+    else:
+        config = BQConfig(batch_size=a.batch_size, lr=a.lr, train_instances=a.train_instances,
+                          expert_time_limit=a.expert_time_limit, val_instances=a.val_instances)
+    resume = (run / "checkpoint.pt").exists()
+    start_elapsed = float(load_torch(run / "checkpoint.pt")["elapsed_s"]) if resume else 0.0
+    t0 = time.time()
+    res = train_bq(a.problem, a.size, run, config, steps=10**9, eval_every=a.eval_every, resume=resume,
+                   threads=a.threads, time_budget_s=start_elapsed + a.minutes * 60, device=a.device, test=False)
+    wall = time.time() - t0
+    policy = res["policy"].cpu().eval()
+    test_tl = a.expert_time_limit if a.problem == "op" else None
+    test = solved_set(a.problem, a.size, a.test_instances, seed=0, split="test", time_limit=test_tl)
+    inst = test.instances()
+    g = greedy(policy, inst)
+    gaps = {"greedy_gap_pct": round(gap(g, test.objective, MAXIMISE[a.problem]), 3),
+            "greedy_objective": round(float(g.mean()), 5)}
+    if a.beam > 1:
+        b = beam_search(policy, inst, a.beam)
+        gaps.update({f"beam{a.beam}_gap_pct": round(gap(b, test.objective, MAXIMISE[a.problem]), 3),
+                     f"beam{a.beam}_objective": round(float(b.mean()), 5)})
+
+    # Ship the checkpoint (the full training state). Its best validated weights are dropped when
+    # they are the latest ones (the usual case when the time budget ends the run at a validation),
+    # which keeps the default model's file under 10 MB; orl.routing.load_model then uses "policy".
+    ckpt = load_torch(run / "checkpoint.pt")
+    best = ckpt.get("best_policy")
+    if best is not None and all(torch.equal(best[k], v) for k, v in ckpt["policy"].items()):
+        ckpt["best_policy"] = None
+    a.models.mkdir(parents=True, exist_ok=True)
+    save_torch(shipped, ckpt)
+    check = [generate(a.problem, a.size, 0, "test", i) for i in range(CHECK_INSTANCES)]
+    greedy_check = solve(check, problem=a.problem, beam=0, model=shipped)
+    beam_check = solve(check, problem=a.problem, beam=4, model=shipped)
+    history.append({"date": datetime.date.today().isoformat(), "added_train_s": round(res["train_time_s"] - start_elapsed, 1),
+                    "wall_s": round(wall, 1), "hardware": a.hardware, "device": a.device, "steps_after": res["steps"],
+                    **gaps})
+    meta = {
+        "problem": a.problem, "size": a.size,
+        "label": "CPU-budget model (minutes of training): far from the paper's gaps; see gap_pct" if
+                 res["train_time_s"] < 3600 else "trained model; see gap_pct",
+        "paper": "Drakulic et al., BQ-NCO, NeurIPS 2023, arXiv 2301.03313",
+        "config": asdict(config),
+        "steps": res["steps"], "train_time_s": round(res["train_time_s"], 1),
+        "train_data": {"instances": config.train_instances, "generator": f"orl_envs.routing generate_{a.problem}",
+                       "seed": 0, "split": "train", "expert": res["expert"],
+                       "expert_time_limit_s": config.expert_time_limit},
+        "best_val_gap_pct": round(float(res["best_val_gap_pct"]), 3),
+        "test": {"instances": len(test), "seed": 0, "split": "test", "reference": test.method,
+                 "reference_time_limit_s": test_tl, "reference_objective": round(float(test.objective.mean()), 5), **gaps},
+        "check": {"instances": f"orl.data.routing.generate({a.problem!r}, {a.size}, 0, 'test', i) for i < {CHECK_INSTANCES}",
+                  "greedy_costs": [float(c) for c in greedy_check.costs], "beam4_costs": [float(c) for c in beam_check.costs],
+                  "greedy_objective": [float(c) for c in greedy_check.objective],
+                  "beam4_objective": [float(c) for c in beam_check.objective]},
+        "versions": {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
+        "continue": f"python experiments/bq_ship.py --problem {a.problem} --size {a.size} --minutes M",
+        "history": history,
+    }
+    write_json(meta_path, meta)
+    print(json.dumps({k: meta[k] for k in ("steps", "train_time_s", "best_val_gap_pct", "test")}, indent=1))
+    print(f"shipped {shipped} ({shipped.stat().st_size / 1e6:.1f} MB) and {meta_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
