@@ -183,6 +183,8 @@ def main() -> None:
     p.add_argument("--pretrain-steps", type=int, default=20_000, help="offline updates of diffusion_bc and iql")
     p.add_argument("--chunk", type=int, default=4, help="actions per chunk of DSRL's base (the code's Gym value)")
     p.add_argument("--eval-every", type=int, default=2_000)
+    p.add_argument("--pretrain-eval-every", type=int, default=1_000,
+                   help="offline updates between evaluations and checkpoints of the pretraining runs")
     p.add_argument("--episodes", type=int, default=5, help="evaluation episodes")
     p.add_argument("--runs", type=Path, default=Path.home() / ".orl" / "runs" / "o2o")
     p.add_argument("--results", type=Path, default=ROOT / "experiments" / "results")
@@ -195,11 +197,11 @@ def main() -> None:
             pre = args.runs / dataset / f"pre{args.pretrain_steps}"
             pre.mkdir(parents=True, exist_ok=True)
             data = load_dataset(dataset)
-            dbc = pretrained("diffusion_bc", dataset, args.seeds, args.pretrain_steps, pre, args.pretrain_steps)
+            dbc = pretrained("diffusion_bc", dataset, args.seeds, args.pretrain_steps, pre, args.pretrain_eval_every)
             dbc_chunk = pretrained("diffusion_bc", chunk_dataset(data, args.chunk), args.seeds, args.pretrain_steps, pre,
-                                   args.pretrain_steps, name=f"diffusion_bc_h{args.chunk}")
+                                   args.pretrain_eval_every, name=f"diffusion_bc_h{args.chunk}")
             # the IQL code's Gaussian actor (CORL's tuned hopper files use a deterministic one, which cannot explore)
-            iql = pretrained("iql", dataset, args.seeds, args.pretrain_steps, pre, args.pretrain_steps,
+            iql = pretrained("iql", dataset, args.seeds, args.pretrain_steps, pre, args.pretrain_eval_every,
                              deterministic_actor=False)
             for k, seed in enumerate(args.seeds):  # seed-major: every method gets seed 0 first
                 root = pre / f"seed{seed}"
