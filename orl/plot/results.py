@@ -485,9 +485,9 @@ RESULTS: tuple[Result, ...] = (
            "graph seeds 0-2 (default statistics), 500 held-out dialogues per graph, about 90 s on one CPU thread",
            bars_by("env", "policy", "SR@15", "SR@15 (success within 15 turns)")),
     Result("crs_learned.csv", "Conversational recommendation: UNICORN and the flat DQN", "crs.md",
-           "OMP_NUM_THREADS=1 python experiments/crs_results.py --learned --seeds 0 1 --envs crs-lastfm crs-yelp "
+           "OMP_NUM_THREADS=1 python experiments/crs_results.py --learned --seeds 0 1 2 --envs crs-lastfm crs-yelp "
            "--episodes 300 --eval-every 100",
-           "300 training (validation) dialogues per run, batch 64, lr 2e-4, 20 graph items; graph = training seeds 0, 1; "
+           "300 training (validation) dialogues per run, batch 64, lr 2e-4, 20 graph items; graph = training seeds 0, 1, 2; "
            "500 held-out test dialogues per run (the rules' dialogues)",
            bars_by("env", "policy", "SR@15", "SR@15 (success within 15 turns)")),
     Result("bench_population_cpu.json", "Population training speed (CPU)", "benchmarks.md",
