@@ -15,7 +15,7 @@ there, so the script continues across sessions and machines:
 
 Outputs (rewritten after every stage): ``experiments/results/robust_returns.csv`` (env, seed, policy, attack,
 mean, std, budget) and ``robust_exp3.csv`` (per round: reward, arm, cumulative regret); their figures:
-``python -m orl.plot results`` (``docs/figures/robust_*.png``).
+``python -m orl.plot results`` (``docs/figures/robust_*.png``). The run ends by printing the returns table.
 
     python experiments/robust_results.py --envs Hopper-v5 --seeds 0 --victim-steps 200000   # CPU budget
 """
@@ -185,6 +185,26 @@ def main() -> None:
             exp3 += [{"env": env_id, "seed": seed, **r} for r in runs]
             write_results(rows, exp3, args.results)
             print(f"{env_id} seed {seed}: done in {time.time() - t0:.0f} s", flush=True)
+    print_table(rows)
+
+
+def print_table(rows: list[dict]) -> None:
+    """Returns under each attack per policy: mean over seeds of the per-seed mean (+- std over seeds)."""
+    import pandas as pd
+
+    if not rows:
+        return
+    d = pd.DataFrame(rows)
+    attacks = list(dict.fromkeys(d.attack))
+    for env_id, g in d.groupby("env", sort=False):
+        print(f"\n{env_id} ({g.seed.nunique()} seed(s); mean +- std over seeds)")
+        print(f"{'policy':16s}" + "".join(f"{a:>14s}" for a in attacks))
+        for policy, h in g.groupby("policy", sort=False):
+            cells = []
+            for a in attacks:
+                x = h[h.attack == a]["mean"]
+                cells.append(f"{x.mean():7.0f} +-{x.std(ddof=0):4.0f}" if len(x) else " " * 14)
+            print(f"{policy:16s}" + "".join(f"{c:>14s}" for c in cells))
 
 
 if __name__ == "__main__":
