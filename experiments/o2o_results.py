@@ -23,7 +23,9 @@ output is there, so the grid continues across sessions and machines:
 Budgets are environment steps for every method: DSRL's runs take ``--steps / --chunk`` steps of the chunk
 environment (and their CSV steps are converted back). Every method's settings are its code's unless ``REDUCED`` below names a change (CPU budget): the code's update-to-
 data ratio of 20 (DSRL-NA, EXPO, RLPD) and EXPO's 10-critic, 8+8-candidate on-the-fly policy cost 20x to 2,750x a
-SAC step on a CPU (``experiments/bench_diffusion.py``); the reduced values are written into every CSV row.
+SAC step on a CPU (``experiments/bench_diffusion.py``); the steps before learning starts are cut so that a 10k-step
+budget is not mostly spent before the first update (DSRL's are counted in chunk steps: 250 = 1,000 environment
+steps); the reduced values are written into every CSV row.
 
 Outputs (rewritten after every finished run, from all finished runs): ``experiments/results/o2o_curves.csv`` (dataset,
 seed, method, step, return, normalised score: ``100 (R - ref_min) / (ref_max - ref_min)`` with the dataset's own
@@ -58,11 +60,12 @@ BASES = ("diffusion_bc", "diffusion_bc_chunk")  # evaluated, not trained online
 
 #: Settings changed from each method's code defaults to fit a CPU, per method (the rest: orl's defaults = the code's).
 REDUCED: dict[str, dict] = {
-    "dsrl_na": {"utd": 1, "distill_steps": 1},  # code: 20 updates every 2 chunk steps, 10 distillation steps
-    "dsrl_sac": {},
+    # code: 20 updates every 2 chunk steps, 10 distillation steps, 2001 base-policy steps before learning
+    "dsrl_na": {"utd": 1, "distill_steps": 1, "start_steps": 250},
+    "dsrl_sac": {"start_steps": 250},  # orl's SAC default: 5000
     "expo": {"utd": 2, "n_critics": 4, "n_samples": 4, "n_edit": 4},  # code: UTD 20, 10 critics, 8 + 8 candidates
     "iql_ft": {},
-    "sac_rlpd": {"utd": 2},  # RLPD: UTD 20
+    "sac_rlpd": {"utd": 2, "start_steps": 1000},  # RLPD: UTD 20; orl's SAC default: 5000 uniform-random steps
 }
 #: Method settings that are not reductions (RLPD's configuration of SAC; offline data for EXPO).
 RLPD = {"offline_ratio": 0.5, "n_critics": 10, "num_min_qs": 2, "critic_layer_norm": True, "backup_entropy": False}
