@@ -436,6 +436,16 @@ RESULTS: tuple[Result, ...] = (
     Result("hdpo_one_warehouse.csv", "HDPO, one warehouse, lost demand", "inventory.md",
            "python experiments/inventory_one_warehouse.py --stores 3 10 50 --train-scenarios 16 256 8192 --policies mlp symmetry_aware gnn reinforce ppo --device cuda",
            "at most 2000 steps or 300 s of training per point, seed 0; test 1024 scenarios x 5000 periods", plot_hdpo_one_warehouse),
+    Result("o2o_curves.csv", "Offline-to-online: normalised score over environment steps", "diffusion.md",
+           "OMP_NUM_THREADS=1 python experiments/o2o_results.py --datasets hopper-medium --seeds 0 1 2 --methods "
+           "diffusion_bc diffusion_bc_chunk dsrl_na dsrl_sac iql_ft sac_rlpd --pretrain-steps 5000 --steps 10000 "
+           "--eval-every 1000 --episodes 5",
+           "5,000 offline updates per base, 10,000 env steps per online run, 5 evaluation episodes; CPU reductions in "
+           "each row's `reduced`; seeds 0-2 (RLPD-SAC 0 and 2), the seeds in the rows",
+           curves_by("step", "score", "method", "environment steps", "normalised score")),
+    Result("o2o_final.csv", "Offline-to-online: final normalised score per run", "diffusion.md",
+           "python experiments/o2o_results.py (as above)", "as above, the last evaluation of each run",
+           bars_by("dataset", "method", "score", "final normalised score (mean +- std over seeds)")),
     Result("multiview_features.csv", "Multi-view recognition: accuracy per view count", "multiview.md",
            "python experiments/multiview_results.py", "5 seeds, 2000 test objects per seed, 32-46 s of training per seed on one CPU thread", plot_multiview),
     Result("multiview_features_ppo.csv", "Multi-view recognition: PPO selector learning curve", "multiview.md",
@@ -488,6 +498,7 @@ RESULTS: tuple[Result, ...] = (
            "OMP_NUM_THREADS=1 python experiments/crs_results.py --learned --seeds 0 1 2 --envs crs-lastfm crs-yelp "
            "--episodes 300 --eval-every 100",
            "300 training (validation) dialogues per run, batch 64, lr 2e-4, 20 graph items; graph = training seeds 0, 1, 2; "
+           "crs-yelpstar with the same command and --envs crs-yelpstar; "
            "500 held-out test dialogues per run (the rules' dialogues)",
            bars_by("env", "policy", "SR@15", "SR@15 (success within 15 turns)")),
     Result("bench_population_cpu.json", "Population training speed (CPU)", "benchmarks.md",
