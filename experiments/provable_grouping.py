@@ -46,13 +46,12 @@ def run(args: argparse.Namespace) -> list[dict]:
         P1, R1 = sample_model(m.P, m.R, args.pilot, rng)
         cands = nested_groupings(P1, R1, args.counts)
         V_star = discounted_value_iteration(m.P, m.R, args.gamma).V
+        named = {f"g={k}": g for k, g in cands.items()}
+        named["ground-truth"] = m.groups
+        # the pilot's grouping errors do not depend on the budget N: once per candidate
+        errors = {name: grouping_errors(P1, R1, g, args.gamma, m=args.pilot) for name, g in named.items()}
         for N in args.budgets:
-            named = {f"g={k}": g for k, g in cands.items()}
-            named["ground-truth"] = m.groups
-            res = {}
-            for name, g in named.items():
-                r = run_grouping(m.P, m.R, g, N, args.gamma, grouping_errors(P1, R1, g, args.gamma, m=args.pilot), rng)
-                res[name] = r
+            res = {name: run_grouping(m.P, m.R, g, N, args.gamma, errors[name], rng) for name, g in named.items()}
             sel = select_num_groups({k: res[f"g={k}"] for k in cands})
             sel_wc = min(cands, key=lambda k: (res[f"g={k}"].bound_worst_case["total"], k))
             for name, r in res.items():
