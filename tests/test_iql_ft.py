@@ -83,7 +83,17 @@ def test_resume_equals_uninterrupted(weak_iql, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         train_offpolicy(ENV, tmp_path / "cut", cfg(), **kw)
     monkeypatch.setattr(offpolicy, "save_checkpoint", saved)
+    from orl.algos.online.iql_ft import IQLFinetune
+
+    update, calls = IQLFinetune.update, {"n": 0}
+
+    def counted(self, *args):
+        calls["n"] += 1
+        return update(self, *args)
+
+    monkeypatch.setattr(IQLFinetune, "update", counted)
     resumed = train_offpolicy(ENV, tmp_path / "cut", cfg(), resume=True, **kw)
+    assert calls["n"] == 300  # steps 301..600 only: a restart from zero would redo all 600
     a, b = full["algo"].iql, resumed["algo"].iql
     assert a.total_it == b.total_it == 100 + 600  # offline updates, then one per online step
     for k, v in a.actor.state_dict().items():
