@@ -139,17 +139,23 @@ def curves(runs: Path, row: dict) -> list[dict]:
     return rows
 
 
+def budgets(rows: list[dict]) -> list[int]:
+    return sorted({int(r["steps"]) for r in rows})
+
+
 def table(rows: list[dict], curve_rows: list[dict]) -> list[dict]:
+    """One row per (env, algorithm, budget) with finished runs: a run's budget fixes its LR anneal, so runs of
+    different budgets are different experiments and are never pooled."""
     out = []
-    for env in ENVS:
+    for env, steps in ((e, b) for e in ENVS for b in budgets(rows)):
         for i, algo in enumerate(ALGOS):
-            rs = [r for r in rows if r["env"] == env and r["algo"] == algo]
+            rs = [r for r in rows if r["env"] == env and r["algo"] == algo and int(r["steps"]) == steps]
             if not rs:
                 continue
             f = iqm_ci([float(r["final_return"]) for r in rs])
             a = iqm_ci([float(r["auc"]) for r in rs])
-            se = [float(c["sampling_error"]) for c in curve_rows
-                  if c["env"] == env and c["algo"] == algo and c["sampling_error"] != ""]
+            se = [float(c["sampling_error"]) for c in curve_rows if c["env"] == env and c["algo"] == algo
+                  and int(c["steps"]) == steps and c["sampling_error"] != ""]
             out.append({"env": env, "algo": algo, "steps": rs[0]["steps"], "seeds": len(rs),
                         "final_iqm": round(f[0], 1), "final_lo": round(f[1], 1), "final_hi": round(f[2], 1),
                         "auc_iqm": round(a[0], 1), "auc_lo": round(a[1], 1), "auc_hi": round(a[2], 1),
@@ -169,7 +175,8 @@ def markdown(tab: list[dict]) -> str:
 
 
 def plot(curve_rows: list[dict], path: Path) -> None:
-    """Learning curves (IQM over seeds, 95% bootstrap band) and sampling error over training, per env."""
+    """Learning curves (IQM over seeds, 95% bootstrap band) and sampling error over training, per env, each
+    env at the largest budget with finished runs (named in the panel's title)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -177,11 +184,12 @@ def plot(curve_rows: list[dict], path: Path) -> None:
 
     fig, axes = plt.subplots(2, len(ENVS), figsize=(4.2 * len(ENVS), 6.4), squeeze=False)
     for j, env in enumerate(ENVS):
+        steps = max((int(c["steps"]) for c in curve_rows if c["env"] == env), default=0)
         for algo in ALGOS:
             for k, col in ((0, "return_mean"), (1, "sampling_error")):
                 pts: dict[float, list[float]] = {}
                 for c in curve_rows:
-                    if c["env"] == env and c["algo"] == algo and c[col] != "":
+                    if c["env"] == env and c["algo"] == algo and int(c["steps"]) == steps and c[col] != "":
                         pts.setdefault(float(c["step"]), []).append(float(c[col]))
                 if not pts:
                     continue
@@ -190,7 +198,7 @@ def plot(curve_rows: list[dict], path: Path) -> None:
                 n = max(len(v) for v in pts.values())
                 line, = axes[k, j].plot(xs, stats[:, 0], label=f"{algo} ({n} seeds)")
                 axes[k, j].fill_between(xs, stats[:, 1], stats[:, 2], alpha=0.2, color=line.get_color())
-        axes[0, j].set_title(env)
+        axes[0, j].set_title(f"{env} ({steps:,} steps per run)")
         axes[0, j].set_ylabel("return (IQM, 95% CI)")
         axes[1, j].set_ylabel("sampling error (IQM, 95% CI)")
         axes[1, j].set_xlabel("environment steps")
@@ -202,7 +210,15 @@ def plot(curve_rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def all_finished(runs: Path) -> list[dict]:
+    """Every finished run under ``runs``, of every budget (the CSVs keep all budgets side by side)."""
+    rows = [json.loads(p.read_text()) for p in sorted(runs.glob("*/*/*/seed*/result.json"))]
+    order = {(e, a): i for i, (e, a) in enumerate((e, a) for e in ENVS for a in ALGOS)}
+    return sorted(rows, key=lambda r: (int(r["steps"]), int(r["seed"]), order.get((r["env"], r["algo"]), 99)))
+
+
 def write_results(runs: Path, rows: list[dict]) -> list[dict]:
+    """Rewrite the CSVs and the figure from ``rows`` (all finished runs: :func:`all_finished`)."""
     curve_rows = [c for r in rows for c in curves(runs, r)]
     tab = table(rows, curve_rows)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -247,10 +263,11 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             row = run_one(runs, algo, env, a.steps, seed, a.eval_every, a.eval_episodes)
             tqdm.write(f"{env} {algo} seed {seed}: final {row['final_return']}, AUC {row['auc']} ({row['seconds']} s)")
-            write_results(runs, finished())
-    rows = finished()
+            write_results(runs, all_finished(runs))
+    rows = all_finished(runs)
     if rows:
-        print(markdown(write_results(runs, rows)))
+        tab = write_results(runs, rows)
+        print(markdown([t for t in tab if int(t["steps"]) == a.steps]))
     return 0
 
 
