@@ -14,6 +14,10 @@ device, measured running together. FLOPs per update come from ``torch.utils.flop
 achieved rate is also given as a share of the machine's dense float32 matmul rate, measured here with
 a 2048 x 2048 matmul.
 
+``--compile`` also measures every population with its update step compiled (``compile=true``,
+:mod:`orl.train.compiled`: on CUDA replayed as CUDA graphs) and prints compiled / eager; ``--matmul-precision
+high`` allows TF32 (stated in every row).
+
 The speed targets of issue 16 are for an H200 (TD3+BC P=27 >= 20,000 member-updates/s; A2PR P=27
 >= 7,500; A2PR P=1 >= 1,000 updates/s); on a CPU the script measures what populations gain there.
 Results go to stdout (a Markdown table) and, with ``--out``, to a JSON file.
@@ -50,11 +54,14 @@ def _buffer(n: int = 100_000):
                                     timeouts=timeouts)
 
 
-def _measure(algo_name: str, P: int, seconds: float, threads: int, device: str, seed0: int = 0) -> dict:
-    """Updates/s of a population of P (``P = 1``: a single run) and the FLOPs of one update."""
+def _measure(algo_name: str, P: int, seconds: float, threads: int, device: str, seed0: int = 0,
+             compile: bool = False) -> dict:
+    """Updates/s of a population of P (``P = 1``: a single run) and the FLOPs of one update;
+    ``compile``: through :func:`orl.train.compiled.compiled_update`, as ``compile=true`` trains."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from orl.train.compiled import compiled_update
     from orl.train.offline import Member, MemberBatches, make_algorithm
 
     torch.set_num_threads(threads)
@@ -63,23 +70,26 @@ def _measure(algo_name: str, P: int, seconds: float, threads: int, device: str, 
     algo = make_algorithm(algo_name, buf, -np.ones(ACT), np.ones(ACT), None, seeds=seeds).to(device)
     batches = MemberBatches([Member(buf, s, "Hopper-v5") for s in seeds], "uniform", 0.1, 10.0, BATCH)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    for _ in range(3):  # warm-up (allocator, kernels)
-        algo.update(batches.sample().to(device))
-    with FlopCounterMode(display=False) as fc:  # two updates: one with and one without the actor step
+    with FlopCounterMode(display=False) as fc:  # two eager updates: one with and one without the actor step
         algo.update(batches.sample().to(device))
         algo.update(batches.sample().to(device))
     flops = fc.get_total_flops() / 2
+    update = compiled_update(algo, device) if compile else algo.update
+    t_warm = time.perf_counter()
+    for _ in range(8 if compile else 3):  # warm-up: allocator, kernels; compiling and recording the graphs
+        update(batches.sample().to(device))
     sync()
+    warmup_s = time.perf_counter() - t_warm
     n, t0 = 0, time.perf_counter()
     while True:
-        algo.update(batches.sample().to(device))
+        update(batches.sample().to(device))
         n += 1
         if n % 2 == 0:
             sync()
             if time.perf_counter() - t0 >= seconds:
                 break
     dt = time.perf_counter() - t0
-    return {"updates_per_s": n / dt, "flops_per_update": flops, "updates": n}
+    return {"updates_per_s": n / dt, "flops_per_update": flops, "updates": n, "warmup_s": warmup_s}
 
 
 def _single_worker(args) -> float:
@@ -115,18 +125,26 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=os.cpu_count(), help="cores the peer's separate runs may use")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", type=Path, help="also write the results as JSON")
+    ap.add_argument("--compile", action="store_true", help="also measure the compiled update step (compile=true)")
+    ap.add_argument("--matmul-precision", default="highest", choices=["highest", "high", "medium"],
+                    help="torch.set_float32_matmul_precision for every measurement (high: TF32 on a GPU)")
     args = ap.parse_args()
+    import torch
+
     from orl.utils.atomic import atomic_path
 
+    torch.set_float32_matmul_precision(args.matmul_precision)
     threads = 1
     peak = matmul_rate(args.device, threads)
-    print(f"device {args.device}; float32 matmul rate {peak / 1e9:.1f} GFLOP/s ({threads} thread)", flush=True)
+    print(f"device {args.device}; float32 matmul rate {peak / 1e9:.1f} GFLOP/s ({threads} thread, "
+          f"matmul precision {args.matmul_precision})", flush=True)
     ctx = mp.get_context("spawn")
     rows = []
     single: dict[str, float] = {}
     print("| algorithm | P | population member-updates/s | peer: P separate runs, member-updates/s | population / peer "
-          "| GFLOP per member-update | share of matmul rate |")
-    print("|---|---|---|---|---|---|---|")
+          "| GFLOP per member-update | share of matmul rate |" + (" compiled member-updates/s | compiled / eager |"
+                                                                  if args.compile else ""))
+    print("|---|---|---|---|---|---|---|" + ("---|---|" if args.compile else ""))
     for algo in args.algos:
         for P in args.populations:
             pop = _measure(algo, P, args.seconds, threads, args.device)
@@ -141,10 +159,19 @@ def main() -> None:
             row = {"algo": algo, "P": P, "member_updates_per_s": member_rate, "peer_member_updates_per_s": peer,
                    "ratio": member_rate / peer, "gflop_per_member_update": pop["flops_per_update"] / P / 1e9,
                    "share_of_matmul_rate": share, "device": args.device, "cores": args.cores,
-                   "matmul_gflops": peak / 1e9, "date": time.strftime("%Y-%m-%d")}
+                   "matmul_gflops": peak / 1e9, "matmul_precision": args.matmul_precision,
+                   "date": time.strftime("%Y-%m-%d")}
+            extra = ""
+            if args.compile:
+                comp = _measure(algo, P, args.seconds, threads, args.device, compile=True)
+                row.update(compiled_member_updates_per_s=P * comp["updates_per_s"],
+                           compiled_over_eager=comp["updates_per_s"] / pop["updates_per_s"],
+                           compiled_share_of_matmul_rate=pop["flops_per_update"] * comp["updates_per_s"] / peak,
+                           compile_warmup_s=comp["warmup_s"])
+                extra = f" {row['compiled_member_updates_per_s']:,.0f} | {row['compiled_over_eager']:.2f}x |"
             rows.append(row)
             print(f"| {algo} | {P} | {member_rate:,.0f} | {peer:,.0f} | {member_rate / peer:.2f}x | "
-                  f"{row['gflop_per_member_update']:.2f} | {100 * share:.0f}% |", flush=True)
+                  f"{row['gflop_per_member_update']:.2f} | {100 * share:.0f}% |" + extra, flush=True)
     if args.out:
         with atomic_path(args.out) as tmp:
             tmp.write_text(json.dumps(rows, indent=1))

@@ -17,8 +17,8 @@ TensorBoard) and ``checkpoint.pt``, and ends with the line
 ``normalized score: last X, best Y over N episodes``.
 
 ``resume=<run dir>`` continues that run from its ``checkpoint.pt`` with the configuration saved in its
-``config.yaml``; only ``device=`` and ``threads=`` may be changed on resume (they change where the run
-computes, not what it learns), anything else is refused. Bad input of any kind (unknown keys, mistyped
+``config.yaml``; only ``device=``, ``threads=`` and ``compile=`` may be changed on resume (they change
+where and how the run computes, not what it learns), anything else is refused. Bad input of any kind (unknown keys, mistyped
 values, an unknown evaluation environment, an unwritable ``out_root``, a damaged checkpoint) stops with
 exit code 2 and one line naming it, before anything is written; Ctrl-C (or SIGTERM) stops with exit code
 130 and says where the last checkpoint is.
@@ -46,7 +46,7 @@ from omegaconf import DictConfig, OmegaConf
 
 CONF = Path(__file__).parent / "conf"
 #: What ``resume=<dir>`` may change: where the run computes, not what it learns.
-RESUME_MAY_CHANGE = ("device", "threads")
+RESUME_MAY_CHANGE = ("device", "threads", "compile")
 #: Arguments that belong to Hydra itself, passed through unchecked.
 _HYDRA_FLAGS = ("-", "+", "~", "hydra.", "hydra/")
 
@@ -270,7 +270,13 @@ def check_config(cfg: DictConfig) -> None:
     from orl.train.offline import settings_from
 
     settings_from(cfg)
-    trainer_for(cfg.algo.get("family", "offline"))
+    family = cfg.algo.get("family", "offline")
+    trainer_for(family)
+    if family != "offline":
+        for key, default in (("compile", False), ("matmul_precision", "highest")):
+            if cfg.get(key, default) != default:
+                raise ValueError(f"{key}={cfg.get(key)} applies to the offline algorithms' update step; "
+                                 f"algo={cfg.algo.name} is {family}")
 
 
 
@@ -307,7 +313,7 @@ def load_run_dir(path: str) -> tuple[Path, DictConfig, int | None]:
 
 
 def resume_main(argv: list[str]) -> int:
-    """``python -m orl.run resume=<dir> [device=...] [threads=...]``, without Hydra: nothing in the run
+    """``python -m orl.run resume=<dir> [device=...] [threads=...] [compile=...]``, without Hydra: nothing in the run
     directory is rewritten except what training itself continues (its logs past the checkpoint)."""
     if any(a in ("-m", "--multirun") for a in argv):
         raise UsageError("resume= continues one run directory; it does not combine with -m")
@@ -345,7 +351,7 @@ def resume_run(path: str | Path, changes: dict[str, Any] | None = None) -> tuple
         cfg[key] = value
     try:
         check_config(cfg)
-    except ValueError as e:  # a bad device=/threads= value
+    except ValueError as e:  # a bad device=/threads=/compile= value
         raise UsageError(str(e)) from None
     if changes:
         print(f"resume: {', '.join(f'{k}={v}' for k, v in changes.items())} (the saved config.yaml is unchanged)")

@@ -32,6 +32,7 @@ from orl.algos import algorithm_class
 from orl.data.buffer import Batch, ReplayBuffer
 from orl.data.collect import evaluate_population
 from orl.train.common import CheckpointError, CSVLog, DurationEstimate, check_device, load_checkpoint, save_checkpoint
+from orl.train.compiled import MATMUL_PRECISIONS, compiled_update, set_matmul_precision
 from orl.utils.config import build_config, check_fields
 
 
@@ -50,6 +51,8 @@ class TrainConfig:
     sampler_k: float = 10.0
     threads: int = 1
     device: str = "cpu"  # "cuda[:N]": networks and batches on a GPU (evaluation episodes stay on the CPU)
+    compile: bool = False  # torch.compile the update step (CUDA: as CUDA graphs); orl.train.compiled
+    matmul_precision: str = "highest"  # "high": TF32 matmuls on GPUs that have them (not bit-comparable)
 
     def __post_init__(self) -> None:
         from orl.data.samplers import SAMPLERS
@@ -68,6 +71,9 @@ class TrainConfig:
         if not 0 < self.sampler_k <= 100:
             raise ValueError(f"sampler_k must be a percentage in (0, 100], got {self.sampler_k!r}")
         check_device(self.device)
+        if self.matmul_precision not in MATMUL_PRECISIONS:
+            raise ValueError(f"matmul_precision must be one of {', '.join(MATMUL_PRECISIONS)}, "
+                             f"got {self.matmul_precision!r}")
 
 
 def sampler_alpha(algo_name: str, alpha: float | None = None) -> float:
@@ -245,6 +251,7 @@ def train_population(algo_name: str, members: Sequence[Member], out_dir: str | P
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     device = check_device(cfg.device)
+    set_matmul_precision(cfg.matmul_precision)
     checked = {(m.env_id, id(m.dataset)): eval_action_space(m.env_id, m.dataset) for m in members}  # once per pair
     spaces = [checked[(m.env_id, id(m.dataset))] for m in members]
     bounds = {(tuple(s.low.ravel()), tuple(s.high.ravel())) for s in spaces}
@@ -283,12 +290,13 @@ def train_population(algo_name: str, members: Sequence[Member], out_dir: str | P
         desc = algo_name if len(members) == 1 else f"{algo_name} x{len(members)}"
         bar = tqdm(total=cfg.steps, initial=start, desc=desc, unit="upd", dynamic_ncols=True)
         eta = DurationEstimate(start, cfg.steps, write=tqdm.write)
+    update = compiled_update(algo, device) if cfg.compile else algo.update
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
     t0 = time.time()
     try:
         for step in range(start + 1, cfg.steps + 1):
-            for k, v in algo.update(batches.sample().to(device)).items():
+            for k, v in update(batches.sample().to(device)).items():
                 sums[k] = sums[k] + v if k in sums else v.clone()  # stays on the device until the log step
                 counts[k] = counts.get(k, 0) + 1
             if step % cfg.log_every == 0 or step == cfg.steps:
