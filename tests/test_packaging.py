@@ -185,3 +185,31 @@ def test_check_env_passes_on_every_id_with_only_the_declared_dependencies():
     if everything["missing"] and "cannot render offscreen" in everything["missing"][0][1]:
         pytest.skip(f"no offscreen OpenGL here: {everything['missing'][0][1]}")
     assert everything["checked"] == list(orl_envs.ENV_IDS) and not everything["missing"]
+
+
+def test_every_data_file_of_orl_is_package_data():
+    """A wheel carries only the non-Python files that ``[tool.setuptools.package-data]`` names (setuptools
+    finds no others without a VCS plugin): every tracked data file under ``orl/`` must match a pattern, or
+    an installed (non-editable) orl would lack its Hydra configs, policies or models."""
+    import fnmatch
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "orl"], cwd=ROOT, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout")
+    files = [f for f in tracked.stdout.split() if not f.endswith(".py")]
+    assert any(f.startswith("orl/conf/") for f in files)  # the check sees the data files
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    missing = []
+    for f in files:
+        ok = False
+        for package, patterns in data.items():
+            prefix = package.replace(".", "/") + "/"
+            # setuptools' globs do not cross "/" with "*": match path segments one by one
+            ok |= f.startswith(prefix) and any(
+                len(f[len(prefix):].split("/")) == len(p.split("/"))
+                and all(fnmatch.fnmatchcase(a, b) for a, b in zip(f[len(prefix):].split("/"), p.split("/")))
+                for p in patterns)
+        if not ok:
+            missing.append(f)
+    assert not missing, f"not in [tool.setuptools.package-data]: {missing[:5]} ({len(missing)} files)"
