@@ -404,6 +404,8 @@ class Agent:
             a = (high + low) / 2 + (high - low) / 2 * a
         if not self.spaces["discrete"]:
             a = np.clip(a, self.spaces["action_low"], self.spaces["action_high"])
+        if hasattr(self.algorithm, "decode_noise"):  # DSRL-SAC chose noises: the base turns them into actions
+            a = self.algorithm.decode_noise(obs.reshape(-1, obs_dim), a)
         return a[0] if single else a
 
     def to_blob(self) -> dict[str, Any]:

@@ -98,11 +98,29 @@ def test_dsrl_sac_steers_the_same_base_through_a_noise_action_env(weak_base, tmp
 
     noise_id = register_noise_env(ENV, str(weak_base), 1.5, 2)
     check_env(gym.make(noise_id).unwrapped, skip_render_check=True)
-    cfg = DSRLSACConfig(base=str(weak_base), ddim_steps=2, start_steps=300, hidden=(64, 64), batch_size=128)
-    result = train_offpolicy(ENV, tmp_path, cfg, steps=2500, eval_every=2500, eval_episodes=20, progress=False,
-                             algo_name="dsrl_sac")
+    # through orl.fit (the CLI's path), so that the run directory holds a loadable agent
+    agent = orl.fit("dsrl_sac", ENV, steps=2500, eval_every=2500, eval_episodes=20, out_dir=tmp_path / "run",
+                    base=str(weak_base), ddim_steps=2, start_steps=300, hidden=[64, 64], batch_size=128, threads=1)
+    last = float((tmp_path / "run" / "eval.csv").read_text().splitlines()[-1].split(",")[1])
     pretrained = orl.load(weak_base)
     base_return = evaluate(ENV, lambda o, _r: pretrained.predict(o, deterministic=False), 20, seed=100).mean()
-    assert base_return < -30 and result["last"] > 0.2 * base_return, (result["last"], base_return)
+    assert base_return < -30 and last > 0.2 * base_return, (last, base_return)
+    # the agent predicts environment actions (the base decodes its noise), not the noises it learned over
+    targets = np.linspace(-0.8, 0.8, 41, dtype=np.float32)[:, None]
+    actions = agent.predict(targets)
+    assert actions.shape == (41, 1) and np.all(np.abs(actions) <= 1.0)
+    episode_return = 10 * float(np.mean(-10.0 * (actions - targets) ** 2))  # 10 steps per episode
+    assert episode_return > 0.2 * base_return, (episode_return, base_return)
+    seen = []  # predict hands the agent's noises to decode_noise and returns what it decodes
+    agent.algorithm.decode_noise = lambda obs, w: seen.append(w) or np.full_like(w, 0.123)
+    assert np.all(agent.predict(targets) == np.float32(0.123)) and seen[0].shape == (41, 1)
+    del agent.algorithm.decode_noise
+    env = gym.make(noise_id).unwrapped  # decode_noise is what the noise env executes, for any noise
+    obs, _ = env.reset(seed=0)
+    for w in (np.array([-1.2], np.float32), np.array([0.3], np.float32)):
+        decoded = agent.algorithm.decode_noise(obs[None], w[None])[0]
+        obs_before = obs
+        obs, *_, info = env.step(w)
+        np.testing.assert_allclose(decoded, info["action"], atol=1e-6, err_msg=str(obs_before))
     with pytest.raises(ValueError, match="offline data has no actions"):
         DSRLSACConfig(base="x", offline_ratio=0.5, offline_dataset="pendulum-scripted")

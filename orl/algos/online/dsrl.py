@@ -273,7 +273,30 @@ class DSRLSACConfig(SACConfig):
 
 
 class DSRLSAC(SAC):
-    """DSRL-SAC: SAC on :class:`NoiseActionEnv` (the loop makes the env from ``config.base``)."""
+    """DSRL-SAC: SAC on :class:`NoiseActionEnv` (the loop makes the env from ``config.base``).
+
+    Its own ``act`` chooses noises (the actions of the noise env it trains in); :meth:`decode_noise` turns
+    them into environment actions through the frozen base, which is what ``orl.load(...).predict`` returns.
+    The agent file stores the base's path (``config.base``), not its weights."""
 
     name = "dsrl_sac"
     Config = DSRLSACConfig
+
+    def decode_noise(self, obs: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Environment actions for raw observations ``(N, obs_dim)`` and the noises ``(N, d)`` chosen at them:
+        the base's DDIM decoding, exactly as :class:`NoiseActionEnv` executes them."""
+        base = getattr(self, "_base", None)
+        if base is None:
+            import orl
+
+            try:
+                base = self._base = orl.load(self.config.base).algorithm
+            except FileNotFoundError:
+                raise FileNotFoundError(f"dsrl_sac acts through its frozen base policy {self.config.base}, which is "
+                                        "not there any more (the agent stores its path, not its weights): put it "
+                                        "back to predict with this agent") from None
+        with torch.no_grad():
+            x = base.normalize(torch.as_tensor(np.asarray(obs, np.float32)).reshape(1, -1, base.obs_dim))
+            a = base.ema.ddim(x, torch.as_tensor(np.asarray(w, np.float32)).reshape(1, -1, base.action_dim),
+                              self.config.ddim_steps)
+            return base.to_env_action(a)[0].numpy()
