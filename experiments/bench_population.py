@@ -126,6 +126,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", type=Path, help="also write the results as JSON")
     ap.add_argument("--compile", action="store_true", help="also measure the compiled update step (compile=true)")
+    ap.add_argument("--no-peer", action="store_true", help="skip the separate-runs peer (e.g. a compile-only pass)")
     ap.add_argument("--matmul-precision", default="highest", choices=["highest", "high", "medium"],
                     help="torch.set_float32_matmul_precision for every measurement (high: TF32 on a GPU)")
     args = ap.parse_args()
@@ -148,7 +149,9 @@ def main() -> None:
     for algo in args.algos:
         for P in args.populations:
             pop = _measure(algo, P, args.seconds, threads, args.device)
-            if args.device == "cpu":  # per core: P single runs share it, one after another
+            if args.no_peer:
+                peer = float("nan")
+            elif args.device == "cpu":  # per core: P single runs share it, one after another
                 peer = single.setdefault(algo, _measure(algo, 1, args.seconds, 1, "cpu")["updates_per_s"])
             else:
                 k = min(P, args.cores)  # separate single-run processes that share the device at once
@@ -172,9 +175,9 @@ def main() -> None:
             rows.append(row)
             print(f"| {algo} | {P} | {member_rate:,.0f} | {peer:,.0f} | {member_rate / peer:.2f}x | "
                   f"{row['gflop_per_member_update']:.2f} | {100 * share:.0f}% |" + extra, flush=True)
-    if args.out:
-        with atomic_path(args.out) as tmp:
-            tmp.write_text(json.dumps(rows, indent=1))
+            if args.out:  # after every row: a run cut off by a time limit keeps what it measured
+                with atomic_path(args.out) as tmp:
+                    tmp.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

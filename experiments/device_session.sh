@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The GPU checks of issue 16, prepared to run inside a lent device machine's 15 minutes (the `device` tool).
+#
+# Once, on the development machine (downloads ~13 MB of Python 3.12 wheels the device image lacks into .whl/,
+# which git ignores through .git/info/exclude):
+#
+#     bash experiments/device_session.sh wheels
+#
+# Then two device calls (each well inside one call's 10-minute limit; what a stage measured comes back even if
+# the call is cut off, because every result is written to $OUT as it is produced):
+#
+#     run(command="bash experiments/device_session.sh checks", carry=[".whl"], timeout_s=420)
+#         CUDA tests (compiled update on CUDA, a GPU run's checkpoint on a CPU), then eager against compiled
+#         update steps (TF32 off) for TD3+BC and A2PR at P = 1 and 27: about 4-5 minutes
+#     run(command="bash experiments/device_session.sh bench", carry=[".whl"], timeout_s=540)
+#         the issue's table: P = 1, 3, 9, 27 against separate single-run processes, TD3+BC and A2PR: about 6-8 minutes
+#
+# The device image has torch (2.11 when last seen), numpy, h5py, tensorboard, tqdm, pytest and PyYAML; what it
+# lacks (gymnasium, MuJoCo, Hydra, Minari, the routing solvers) travels as wheels and is installed into /tmp/site.
+# orl itself is not installed: PYTHONPATH points at this checkout and its envs/ package.
+set -u -o pipefail
+cd "$(dirname "$0")/.."
+stage=${1:-checks}
+OUT=${OUT:-device-out}
+mkdir -p "$OUT"
+
+if [ "$stage" = wheels ]; then
+    mkdir -p .whl
+    grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
+    platforms="--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64"
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp $platforms -d .whl \
+        gymnasium==1.4.0 farama-notifications==0.0.4 mujoco==3.4.0 glfw==2.11.0 PyOpenGL==3.1.10 hydra-core==1.3.8 \
+        omegaconf==2.3.1 minari==0.5.4 elkai==2.0.1 pyvrp==0.14.1 vrplib==2.2.0 || exit 1
+    # Hydra's parser runtime is published as a source distribution only: build its (pure-Python) wheel here
+    python3 -m pip wheel -q --no-deps -w .whl antlr4-python3-runtime==4.9.3 || exit 1
+    du -sh .whl
+    exit 0
+fi
+
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD:$PWD/envs PYTHONUNBUFFERED=1 MUJOCO_GL=egl
+nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+python3 -c "import torch, gymnasium, mujoco, hydra; print('torch', torch.__version__, torch.cuda.get_device_name(), \
+'gymnasium', gymnasium.__version__, 'mujoco', mujoco.__version__)" 2>&1 | tee "$OUT/versions.txt"
+
+case "$stage" in
+checks)
+    timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_compiled_update.py tests/test_offline.py \
+        -k "cuda or gpu" 2>&1 | tee "$OUT/pytest_cuda.txt"
+    timeout 180 python3 experiments/bench_population.py --device cuda --algos td3bc a2pr --populations 1 27 \
+        --seconds 3 --compile --no-peer --out "$OUT/bench_population_h200_compile.json" 2>&1 \
+        | grep -v '^W\|^ ' | tee "$OUT/bench_compile.txt"
+    ;;
+bench)
+    timeout 500 python3 experiments/bench_population.py --device cuda --algos td3bc a2pr --populations 1 3 9 27 \
+        --seconds 3 --cores 16 --out "$OUT/bench_population_h200.json" 2>&1 | tee "$OUT/bench.txt"
+    ;;
+*)
+    echo "unknown stage $stage: wheels, checks or bench" >&2
+    exit 2
+    ;;
+esac
