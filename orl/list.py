@@ -79,9 +79,22 @@ def _family_config(family: str) -> type | None:
     return None
 
 
+#: Algorithms that share a module with the one its docstring describes: their own line.
+OWN_PAPER_LINE = {
+    "dsrl_sac": "DSRL-SAC: SAC over a frozen diffusion policy's initial noise, through the noise-action environment "
+                "(Wagenmaker et al., \"Steering Your Diffusion Policy with Latent Space RL\", arXiv 2506.15799).",
+    "crs_dqn": "Flat DQN for conversational recommendation on an EAR-like state: the non-graph baseline beside "
+               "UNICORN (Deng et al., SIGIR 2021).",
+}
+
+
 def _paper_line(name: str, family: str) -> str:
     """The first paragraph of the implementing module's docstring: it names the paper."""
     import importlib
+
+    if name in OWN_PAPER_LINE:
+        line = OWN_PAPER_LINE[name]
+        return line if len(line) <= 100 else line[:99] + "…"
 
     module = {"offline": f"orl.algos.offline.{name}", "online": f"orl.algos.online.{name}",
               "hdpo": "orl.algos.structured.hdpo", "bq": "orl.algos.structured.bq",
