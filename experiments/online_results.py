@@ -3,7 +3,7 @@ HalfCheetah-v5 (Corrado & Hanna, "On-Policy Policy Gradient RL without On-Policy
 
     # the grid at a declared budget (environment steps per run), 5 seeds, one process on one thread
     OMP_NUM_THREADS=1 python experiments/online_results.py --steps 100000
-    # only rewrite the CSVs and the plot from the finished runs
+    # only rewrite the CSVs from the finished runs (figures: python -m orl.plot results)
     python experiments/online_results.py --steps 100000 --report
 
 Settings. Each algorithm runs with the settings of the paper's own runs, read off the config.yml files of the
@@ -21,8 +21,8 @@ through ``orl.train.online.train_online`` into ``<runs>/<env>/<algo>/<steps>/see
 checkpoint resumes exactly, a finished one (its ``result.json``) is skipped. The budget is part of the
 directory name because ``steps`` fixes the LR anneal schedule, so a finished run cannot be extended; a
 larger ``--steps`` later starts new runs beside the old ones. After every finished run the CSVs under
-``experiments/results/`` and ``docs/online_mujoco.png`` are rewritten atomically from all finished runs at
-``--steps``.
+``experiments/results/`` are rewritten atomically from all finished runs, of every budget (figures:
+``python -m orl.plot results``).
 
 Metrics. Final return: the last evaluation (``--eval-episodes`` deterministic episodes of the target policy).
 AUC: the trapezoidal area under the evaluation curve (return vs environment steps, from the first evaluation
@@ -44,8 +44,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from orl.utils.atomic import atomic_path, write_csv, write_json  # noqa: E402
-from orl.plot.stats import iqm, iqm_ci  # noqa: E402
+from orl.utils.atomic import write_csv, write_json  # noqa: E402
+from orl.plot.stats import iqm_ci  # noqa: E402
 
 ENVS = ("Hopper-v5", "Walker2d-v5", "HalfCheetah-v5")
 ALGOS = ("ppo", "ppo-buffer", "props")
@@ -174,42 +174,6 @@ def markdown(tab: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def plot(curve_rows: list[dict], path: Path) -> None:
-    """Learning curves (IQM over seeds, 95% bootstrap band) and sampling error over training, per env, each
-    env at the largest budget with finished runs (named in the panel's title)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, len(ENVS), figsize=(4.2 * len(ENVS), 6.4), squeeze=False)
-    for j, env in enumerate(ENVS):
-        steps = max((int(c["steps"]) for c in curve_rows if c["env"] == env), default=0)
-        for algo in ALGOS:
-            for k, col in ((0, "return_mean"), (1, "sampling_error")):
-                pts: dict[float, list[float]] = {}
-                for c in curve_rows:
-                    if c["env"] == env and c["algo"] == algo and int(c["steps"]) == steps and c[col] != "":
-                        pts.setdefault(float(c["step"]), []).append(float(c[col]))
-                if not pts:
-                    continue
-                xs = sorted(pts)
-                stats = np.array([iqm_ci(pts[x], reps=500) for x in xs])
-                n = max(len(v) for v in pts.values())
-                line, = axes[k, j].plot(xs, stats[:, 0], label=f"{algo} ({n} seeds)")
-                axes[k, j].fill_between(xs, stats[:, 1], stats[:, 2], alpha=0.2, color=line.get_color())
-        axes[0, j].set_title(f"{env} ({steps:,} steps per run)")
-        axes[0, j].set_ylabel("return (IQM, 95% CI)")
-        axes[1, j].set_ylabel("sampling error (IQM, 95% CI)")
-        axes[1, j].set_xlabel("environment steps")
-        if axes[0, j].get_legend_handles_labels()[0]:
-            axes[0, j].legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-
-
 def all_finished(runs: Path) -> list[dict]:
     """Every finished run under ``runs``, of every budget (the CSVs keep all budgets side by side)."""
     rows = [json.loads(p.read_text()) for p in sorted(runs.glob("*/*/*/seed*/result.json"))]
@@ -225,7 +189,6 @@ def write_results(runs: Path, rows: list[dict]) -> list[dict]:
     write_csv(RESULTS / "online_mujoco_runs.csv", rows, RUN_FIELDS)
     write_csv(RESULTS / "online_mujoco_curves.csv", curve_rows, CURVE_FIELDS)
     write_csv(RESULTS / "online_mujoco.csv", tab, TABLE_FIELDS)
-    plot(curve_rows, ROOT / "docs" / "online_mujoco.png")
     return tab
 
 

@@ -371,21 +371,23 @@ def plot_robust_exp3(rows: list[dict[str, str]], out: Path) -> list[Path]:
 
 
 def plot_online_curves(rows: list[dict[str, str]], out: Path) -> list[Path]:
-    """Issue 17: evaluation return over environment steps per algorithm, one panel per environment."""
+    """Issue 17: evaluation return (top) and sampling error (bottom) over environment steps per algorithm,
+    one column per environment; IQM over seeds with 95% bootstrap bands."""
     plt = _plt()
-    # the curves file also holds the sampling-error measurements (rows without a return), at other steps
-    rows = [r for r in rows if r["return_mean"] not in ("", None)]
     envs = list(dict.fromkeys(r["env"] for r in rows))
-    fig, axes = plt.subplots(1, len(envs), figsize=(5.2 * len(envs), 3.6), squeeze=False)
-    for ax, env in zip(axes[0], envs):
-        sub = [r for r in rows if r["env"] == env]
-        for algo in dict.fromkeys(r["algo"] for r in sub):
-            _curves(ax, [r for r in sub if r["algo"] == algo], "step", "return_mean", "seed", algo)
-        ax.set_title(env, fontsize=9)
-        ax.set_xlabel("environment steps")
-        ax.set_ylabel("evaluation return")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    fig, axes = plt.subplots(2, len(envs), figsize=(5.2 * len(envs), 6.6), squeeze=False)
+    # one file holds both: evaluation rows (a return) and sampling-error rows (at other steps)
+    for k, (col, ylabel) in enumerate((("return_mean", "evaluation return"), ("sampling_error", "sampling error"))):
+        for ax, env in zip(axes[k], envs):
+            sub = [r for r in rows if r["env"] == env and r.get(col) not in ("", None)]
+            for algo in dict.fromkeys(r["algo"] for r in sub):
+                _curves(ax, [r for r in sub if r["algo"] == algo], "step", col, "seed", algo)
+            ax.set_title(env, fontsize=9)
+            ax.set_xlabel("environment steps")
+            ax.set_ylabel(ylabel)
+            ax.grid(alpha=0.3)
+            if sub:
+                ax.legend(fontsize=7)
     fig.tight_layout()
     return [_save(fig, out)]
 
