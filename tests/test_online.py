@@ -250,3 +250,44 @@ def test_props_lowers_the_sampling_error_of_a_fixed_target():
     props = np.mean([_buffer_sampling_error(True, s, props_lr=1e-3) for s in range(4)])
     assert 0.004 < on_policy < 0.02, on_policy  # the sampling noise of 512 draws from ~uniform over 10 actions
     assert props < 0.5 * on_policy, (props, on_policy)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_sampling_error_fits_on_precomputed_features_as_the_frozen_network_would(discrete):
+    """The fit runs on the frozen layers' features computed once; the reference below fits the whole network
+    with those layers frozen (PPOROS's formulation, recomputing them every minibatch): the same number."""
+    import copy
+
+    from torch import nn
+
+    from orl.algos.online.ppo import ActorCritic
+    from orl.algos.online.sampling_error import sampling_error
+
+    torch.manual_seed(0)
+    net = ActorCritic(5, 2, discrete, (16, 16))
+    obs = torch.randn(700, 5)
+    with torch.no_grad():
+        dist = net.distribution(obs)
+        actions = dist.sample().float() if discrete else dist.sample() + 0.3  # off the target: a clear error
+
+    mle = copy.deepcopy(net)
+    for layer in [m for m in mle.actor if isinstance(m, nn.Linear)][:-1]:
+        layer.requires_grad_(False)
+    mle.critic.requires_grad_(False)
+    params = [p for p in mle.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=1e-3)
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(20):
+        perm = torch.randperm(len(obs), generator=gen)
+        for start in range(0, len(obs), 512):
+            idx = perm[start:start + 512]
+            loss = -mle.log_prob_entropy(obs[idx], actions[idx])[0].mean()
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+    with torch.no_grad():
+        reference = float((mle.log_prob_entropy(obs, actions)[0] - net.log_prob_entropy(obs, actions)[0]).mean())
+    fast = sampling_error(net, obs, actions, epochs=20, generator=torch.Generator().manual_seed(3))
+    assert reference > 1e-3  # a fit that moved
+    assert fast == pytest.approx(reference, rel=1e-5)
