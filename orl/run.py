@@ -272,11 +272,12 @@ def check_config(cfg: DictConfig) -> None:
     settings_from(cfg)
     family = cfg.algo.get("family", "offline")
     trainer_for(family)
-    if family != "offline":
-        for key, default in (("compile", False), ("matmul_precision", "highest")):
-            if cfg.get(key, default) != default:
-                raise ValueError(f"{key}={cfg.get(key)} applies to the offline algorithms' update step; "
-                                 f"algo={cfg.algo.name} is {family}")
+    if cfg.get("compile", False) and family not in ("offline", "online"):
+        raise ValueError(f"compile=true applies to the offline algorithms' update step and the on-policy ones' "
+                         f"minibatch losses; algo={cfg.algo.name} is {family}")
+    if family != "offline" and cfg.get("matmul_precision", "highest") != "highest":
+        raise ValueError(f"matmul_precision={cfg.get('matmul_precision')} applies to the offline algorithms; "
+                         f"algo={cfg.algo.name} is {family}")
 
 
 

@@ -291,3 +291,40 @@ def test_sampling_error_fits_on_precomputed_features_as_the_frozen_network_would
     fast = sampling_error(net, obs, actions, epochs=20, generator=torch.Generator().manual_seed(3))
     assert reference > 1e-3  # a fit that moved
     assert fast == pytest.approx(reference, rel=1e-5)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "props"])
+def test_compiled_minibatch_losses_learn_what_the_eager_ones_learn(algo):
+    """``compile=True`` runs the same PPO (and PROPS) minibatch losses through torch.compile: after a whole update
+    on the same data, the networks equal the eager ones up to float32 rounding."""
+    from torch._dynamo.utils import counters
+
+    from orl.algos.online.props import PROPS, PROPSConfig
+
+    rng = np.random.default_rng(0)
+    n, obs_dim, act_dim = 256, 4, 2
+    data = [torch.as_tensor(x, dtype=torch.float32) for x in (
+        rng.normal(size=(n, obs_dim)), rng.normal(size=(n, act_dim)), rng.normal(size=n), rng.normal(size=n),
+        rng.normal(size=n), rng.normal(size=n) - 2.0)]
+    nets = []
+    graphs = int(counters["stats"]["unique_graphs"])
+    for compile_ in (False, True):
+        torch.manual_seed(0)
+        if algo == "ppo":
+            agent = PPO(obs_dim, act_dim, False, PPOConfig(num_steps=n, num_minibatches=4, update_epochs=3, compile=compile_))
+            start = torch.cat([p.detach().flatten() for p in agent.net.parameters()])
+            agent.update(*data, generator=torch.Generator().manual_seed(1))
+            nets.append(agent.net)
+        else:
+            agent = PROPS(obs_dim, act_dim, False, PROPSConfig(num_steps=n, props_num_steps=64, buffer_batches=1,
+                                                              props_num_minibatches=4, compile=compile_))
+            start = torch.cat([p.detach().flatten() for p in agent.net.parameters()])  # phi starts at theta
+            with torch.no_grad():
+                dist = agent.net.distribution(data[0])
+            agent.props_update(data[0], data[1], dist.log_prob(data[1]).sum(-1), (dist.mean, dist.stddev),
+                               torch.Generator().manual_seed(1))
+            nets.append(agent.behaviour)
+    assert int(counters["stats"]["unique_graphs"]) > graphs, "compile=True compiled nothing"
+    eager, compiled = (torch.cat([p.detach().flatten() for p in net.parameters()]) for net in nets)
+    assert float((eager - start).norm()) > 1e-3  # the update moved the network
+    assert float((compiled - eager).norm() / eager.norm()) < 1e-5

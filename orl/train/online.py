@@ -373,6 +373,8 @@ def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
         raise ValueError(f"algo={cfg.algo.name} trains online in a Gymnasium environment (env=<id>, e.g. "
                          f"env=CartPole-v1); env={cfg.env.name} is a dataset or simulator entry")
     params = {k: v for k, v in OmegaConf.to_container(cfg.algo, resolve=True).items() if k not in ("name", "family")}
+    if cfg.get("compile"):  # the top-level switch: compiled minibatch losses (algo.compile)
+        params["compile"] = True
     config = build_config(ONLINE_ALGORITHMS[cfg.algo.name].Config, params, cfg.algo.name, prefix="algo.")
     result = train_online(cfg.env.id, out_dir, config, steps=cfg.steps, seed=cfg.seed, eval_every=cfg.eval_every,
                           eval_episodes=cfg.eval_episodes, resume=resume, threads=cfg.threads,

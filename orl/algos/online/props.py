@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from orl.algos.online.ppo import PPO, ActorCritic, PPOConfig
+from orl.algos.online.ppo import PPO, ActorCritic, PPOConfig, _compiled
 
 
 @dataclass
@@ -80,6 +80,21 @@ def kl_behaviour_target(phi_dist: torch.distributions.Distribution, theta_params
     return (torch.log(sigma2 / sigma1) + (sigma1**2 + (mu1 - mu2) ** 2) / (2 * sigma2**2) - 0.5).mean()
 
 
+def props_minibatch_loss(behaviour: ActorCritic, obs: torch.Tensor, actions: torch.Tensor, theta_logp: torch.Tensor,
+                         theta_params: Any, discrete: bool, clip_coef: float, lam: float) -> tuple[torch.Tensor, ...]:
+    """PROPS's loss on one minibatch (module docstring): the clipped ratio of the sampled actions' probabilities
+    under phi and theta, plus ``lam`` KL(pi_phi || pi_theta); returns ``(loss, surrogate, KL, approx-KL)``."""
+    dist = behaviour.distribution(obs)
+    logp = dist.log_prob(actions.reshape(-1).long()) if discrete else dist.log_prob(actions).sum(-1)
+    logratio = logp - theta_logp
+    ratio = logratio.exp()
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - logratio).mean()
+    kl = kl_behaviour_target(dist, theta_params, actions, discrete)
+    surrogate = torch.max(ratio, ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
+    return surrogate + lam * kl, surrogate, kl, approx_kl
+
+
 class PROPS(PPO):
     """PPO-Buffer's target plus the PROPS behaviour policy that collects its data."""
 
@@ -113,27 +128,18 @@ class PROPS(PPO):
         mb = max(1, total // c.props_num_minibatches)
         stats: dict[str, list[float]] = {"props_loss": [], "props_kl_regularizer": [], "props_approx_kl": []}
         stopped = False
+        loss_fn = _compiled(props_minibatch_loss) if c.compile else props_minibatch_loss
         for _ in range(c.props_update_epochs):
             perm = torch.randperm(n, generator=generator)
             for start in range(0, n, mb):
                 idx = perm[start:start + mb]
-                dist = self.behaviour.distribution(obs[idx])
-                if self.discrete:
-                    logp = dist.log_prob(actions[idx].reshape(-1).long())
-                    params = theta_params[idx]
-                else:
-                    logp = dist.log_prob(actions[idx]).sum(-1)
-                    params = (theta_params[0][idx], theta_params[1][idx])
-                logratio = logp - theta_logp[idx]
-                ratio = logratio.exp()
-                with torch.no_grad():
-                    approx_kl = float(((ratio - 1) - logratio).mean())
+                params = theta_params[idx] if self.discrete else (theta_params[0][idx], theta_params[1][idx])
+                loss, surrogate, kl, approx = loss_fn(self.behaviour, obs[idx], actions[idx], theta_logp[idx], params,
+                                                      self.discrete, c.props_clip_coef, c.props_lambda)
+                approx_kl = float(approx)
                 if c.props_target_kl is not None and approx_kl > c.props_target_kl:
                     stopped = True
                     break
-                kl = kl_behaviour_target(dist, params, actions[idx], self.discrete)
-                surrogate = torch.max(ratio, ratio.clamp(1 - c.props_clip_coef, 1 + c.props_clip_coef)).mean()
-                loss = surrogate + c.props_lambda * kl
                 self.props_opt.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.behaviour.parameters(), c.props_max_grad_norm, foreach=True)
