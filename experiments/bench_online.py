@@ -11,6 +11,9 @@ steps, from a fresh agent, excluding set-up. orl's sampling-error diagnostic is 
 and its one evaluation episode is excluded, so both time the same work. The best of ``--repeats``
 alternating measurements is kept for each (the machine is shared; the best is the least disturbed).
 
+``--compile`` measures orl with its minibatch losses compiled (``compile=true``, the same maths); the
+compile time falls in the first repeat, so keep ``--repeats`` >= 2.
+
 Issue 17's target: orl >= 1.5x SB3.
 """
 
@@ -28,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 N_STEPS = 2048
 
 
-def time_orl(env_id: str, updates: int, seed: int) -> float:
+def time_orl(env_id: str, updates: int, seed: int, compile: bool = False) -> float:
     """Seconds for ``updates`` PPO updates (env steps included) in orl, one evaluation episode excluded."""
     import orl.train.online as online
     from orl.algos.online.ppo import PPOConfig
@@ -45,7 +48,7 @@ def time_orl(env_id: str, updates: int, seed: int) -> float:
     online.evaluate = timed_evaluate
     try:
         with tempfile.TemporaryDirectory() as d:
-            cfg = PPOConfig(num_steps=N_STEPS, se_every=0)
+            cfg = PPOConfig(num_steps=N_STEPS, se_every=0, compile=compile)
             t0 = time.perf_counter()
             online.train_online(env_id, d, cfg, steps=updates * N_STEPS, seed=seed, eval_every=updates * N_STEPS,
                                 eval_episodes=1, threads=1, progress=False)
@@ -78,6 +81,7 @@ def main() -> None:
     ap.add_argument("--env", default="Hopper-v5")
     ap.add_argument("--updates", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--compile", action="store_true", help="orl with compiled minibatch losses (compile=true)")
     args = ap.parse_args()
     import torch
 
@@ -85,11 +89,13 @@ def main() -> None:
     steps = args.updates * N_STEPS
     orl_s, sb3_s = [], []
     for r in range(args.repeats):  # alternate, so a disturbance hits both alike
-        orl_s.append(time_orl(args.env, args.updates, r))
+        orl_s.append(time_orl(args.env, args.updates, r, args.compile))
         sb3_s.append(time_sb3(args.env, args.updates, r))
         print(f"repeat {r}: orl {steps / orl_s[-1]:,.0f} env-steps/s, SB3 {steps / sb3_s[-1]:,.0f} env-steps/s",
               flush=True)
     orl_rate, sb3_rate = steps / min(orl_s), steps / min(sb3_s)
+    if args.compile:
+        print("orl: compile=true")
     print(f"| env | updates x steps | orl PPO env-steps/s | SB3 PPO env-steps/s | orl / SB3 |\n|---|---|---|---|---|\n"
           f"| {args.env} | {args.updates} x {N_STEPS} | {orl_rate:,.0f} | {sb3_rate:,.0f} | {orl_rate / sb3_rate:.2f}x |")
 
