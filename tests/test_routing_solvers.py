@@ -197,6 +197,25 @@ def test_atsp_elkai_optimal(seed):
 
 
 @needs_elkai
+def test_elkai_runs_reach_lkh_and_are_checked(monkeypatch):
+    import elkai
+
+    inst = generate_tsp(8, np.random.default_rng(5))
+    assert solve(inst, "elkai", runs=3).objective == pytest.approx(tsp_brute(inst), abs=1e-6)
+    seen = []
+    real = elkai.DistanceMatrix.solve_tsp
+    monkeypatch.setattr(elkai.DistanceMatrix, "solve_tsp", lambda self, runs: seen.append(runs) or real(self, runs=runs))
+    solve(inst, "elkai")
+    solve(inst, "elkai", runs=25)
+    assert seen == [10, 25]  # the default, then the caller's
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="runs must be a positive integer"):
+            solve(inst, "elkai", runs=bad)
+    with pytest.raises(ValueError, match="runs= is LKH's number of runs"):
+        solve(inst, "nearest_neighbour", runs=5)
+
+
+@needs_elkai
 def test_elkai_integer_matrix_unscaled_and_large():
     # Integer weights are passed as they are (exact optimum); weights too large for LKH's
     # 32-bit arithmetic are scaled down instead of crashing the process.

@@ -392,6 +392,25 @@ def plot_online_curves(rows: list[dict[str, str]], out: Path) -> list[Path]:
     return [_save(fig, out)]
 
 
+def plot_reference_gaps(rows: list[dict[str, str]], out: Path) -> list[Path]:
+    """Issue 24: how much longer the reference solver's tours are than a stronger setting's (mean and max, %)."""
+    plt = _plt()
+    labels = [f"{r['problem']}{r['size']}: {r['reference']}\nvs {r['strong']}" for r in rows]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(6, 2.6 * len(rows)), 3.8))
+    ax.bar(x - 0.2, [_f(r["mean_gap_pct"]) for r in rows], 0.4, label="mean over instances")
+    ax.bar(x + 0.2, [_f(r["max_gap_pct"]) for r in rows], 0.4, label="worst instance")
+    for i, r in enumerate(rows):
+        ax.annotate(f"{r['longer']} of {r['instances']} longer", (i, _f(r["max_gap_pct"])), ha="center",
+                    va="bottom", fontsize=7)
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_ylabel("reference longer than stronger (%)")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return [_save(fig, out)]
+
+
 def per_budget(plot: Callable[[list[dict[str, str]], Path], list[Path]], key: str = "env"
                ) -> Callable[[list[dict[str, str]], Path], list[Path]]:
     """``plot`` with ``key`` relabelled ``<key> (<steps> steps)``: runs of different budgets (the ``steps``
@@ -433,6 +452,10 @@ RESULTS: tuple[Result, ...] = (
     Result("bq_cvrp50.csv", "BQ-NCO, CVRP50, 3 hours on one CPU core", "routing.md",
            "python experiments/bq_routing.py --problem cvrp --size 50 --hours 3 --train-instances 10000 --expert-time-limit 0.3 --beam 4 --gen-beam 0 --grad-clip 1 --scale-attention",
            "3 h of training on one CPU core (15,310 steps), 10,000 training instances, seed 0; 1000 test instances at 50 nodes, 200 at 100 and 200", plot_bq),
+    Result("routing_references.csv", "Routing references: the reference solvers against stronger settings",
+           "routing.md", "python experiments/routing_references.py --problem tsp --size 50 --count 1000 "
+           "--strong-runs 100 (CVRP: --problem cvrp --strong-time-limit 10 --workers 16, on otherwise idle cores)",
+           "the seeded 1000-instance test sets; elkai deterministic (LKH's fixed seed)", plot_reference_gaps),
     Result("bq_code_ab.csv", "BQ-NCO: orl's earlier rules against the official code's (issue 24)", "routing.md",
            "python experiments/bq_code_ab.py --change kp_targets --problem kp --size 100 --steps 300 (and --change op_early_end --problem op --size 50, --change scale_attention / grad_clip --problem cvrp --size 50)",
            "300 steps of batch 128 per arm on one shared CPU core, model dim 64 / 2 layers / 4 heads / FF 128, 2000 training instances, seeds 0 and 1; 200 seeded test instances", plot_bq_ab),
