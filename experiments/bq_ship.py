@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--workers", type=int, default=0, help="processes solving the training/test instances (0: this one)")
     p.add_argument("--hardware", default="one CPU core (shared)", help="recorded beside the training time")
     p.add_argument("--out", type=Path, default=Path("runs/bq-ship"))
     p.add_argument("--models", type=Path, default=MODEL_DIR)
@@ -83,11 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     start_elapsed = float(load_torch(run / "checkpoint.pt")["elapsed_s"]) if resume else 0.0
     t0 = time.time()
     res = train_bq(a.problem, a.size, run, config, steps=10**9, eval_every=a.eval_every, resume=resume,
-                   threads=a.threads, time_budget_s=start_elapsed + a.minutes * 60, device=a.device, test=False)
+                   threads=a.threads, time_budget_s=start_elapsed + a.minutes * 60, device=a.device, test=False,
+                   workers=a.workers)
     wall = time.time() - t0
     policy = res["policy"].cpu().eval()
     test_tl = a.expert_time_limit if a.problem == "op" else None
-    test = solved_set(a.problem, a.size, a.test_instances, seed=0, split="test", time_limit=test_tl)
+    test = solved_set(a.problem, a.size, a.test_instances, seed=0, split="test", time_limit=test_tl, workers=a.workers)
     inst = test.instances()
     g = greedy(policy, inst)
     gaps = {"greedy_gap_pct": round(gap(g, test.objective, MAXIMISE[a.problem]), 3),

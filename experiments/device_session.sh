@@ -15,6 +15,16 @@
 #     run(command="bash experiments/device_session.sh bench", carry=[".whl"], timeout_s=540)
 #         the issue's table: P = 1, 3, 9, 27 against separate single-run processes, TD3+BC and A2PR: about 6-8 minutes
 #
+# Other stages, for issue 24 when the session has time left (each about 5-7 minutes):
+#
+#     run(command="bash experiments/device_session.sh bq", carry=[".whl"], timeout_s=480)
+#         continues the shipped TSP50 and CVRP50 models on the GPU, side by side, 4 minutes of training each
+#         (their instances solved by 7 processes each); the updated
+#         models and records come back under $OUT/models (copy them to orl/routing/models/ and commit)
+#     run(command="bash experiments/device_session.sh refs", carry=[".whl"], timeout_s=540)
+#         the CVRP50 test set solved by PyVRP at 1 s and at 5 s per instance on 16 idle cores
+#         (experiments/routing_references.py); the CSV row and the solved sets come back under $OUT
+#
 # The device image has torch (2.11 when last seen), numpy, h5py, tensorboard, tqdm, pytest and PyYAML; what it
 # lacks (gymnasium, MuJoCo, Hydra, Minari, the routing solvers) travels as wheels and is installed into /tmp/site.
 # orl itself is not installed: PYTHONPATH points at this checkout and its envs/ package.
@@ -55,8 +65,24 @@ bench)
     timeout 500 python3 experiments/bench_population.py --device cuda --algos td3bc a2pr --populations 1 3 9 27 \
         --seconds 3 --cores 16 --out "$OUT/bench_population_h200.json" 2>&1 | tee "$OUT/bench.txt"
     ;;
+bq)
+    mkdir -p "$OUT/models"
+    cp orl/routing/models/tsp50.* orl/routing/models/cvrp50.* "$OUT/models/"
+    for problem in tsp cvrp; do
+        timeout 420 python3 experiments/bq_ship.py --problem $problem --size 50 --minutes 4 --device cuda --workers 7 \
+            --hardware "one NVIDIA H200 (lent)" --models "$OUT/models" --out /tmp/bq-ship \
+            $([ $problem = cvrp ] && echo --expert-time-limit 0.1) > "/tmp/bq_$problem.log" 2>&1 &
+    done
+    wait
+    cat /tmp/bq_tsp.log /tmp/bq_cvrp.log | grep -v '\r' > "$OUT/bq.txt"
+    ;;
+refs)
+    ORL_DATA_DIR="$OUT/data" timeout 520 python3 experiments/routing_references.py --problem cvrp --size 50 \
+        --count 1000 --strong-time-limit 5 --workers 16 --out "$OUT/routing_references.csv" 2>&1 \
+        | tail -5 | tee "$OUT/refs.txt"
+    ;;
 *)
-    echo "unknown stage $stage: wheels, checks or bench" >&2
+    echo "unknown stage $stage: wheels, checks, bench, bq or refs" >&2
     exit 2
     ;;
 esac
