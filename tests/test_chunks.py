@@ -65,6 +65,15 @@ def test_chunk_dataset_by_hand():
     np.testing.assert_array_equal(c.timeouts, [0, 0, 0, 1, 1])
     assert c.metadata["env_id"] == "orl-chunk/Pendulum-v1-h2-v0" and c.metadata["chunk"] == 2
     np.testing.assert_array_equal(chunk_dataset(buf, 1).actions, buf.actions)
+    # overlapping windows have no episode returns: return-based settings are refused by name, not computed
+    from orl.algos.base import return_range_scale
+    from orl.data.errors import DatasetError
+
+    with pytest.raises(DatasetError, match=r"action-chunk dataset \(chunk=2\).*normalize_reward"):
+        c.episode_returns()
+    with pytest.raises(DatasetError, match="action-chunk dataset"):
+        return_range_scale(c)
+    np.testing.assert_allclose(chunk_dataset(buf, 1).episode_returns(), [6.0, 9.0])  # h = 1: the dataset itself
 
 
 def test_chunk_dataset_transitions_match_the_chunk_env():

@@ -414,7 +414,16 @@ class ReplayBuffer:
         return self.episode_bounds()[1].copy()
 
     def episode_returns(self) -> np.ndarray:
-        """Undiscounted return of each episode (float64), oldest first."""
+        """Undiscounted return of each episode (float64), oldest first.
+
+        Refused for an action-chunk dataset (``metadata["chunk"] > 1``, :func:`orl.data.chunks.chunk_dataset`):
+        its rows are overlapping windows of the source episodes, each its own "episode" by the successor rule,
+        so per-episode sums are chunk rewards, not returns; what needs returns (reward scaling by the return
+        range, trajectory-reweighted samplers, TQ/SACo) must use the single-action dataset."""
+        if int(self.metadata.get("chunk", 1) or 1) > 1:
+            raise DatasetError(f"episode returns of an action-chunk dataset (chunk={self.metadata['chunk']}) are not "
+                               "defined: its rows are overlapping windows, not episodes; use the single-action "
+                               "dataset for return-based settings (normalize_reward, samplers rw/aw/topk, TQ/SACo)")
         starts, _ = self.episode_bounds()
         if starts.size == 0:
             return np.zeros(0)

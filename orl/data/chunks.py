@@ -17,7 +17,10 @@ chunks unchanged:
   Near an episode's end the chunk runs past it: its actions are padded with the episode's last action (the
   environment would never execute them) and reward, next observation and end flags are those of the last row,
   as the environment would return them (choice: DPPO keeps only windows that fit; kept here so that a Q-function
-  trained on the data also sees the terminal transitions).
+  trained on the data also sees the terminal transitions). The windows overlap, so the result is a set of
+  transitions, not a chain of episodes (each row ends its own "episode" by the successor rule): settings that
+  need episode returns (``normalize_reward``, the rw/aw/topk samplers, TQ/SACo) are refused on it by name
+  (``ReplayBuffer.episode_returns``); use the single-action dataset for those.
 """
 
 from __future__ import annotations
