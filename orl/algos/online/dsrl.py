@@ -68,6 +68,15 @@ class DSRLConfig:
                              "algo.distill_steps >= 0")
 
 
+@torch.no_grad()
+def decode_noise_with(base, s: torch.Tensor, w: torch.Tensor, ddim_steps: int) -> torch.Tensor:
+    """The frozen diffusion policy ``base`` (a ``diffusion_bc`` algorithm) as a noise-to-action map: its EMA
+    network's deterministic DDIM from noises ``w`` ``(N, d)`` at raw states ``s`` ``(N, obs_dim)``; actions in
+    [-1, 1], ``(N, d)``. DSRL-NA, the noise-action env and DSRL-SAC's ``predict`` all decode through it."""
+    x = base.normalize(s.reshape(1, -1, base.obs_dim))
+    return base.ema.ddim(x, w.reshape(1, -1, base.action_dim), ddim_steps)[0]
+
+
 class DSRLNA:
     """DSRL-NA (see the module docstring); acts and learns in the environment's actions scaled to [-1, 1]."""
 
@@ -101,11 +110,9 @@ class DSRLNA:
         self.updates = 0
 
     # -- the frozen noise-to-action map
-    @torch.no_grad()
     def decode(self, s: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """``pi_dp(s, w)`` in [-1, 1] for raw states ``(N, obs_dim)`` and noises ``(N, action_dim)``."""
-        x = self.base.normalize(s.unsqueeze(0))
-        return self.base.ema.ddim(x, w.unsqueeze(0), self.config.ddim_steps)[0]
+        return decode_noise_with(self.base, s, w, self.config.ddim_steps)
 
     def noise(self, s: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         w, logp = self.actor(s, self.gen, deterministic)
@@ -218,9 +225,8 @@ class NoiseActionEnv(gym.Env):
 
     @torch.no_grad()
     def step(self, w: np.ndarray):
-        base = self.agent.algorithm
-        x = base.normalize(torch.as_tensor(np.asarray(self._obs, np.float32)).reshape(1, 1, -1))
-        a = base.ema.ddim(x, torch.as_tensor(np.asarray(w, np.float32)).reshape(1, 1, -1), self.ddim_steps)
+        a = decode_noise_with(self.agent.algorithm, torch.as_tensor(np.asarray(self._obs, np.float32)),
+                              torch.as_tensor(np.asarray(w, np.float32)), self.ddim_steps)
         action = self._bias + self._scale * a.reshape(-1).numpy()
         self._obs, r, term, trunc, info = self.env.step(action)
         return self._obs, r, term, trunc, {**info, "action": action}
@@ -295,8 +301,6 @@ class DSRLSAC(SAC):
                 raise FileNotFoundError(f"dsrl_sac acts through its frozen base policy {self.config.base}, which is "
                                         "not there any more (the agent stores its path, not its weights): put it "
                                         "back to predict with this agent") from None
-        with torch.no_grad():
-            x = base.normalize(torch.as_tensor(np.asarray(obs, np.float32)).reshape(1, -1, base.obs_dim))
-            a = base.ema.ddim(x, torch.as_tensor(np.asarray(w, np.float32)).reshape(1, -1, base.action_dim),
-                              self.config.ddim_steps)
-            return base.to_env_action(a)[0].numpy()
+        a = decode_noise_with(base, torch.as_tensor(np.asarray(obs, np.float32)),
+                              torch.as_tensor(np.asarray(w, np.float32)), self.config.ddim_steps)
+        return base.to_env_action(a).numpy()
