@@ -29,7 +29,9 @@ steps); the reduced values are written into every CSV row.
 
 Outputs (rewritten after every finished run, from all finished runs): ``experiments/results/o2o_curves.csv`` (dataset,
 seed, method, step, return, normalised score: ``100 (R - ref_min) / (ref_max - ref_min)`` with the dataset's own
-reference scores) and ``o2o_final.csv`` (the last evaluation of each run). Figures: ``python -m orl.plot results``.
+reference scores), ``o2o_final.csv`` (the last evaluation of each run) and ``o2o_summary.csv`` (per dataset and
+method over seeds: the score at the first evaluation, at the end and over the run; the table of docs/diffusion.md),
+from every dataset and seed under ``--runs`` at this budget. Figures: ``python -m orl.plot results``.
 
     python experiments/o2o_results.py --datasets hopper-medium --seeds 0 1 2 --steps 20000   # a CPU budget
 """
@@ -70,6 +72,8 @@ REDUCED: dict[str, dict] = {
 #: Method settings that are not reductions (RLPD's configuration of SAC; offline data for EXPO).
 RLPD = {"offline_ratio": 0.5, "n_critics": 10, "num_min_qs": 2, "critic_layer_norm": True, "backup_entropy": False}
 FIELDS = ["dataset", "env", "seed", "method", "step", "return", "score", "pretrain_steps", "steps", "chunk", "reduced"]
+SUMMARY_FIELDS = ["dataset", "method", "seeds", "n_seeds", "first_score", "first_std", "final_score", "final_std",
+                  "mean_score", "mean_std", "pretrain_steps", "steps", "chunk", "reduced"]
 
 
 def pretrained(algo: str, dataset, seeds: list[int], steps: int, root: Path, eval_every: int, name: str | None = None,
@@ -83,6 +87,8 @@ def pretrained(algo: str, dataset, seeds: list[int], steps: int, root: Path, eva
     run = root / name
     if (run / CHECKPOINT).exists():
         agent = orl.load(run) if int(load_checkpoint(run)["step"]) >= steps else orl.resume(run)
+    elif (run / "config.yaml").exists():  # stopped before its first checkpoint: resume starts it from step 0
+        agent = orl.resume(run)
     else:
         agent = orl.fit(algo, dataset, steps=steps, seeds=seeds, out_dir=run, eval_every=eval_every, eval_episodes=5,
                         **settings)
@@ -99,6 +105,8 @@ def online(method: str, env_id: str, dataset: str, seed: int, steps: int, out: P
     if (out / CHECKPOINT).exists():
         if int(load_checkpoint(out)["step"]) < (steps // chunk if method.startswith("dsrl") else steps):
             orl.resume(out)
+    elif (out / "config.yaml").exists():  # stopped before its first checkpoint: resume starts it from step 0
+        orl.resume(out)
     else:
         settings = dict(REDUCED[method])
         algo = "sac" if method == "sac_rlpd" else method
@@ -133,14 +141,18 @@ def base_alone(agent_file: Path, env_id: str, seed: int, episodes: int, out: Pat
 
 
 def collect(args: argparse.Namespace) -> list[dict]:
-    """Rows of every finished run under ``--runs`` at this budget."""
+    """Rows of every finished run under ``--runs`` at this budget (``--pretrain-steps``, ``--steps``), of every
+    dataset and seed found there, not only those of this call: a call for one dataset must not drop the rows of
+    the others from the CSVs."""
     rows = []
-    for dataset in args.datasets:
+    for pre in sorted(args.runs.glob(f"*/pre{args.pretrain_steps}")):
+        dataset = pre.parent.name
         meta = load_dataset(dataset).metadata
         lo, hi = meta["ref_min_score"], meta["ref_max_score"]
         score = lambda r: 100.0 * (r - lo) / (hi - lo)  # noqa: E731
-        for seed in args.seeds:
-            root = args.runs / dataset / f"pre{args.pretrain_steps}" / f"seed{seed}"
+        for root in sorted((d for d in pre.glob("seed*") if d.is_dir() and d.name[4:].isdigit()),
+                           key=lambda d: int(d.name[4:])):
+            seed = int(root.name[4:])
             common = {"dataset": dataset, "env": meta["env_id"], "seed": seed, "pretrain_steps": args.pretrain_steps,
                       "steps": args.steps, "chunk": 1}
             for method in BASES:
@@ -175,6 +187,34 @@ def write_results(args: argparse.Namespace) -> None:
         if key not in last or r["step"] >= last[key]["step"]:
             last[key] = r
     write_csv(args.results / "o2o_final.csv", list(last.values()), FIELDS)
+    write_csv(args.results / "o2o_summary.csv", summary(rows), SUMMARY_FIELDS)
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """Per dataset and method, over seeds: the normalised score at the first evaluation, at the end and averaged
+    over the run's evaluations (each run's mean first), as mean and standard deviation (``ddof=0``) — the table of
+    docs/diffusion.md."""
+    runs: dict[tuple, list[dict]] = {}
+    for r in rows:
+        runs.setdefault((r["dataset"], r["method"], r["seed"]), []).append(r)
+    groups: dict[tuple, dict[str, list[float]]] = {}
+    meta: dict[tuple, dict] = {}
+    for (dataset, method, seed), rs in runs.items():
+        rs = sorted(rs, key=lambda r: r["step"])
+        g = groups.setdefault((dataset, method), {"seeds": [], "first": [], "final": [], "mean": []})
+        g["seeds"].append(seed)
+        g["first"].append(rs[0]["score"])
+        g["final"].append(rs[-1]["score"])
+        g["mean"].append(float(np.mean([r["score"] for r in rs])))
+        meta[(dataset, method)] = {k: rs[-1][k] for k in ("pretrain_steps", "steps", "chunk", "reduced")}
+    out = []
+    for (dataset, method), g in sorted(groups.items(), key=lambda kv: (kv[0][0], METHODS.index(kv[0][1]))):
+        row = {"dataset": dataset, "method": method, "seeds": " ".join(str(s) for s in sorted(g["seeds"])),
+               "n_seeds": len(g["seeds"])}
+        for k in ("first", "final", "mean"):
+            row[f"{k}_score"], row[f"{k}_std"] = round(float(np.mean(g[k])), 2), round(float(np.std(g[k])), 2)
+        out.append({**row, **meta[(dataset, method)]})
+    return out
 
 
 def main() -> None:

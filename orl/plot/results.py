@@ -308,9 +308,10 @@ def curves_by(x: str, y: str, group: str, xlabel: str, ylabel: str, run: str = "
     return plot
 
 
-def bars_by(category: str, series: str, value: str, ylabel: str) -> Callable[[list[dict[str, str]], Path], list[Path]]:
+def bars_by(category: str, series: str, value: str, ylabel: str,
+            error: str | None = None) -> Callable[[list[dict[str, str]], Path], list[Path]]:
     """A plot function: the mean of ``value`` over the other columns, bars per ``category`` and ``series``
-    (with a +-1 std bar over the rows averaged)."""
+    (with a +-1 std bar over the rows averaged, or the ``error`` column where the rows are already summaries)."""
 
     def plot(rows: list[dict[str, str]], out: Path) -> list[Path]:
         plt = _plt()
@@ -318,7 +319,8 @@ def bars_by(category: str, series: str, value: str, ylabel: str) -> Callable[[li
         names = list(dict.fromkeys(r[series] for r in rows))
         means = {n: [np.nanmean([_f(r[value]) for r in rows if r[category] == c and r[series] == n] or [np.nan])
                      for c in cats] for n in names}
-        stds = {n: [np.nanstd([_f(r[value]) for r in rows if r[category] == c and r[series] == n] or [np.nan])
+        spread = (lambda v: np.nanstd(v)) if error is None else (lambda v: np.nanmean(v))
+        stds = {n: [spread([_f(r[error or value]) for r in rows if r[category] == c and r[series] == n] or [np.nan])
                     for c in cats] for n in names}
         fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(cats)), 3.8))
         _grouped_bars(ax, cats, means, stds)
@@ -475,15 +477,21 @@ RESULTS: tuple[Result, ...] = (
            "python experiments/inventory_one_warehouse.py --stores 3 10 50 --train-scenarios 16 256 8192 --policies mlp symmetry_aware gnn reinforce ppo --device cuda",
            "at most 2000 steps or 300 s of training per point, seed 0; test 1024 scenarios x 5000 periods", plot_hdpo_one_warehouse),
     Result("o2o_curves.csv", "Offline-to-online: normalised score over environment steps", "diffusion.md",
-           "OMP_NUM_THREADS=1 python experiments/o2o_results.py --datasets hopper-medium --seeds 0 1 2 --methods "
-           "diffusion_bc diffusion_bc_chunk dsrl_na dsrl_sac iql_ft sac_rlpd --pretrain-steps 5000 --steps 10000 "
-           "--eval-every 1000 --episodes 5",
+           "OMP_NUM_THREADS=1 python experiments/o2o_results.py --datasets hopper-medium walker2d-medium "
+           "halfcheetah-medium --seeds 0 1 2 --methods diffusion_bc diffusion_bc_chunk dsrl_na dsrl_sac iql_ft "
+           "sac_rlpd --pretrain-steps 5000 --steps 10000 --eval-every 1000 --episodes 5",
            "5,000 offline updates per base, 10,000 env steps per online run, 5 evaluation episodes; CPU reductions in "
-           "each row's `reduced`; seeds 0-2 (RLPD-SAC 0 and 2), the seeds in the rows",
+           "each row's `reduced`; the datasets and seeds in the rows",
            curves_by("step", "score", "method", "environment steps", "normalised score")),
     Result("o2o_final.csv", "Offline-to-online: final normalised score per run", "diffusion.md",
            "python experiments/o2o_results.py (as above)", "as above, the last evaluation of each run",
            bars_by("dataset", "method", "score", "final normalised score (mean +- std over seeds)")),
+    Result("o2o_summary.csv", "Offline-to-online: score per dataset and method over seeds", "diffusion.md",
+           "python experiments/o2o_results.py --pretrain-steps 5000 --steps 10000 --collect-only",
+           "as above; the score at the first evaluation, at the end and averaged over each run's evaluations, "
+           "mean and std over the seeds listed",
+           bars_by("dataset", "method", "mean_score", "normalised score over the run (mean +- std over seeds)",
+                   error="mean_std")),
     Result("multiview_features.csv", "Multi-view recognition: accuracy per view count", "multiview.md",
            "python experiments/multiview_results.py", "5 seeds, 2000 test objects per seed, 32-46 s of training per seed on one CPU thread", plot_multiview),
     Result("multiview_features_ppo.csv", "Multi-view recognition: PPO selector learning curve", "multiview.md",
