@@ -342,6 +342,14 @@ class Agent:
             raise CheckpointError(f"{where} was written by a newer orl (agent format {blob['format_version']}, "
                                   f"this orl reads up to {AGENT_FORMAT_VERSION}; written by orl "
                                   f"{blob.get('versions', {}).get('orl')}): upgrade orl to load it")
+        if blob.get("base_agent") is not None:  # the pretrained agent it started from (DSRL, EXPO, IQL fine-tuning)
+            from orl.algos.base import embedded_base
+
+            base = cls.from_blob(blob["base_agent"], f"{where} (its base agent)", device)
+            with embedded_base(blob["config"]["algo"]["base"], base):
+                agent = cls.from_blob({**blob, "base_agent": None}, where, device)
+                getattr(agent.algorithm, "base_agent", None)  # resolve a lazily loaded base while it is embedded
+            return agent
         family = blob["family"]
         if family == "offline":
             return cls._offline(blob["algo"], blob["config"], blob["state"], blob["members"], None, device, None)
@@ -416,9 +424,11 @@ class Agent:
         import orl
 
         self._require_policy()
+        base = getattr(self.algorithm, "base_agent", None)  # carried, so the file loads where algo.base is absent
         return {"format": AGENT_FORMAT, "format_version": AGENT_FORMAT_VERSION, "algo": self.algo_name,
                 "family": self.family, "config": self.config, "members": self.members,
                 "state": self.algorithm.state_dict(), "spaces": self.spaces, "normalizer": self.normalizer,
+                "base_agent": None if base is None else base.to_blob(),
                 "versions": {"orl": orl.__version__, "python": platform.python_version(), "torch": torch.__version__,
                              "numpy": np.__version__, "gymnasium": gymnasium.__version__}}
 

@@ -124,3 +124,29 @@ def test_dsrl_sac_steers_the_same_base_through_a_noise_action_env(weak_base, tmp
         np.testing.assert_allclose(decoded, info["action"], atol=1e-6, err_msg=str(obs_before))
     with pytest.raises(ValueError, match="offline data has no actions"):
         DSRLSACConfig(base="x", offline_ratio=0.5, offline_dataset="pendulum-scripted")
+
+
+@pytest.mark.parametrize("algo", ["dsrl_na", "dsrl_sac", "expo"])
+def test_a_saved_agent_carries_its_base(weak_base, tmp_path, algo):
+    """Agent.save writes the base agent into the file: it loads and predicts the same once the base file is gone
+    (a run directory refers to its base by path, and says so when it is missing)."""
+    import shutil
+
+    base = tmp_path / "base.pt"
+    shutil.copyfile(weak_base, base)
+    small = {"dsrl_na": {"utd": 1, "distill_steps": 1, "ddim_steps": 2},
+             "dsrl_sac": {"ddim_steps": 2},
+             "expo": {"n_critics": 2, "n_samples": 2, "n_edit": 2, "utd": 1}}[algo]
+    agent = orl.fit(algo, ENV, steps=60, eval_every=60, eval_episodes=1, out_dir=tmp_path / "run", base=str(base),
+                    start_steps=20, batch_size=16, hidden=[16, 16], threads=1, **small)
+    path = agent.save(tmp_path / "agent.pt")
+    obs = np.linspace(-0.8, 0.8, 7, dtype=np.float32)[:, None]
+    before = orl.load(path).predict(obs)
+    base.unlink()
+    with pytest.raises(FileNotFoundError, match=r"algo.base=.*base.pt' does not exist"):
+        orl.load(tmp_path / "run").predict(obs)
+    loaded = orl.load(path)
+    np.testing.assert_array_equal(loaded.predict(obs), before)
+    carried = loaded.algorithm.base_agent.algorithm.components()["ema"].state_dict()
+    for (name, a), b in zip(carried.items(), orl.load(weak_base).algorithm.components()["ema"].state_dict().values()):
+        assert torch.equal(a, b), name  # the pretrained base itself, not a copy of what EXPO trained on

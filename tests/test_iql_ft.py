@@ -100,3 +100,22 @@ def test_resume_equals_uninterrupted(weak_iql, tmp_path, monkeypatch):
         assert torch.equal(v, b.actor.state_dict()[k]), k
     assert b.actor_opt.param_groups[0]["lr"] == pytest.approx(3e-4)
     assert (tmp_path / "cut" / "eval.csv").read_text() == (tmp_path / "full" / "eval.csv").read_text()
+
+
+def test_a_saved_agent_carries_its_base(weak_iql, tmp_path):
+    """The fine-tuned agent's file carries the offline agent it started from: it loads and predicts the same when
+    the base file is gone (the run directory, which refers to it by path, says it is missing)."""
+    import shutil
+
+    base_file, data = weak_iql
+    base = tmp_path / "base.pt"
+    shutil.copyfile(base_file, base)
+    agent = orl.fit("iql_ft", ENV, steps=40, eval_every=40, eval_episodes=1, out_dir=tmp_path / "run",
+                    base=str(base), offline_dataset=data, batch_size=16, threads=1)
+    path = agent.save(tmp_path / "agent.pt")
+    obs = np.linspace(-0.8, 0.8, 7, dtype=np.float32)[:, None]
+    before = orl.load(path).predict(obs)
+    base.unlink()
+    with pytest.raises(FileNotFoundError, match=r"algo.base=.*base.pt' does not exist"):
+        orl.load(tmp_path / "run")
+    np.testing.assert_array_equal(orl.load(path).predict(obs), before)

@@ -69,6 +69,41 @@ def frozen(module: nn.Module) -> Iterator[nn.Module]:
             p.requires_grad_(True)
 
 
+#: Base agents carried inside an agent file, by the ``algo.base`` reference they stand for (see :func:`embedded_base`).
+_EMBEDDED_BASES: dict[str, Any] = {}
+
+
+def load_base(ref: str, algo_name: str) -> Any:
+    """The pretrained agent that ``algo.base`` names (a saved agent file or a run directory) for the algorithms
+    that start from one (DSRL steers a frozen ``diffusion_bc`` agent, EXPO trains on from one, IQL fine-tuning
+    from an ``iql`` agent); it must be an ``algo_name`` agent. While an agent file is being loaded
+    (:func:`embedded_base`), the base it carries stands in for the file, so a saved agent loads and acts on a
+    machine where ``ref`` does not exist."""
+    agent = _EMBEDDED_BASES.get(str(ref))
+    if agent is None:
+        import orl
+
+        try:
+            agent = orl.load(ref)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"algo.base={ref!r} does not exist: it must name a saved {algo_name} agent or its "
+                                    "run directory (agents written by Agent.save carry their base; a run directory "
+                                    "refers to it by this path)") from None
+    if agent.algo_name != algo_name:
+        raise ValueError(f"algo.base must be a {algo_name} agent, got {agent.algo_name!r} ({ref})")
+    return agent
+
+
+@contextmanager
+def embedded_base(ref: str, agent: Any) -> Iterator[None]:
+    """Inside the block, :func:`load_base` of ``ref`` returns ``agent`` (the base an agent file carries)."""
+    _EMBEDDED_BASES[str(ref)] = agent
+    try:
+        yield
+    finally:
+        _EMBEDDED_BASES.pop(str(ref), None)
+
+
 class OfflineAlgorithm:
     """Base class of a population of ``P`` members (``P = len(seeds)``; a single run is ``P = 1``):
     action scaling, per-member state normalisation and hyperparameters, (de)serialisation.

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from orl.algos.base import frozen
+from orl.algos.base import frozen, load_base
 from orl.algos.online.sac import SAC, SACConfig, TanhGaussianActor
 from orl.nets.population import member_mlp
 
@@ -84,13 +84,9 @@ class DSRLNA:
     Config = DSRLConfig
 
     def __init__(self, obs_dim: int, action_dim: int, config: DSRLConfig | None = None, seed: int = 0) -> None:
-        import orl
-
         c = self.config = config or DSRLConfig()
-        base = orl.load(c.base)
-        if base.algo_name != "diffusion_bc":
-            raise ValueError(f"algo.base must be a diffusion_bc agent, got {base.algo_name!r} ({c.base})")
-        self.base = base.algorithm  # frozen: never updated here
+        self.base_agent = load_base(c.base, "diffusion_bc")  # an agent file carries it (Agent.save)
+        self.base = self.base_agent.algorithm  # frozen: never updated here
         if self.base.obs_dim != obs_dim or self.base.action_dim != action_dim:
             raise ValueError(f"the base policy acts on ({self.base.obs_dim},) -> {self.base.action_dim}; this env on "
                              f"({obs_dim},) -> {action_dim}")
@@ -202,14 +198,10 @@ class NoiseActionEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, env_id: str, base: str, noise_bound: float = 1.5, ddim_steps: int = 5) -> None:
-        import orl
-
         from orl.train.online import make_env
 
         self.env = make_env(env_id)
-        self.agent = orl.load(base)
-        if self.agent.algo_name != "diffusion_bc":
-            raise ValueError(f"the base must be a diffusion_bc agent, got {self.agent.algo_name!r} ({base})")
+        self.agent = load_base(base, "diffusion_bc")
         self.ddim_steps = int(ddim_steps)
         d = int(np.prod(self.env.action_space.shape))
         self.observation_space = self.env.observation_space
@@ -283,24 +275,22 @@ class DSRLSAC(SAC):
 
     Its own ``act`` chooses noises (the actions of the noise env it trains in); :meth:`decode_noise` turns
     them into environment actions through the frozen base, which is what ``orl.load(...).predict`` returns.
-    The agent file stores the base's path (``config.base``), not its weights."""
+    A saved agent file carries its base (``Agent.save``); a run directory refers to it by ``config.base``."""
 
     name = "dsrl_sac"
     Config = DSRLSACConfig
 
+    @property
+    def base_agent(self) -> Any:
+        """The frozen base (loaded on first use: training never needs it here, the noise env decodes)."""
+        if getattr(self, "_base_agent", None) is None:
+            self._base_agent = load_base(self.config.base, "diffusion_bc")
+        return self._base_agent
+
     def decode_noise(self, obs: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Environment actions for raw observations ``(N, obs_dim)`` and the noises ``(N, d)`` chosen at them:
         the base's DDIM decoding, exactly as :class:`NoiseActionEnv` executes them."""
-        base = getattr(self, "_base", None)
-        if base is None:
-            import orl
-
-            try:
-                base = self._base = orl.load(self.config.base).algorithm
-            except FileNotFoundError:
-                raise FileNotFoundError(f"dsrl_sac acts through its frozen base policy {self.config.base}, which is "
-                                        "not there any more (the agent stores its path, not its weights): put it "
-                                        "back to predict with this agent") from None
+        base = self.base_agent.algorithm
         a = decode_noise_with(base, torch.as_tensor(np.asarray(obs, np.float32)),
                               torch.as_tensor(np.asarray(w, np.float32)), self.config.ddim_steps)
         return base.to_env_action(a).numpy()

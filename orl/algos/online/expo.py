@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from orl.algos.base import frozen
+from orl.algos.base import frozen, load_base
 from orl.algos.online.sac import TanhGaussianActor
 from orl.nets.diffusion import DiffusionPolicy
 from orl.nets.population import member_mlp
@@ -84,13 +84,10 @@ class EXPO:
         torch.manual_seed(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.obs_mean, self.obs_std = torch.zeros(obs_dim), torch.ones(obs_dim)
+        self.base_agent = None
         if c.base:
-            import orl
-
-            agent = orl.load(c.base)
-            if agent.algo_name != "diffusion_bc":
-                raise ValueError(f"algo.base must be a diffusion_bc agent, got {agent.algo_name!r} ({c.base})")
-            pre = agent.algorithm
+            self.base_agent = load_base(c.base, "diffusion_bc")  # an agent file carries it (Agent.save)
+            pre = self.base_agent.algorithm
             if pre.obs_dim != obs_dim or pre.action_dim != action_dim:
                 raise ValueError(f"the base policy acts on ({pre.obs_dim},) -> {pre.action_dim}; this env on "
                                  f"({obs_dim},) -> {action_dim}")

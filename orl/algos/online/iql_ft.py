@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from orl.algos.base import load_base
 from orl.data.buffer import Batch
 
 
@@ -76,12 +77,8 @@ class IQLFinetune:
     Config = IQLFinetuneConfig
 
     def __init__(self, obs_dim: int, action_dim: int, config: IQLFinetuneConfig | None = None, seed: int = 0) -> None:
-        import orl
-
         c = self.config = config or IQLFinetuneConfig()
-        base = orl.load(c.base)
-        if base.algo_name != "iql":
-            raise ValueError(f"algo.base must be an iql agent, got {base.algo_name!r} ({c.base})")
+        base = self.base_agent = load_base(c.base, "iql")  # an agent file carries it (Agent.save)
         if not c.member < base.algorithm.members:
             raise ValueError(f"algo.member={c.member} but the base has {base.algorithm.members} member(s)")
         self.iql = base.algorithm.member(c.member) if base.algorithm.members > 1 else base.algorithm
