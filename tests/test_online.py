@@ -328,3 +328,33 @@ def test_compiled_minibatch_losses_learn_what_the_eager_ones_learn(algo):
     eager, compiled = (torch.cat([p.detach().flatten() for p in net.parameters()]) for net in nets)
     assert float((eager - start).norm()) > 1e-3  # the update moved the network
     assert float((compiled - eager).norm() / eager.norm()) < 1e-5
+
+
+def test_evaluation_clips_the_gaussian_mean_to_the_action_space():
+    """The deterministic evaluation sends actions inside the box, as collection does: an environment that charges
+    a cost on the action it is given (as MuJoCo's control costs do) must not see the unclipped mean."""
+    import gymnasium as gym
+
+    from orl.train.online import OnPolicyLearner
+
+    class RawCost(gym.Env):
+        observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            self.t = 0
+            return np.zeros(1, np.float32), {}
+
+        def step(self, action):
+            self.t += 1
+            return np.zeros(1, np.float32), -float(np.sum(np.square(action))), False, self.t >= 5, {}
+
+    env_id = "orl-test/RawActionCost-v0"
+    if env_id not in gym.envs.registry:
+        gym.register(env_id, entry_point=RawCost, max_episode_steps=5)
+    learner = OnPolicyLearner(env_id, PPOConfig(num_envs=1, num_steps=8, num_minibatches=1, normalize_obs=False), PPO, seed=0)
+    with torch.no_grad():
+        learner.algo.net.actor[-1].bias.fill_(3.0)  # a mean far outside [-1, 1]
+    returns = learner.evaluate(2)
+    np.testing.assert_allclose(returns, -2.0 * 5, rtol=1e-5)  # |a| = 1 in both dimensions, 5 steps (unclipped: -90)
