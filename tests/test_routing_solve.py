@@ -152,7 +152,7 @@ def test_actions_to_solution():
 # ----------------------------------------------------------------------------- the shipped models
 
 
-@pytest.mark.parametrize("name", ["tsp50", "cvrp50", "kp100"])
+@pytest.mark.parametrize("name", ["tsp50", "cvrp50", "kp100", "op50"])
 def test_shipped_model_reproduces_its_committed_costs(name):
     models = shipped_models()
     assert name in models, f"{name} is not shipped in {MODEL_DIR}"
