@@ -190,3 +190,17 @@ def test_training_continues_from_the_shipped_checkpoint(tmp_path, monkeypatch):
     inst = [generate("tsp", 10, 0, "test", i) for i in range(3)]
     costs = solve(inst, beam=0, model=tmp_path / "models" / "tsp10.pt").costs
     np.testing.assert_allclose(costs, second["check"]["greedy_costs"], rtol=1e-9)
+
+
+def test_cli_lists_the_shipped_models_with_their_gaps(capsys):
+    from orl.routing.solve import main
+
+    assert main(["--list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    models = shipped_models()
+    assert len(out) == 1 + len(models)
+    for name, meta in models.items():
+        line = next(row for row in out if row.startswith(name + " "))
+        assert f"{meta['test']['greedy_gap_pct']:.3f}%" in line and str(meta["steps"]) in line
+    with pytest.raises(SystemExit):
+        main([])  # neither files nor --list

@@ -1,7 +1,8 @@
 """``python -m orl.routing.solve FILE [FILE ...]``: solve TSPLIB ``.tsp`` / CVRPLIB ``.vrp`` files
 with a BQ-NCO model shipped in orl (or ``--model PATH``), print each cost in the file's units and
 optionally write the solution (``--out DIR``: ``<name>.tour`` for a TSP, CVRPLIB ``<name>.sol``
-for a CVRP). See :mod:`orl.routing.solver`.
+for a CVRP). ``--list`` prints the shipped models with their training time and measured gaps.
+See :mod:`orl.routing.solver`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,24 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m orl.routing.solve", description=__doc__.split("\n")[0])
-    p.add_argument("files", nargs="+", type=Path, help=".tsp (TSPLIB) or .vrp (CVRPLIB) files, optionally .gz")
+    p.add_argument("files", nargs="*", type=Path, help=".tsp (TSPLIB) or .vrp (CVRPLIB) files, optionally .gz")
+    p.add_argument("--list", action="store_true", help="list the shipped models (training, data, measured gaps)")
     p.add_argument("--beam", type=int, default=16, help="beam width (0 or 1: greedy); default 16")
     p.add_argument("--model", type=Path, default=None, help="a policy.pt or checkpoint instead of the shipped model")
     p.add_argument("--out", type=Path, default=None, help="directory for the solution files (.tour / .sol)")
     a = p.parse_args(argv)
-    from orl.routing.solver import _load_file, solve
+    from orl.routing.solver import _load_file, shipped_models, solve
+
+    if a.list:
+        print(f"{'model':<8} {'steps':>6} {'trained':>9}  {'greedy gap':>10} {'beam4 gap':>9}  reference (test instances)")
+        for name, m in shipped_models().items():
+            t, trained = m["test"], float(m["train_time_s"])
+            ref = t["reference"] + (f" {t['reference_time_limit_s']} s" if t.get("reference_time_limit_s") else "")
+            print(f"{name:<8} {m['steps']:>6} {duration(trained):>9}  {t['greedy_gap_pct']:>9.3f}% "
+                  f"{t.get('beam4_gap_pct', float('nan')):>8.3f}%  {ref} ({t['instances']})")
+        return 0
+    if not a.files:
+        p.error("give .tsp / .vrp files to solve, or --list")
     from orl_envs.routing.io import save_cvrp_solution, save_tour
 
     for f in a.files:
@@ -45,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 save_cvrp_solution(tour, cost, a.out / f"{stem}.sol")
     return 0
+
+
+def duration(t: float) -> str:
+    """A training time in seconds as minutes or hours."""
+    return f"{t / 60:.1f} min" if t < 3600 else f"{t / 3600:.1f} h"
 
 
 if __name__ == "__main__":
