@@ -347,9 +347,7 @@ class Agent:
 
             base = cls.from_blob(blob["base_agent"], f"{where} (its base agent)", device)
             with embedded_base(blob["config"]["algo"]["base"], base):
-                agent = cls.from_blob({**blob, "base_agent": None}, where, device)
-                getattr(agent.algorithm, "base_agent", None)  # resolve a lazily loaded base while it is embedded
-            return agent
+                return cls.from_blob({**blob, "base_agent": None}, where, device)
         family = blob["family"]
         if family == "offline":
             return cls._offline(blob["algo"], blob["config"], blob["state"], blob["members"], None, device, None)

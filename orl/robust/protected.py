@@ -135,15 +135,12 @@ class LearnerVictim(Victim):
 
 def _deterministic(learner_or_agent: Any):
     """A raw-observation -> action function of a learner's (or agent's) deterministic policy."""
-    if hasattr(learner_or_agent, "predict"):
-        return learner_or_agent.predict
-    learner = learner_or_agent
+    from orl.train.online import OnPolicyLearner
 
-    def predict(obs: np.ndarray) -> np.ndarray:
-        a = learner.algo.act(learner.normalise_obs(np.asarray(obs, np.float32).reshape(1, -1)), deterministic=True)[0]
-        return a if learner.discrete else np.clip(a, learner.low, learner.high)
-
-    return predict
+    if not isinstance(learner_or_agent, OnPolicyLearner):
+        return learner_or_agent.predict  # an orl Agent: takes one observation
+    learner = learner_or_agent  # its predict takes a batch
+    return lambda obs: learner.predict(np.asarray(obs, np.float32).reshape(1, -1))[0]
 
 
 class PolicySet:

@@ -21,13 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="directory for the solution files (.tour / .sol)")
     a = p.parse_args(argv)
     from orl.routing.solver import _load_file, shipped_models, solve
+    from orl.train.common import format_duration
 
     if a.list:
-        print(f"{'model':<8} {'steps':>6} {'trained':>9}  {'greedy gap':>10} {'beam4 gap':>9}  reference (test instances)")
+        print(f"{'model':<8} {'steps':>6} {'trained':>12}  {'greedy gap':>10} {'beam4 gap':>9}  reference (test instances)")
         for name, m in shipped_models().items():
             t, trained = m["test"], float(m["train_time_s"])
             ref = t["reference"] + (f" {t['reference_time_limit_s']} s" if t.get("reference_time_limit_s") else "")
-            print(f"{name:<8} {m['steps']:>6} {duration(trained):>9}  {t['greedy_gap_pct']:>9.3f}% "
+            print(f"{name:<8} {m['steps']:>6} {format_duration(trained):>12}  {t['greedy_gap_pct']:>9.3f}% "
                   f"{t.get('beam4_gap_pct', float('nan')):>8.3f}%  {ref} ({t['instances']})")
         return 0
     if not a.files:
@@ -58,11 +59,6 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 save_cvrp_solution(tour, cost, a.out / f"{stem}.sol")
     return 0
-
-
-def duration(t: float) -> str:
-    """A training time in seconds as minutes or hours."""
-    return f"{t / 60:.1f} min" if t < 3600 else f"{t / 3600:.1f} h"
 
 
 if __name__ == "__main__":

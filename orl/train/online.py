@@ -194,17 +194,19 @@ class OnPolicyLearner:
             self.finished = []
         return row
 
-    def evaluate(self, episodes: int, seed: int | None = None) -> np.ndarray:
-        """Returns of the deterministic target policy on fresh environments (wrapped like the learner's).
+    def predict(self, obs: np.ndarray) -> np.ndarray:
+        """The deterministic target policy's actions for raw observations ``obs`` [N, obs_dim].
 
         Continuous actions are clipped to the action space, as in collection (CleanRL's ``ClipAction``): the
         Gaussian's mean can leave the box, and MuJoCo tasks charge their control cost on the action passed in
         (HalfCheetah's 0.1 |a|^2 turned a policy worth +1,190 into -1,090 when unclipped means were sent)."""
-        algo = self.algo
+        a = self.algo.act(self.normalise_obs(obs), deterministic=True)
+        return a if self.discrete else np.clip(a, self.low, self.high)
 
-        def policy(o: np.ndarray, _rng) -> np.ndarray:
-            a = algo.act(self.normalise_obs(o), deterministic=True)
-            return a if self.discrete else np.clip(a, self.low, self.high)
+    def evaluate(self, episodes: int, seed: int | None = None) -> np.ndarray:
+        """Returns of the deterministic target policy (:meth:`predict`) on fresh environments (wrapped like the
+        learner's)."""
+        policy = lambda o, _rng: self.predict(o)  # noqa: E731
         if self.wrap is None:
             return evaluate(self.env_id, policy, episodes, seed=self.seed + 100 if seed is None else seed)
         from orl.data.collect import _lockstep_returns

@@ -280,12 +280,9 @@ class DSRLSAC(SAC):
     name = "dsrl_sac"
     Config = DSRLSACConfig
 
-    @property
-    def base_agent(self) -> Any:
-        """The frozen base (loaded on first use: training never needs it here, the noise env decodes)."""
-        if getattr(self, "_base_agent", None) is None:
-            self._base_agent = load_base(self.config.base, "diffusion_bc")
-        return self._base_agent
+    def __init__(self, obs_dim: int, action_dim: int, config: DSRLSACConfig | None = None, seed: int = 0) -> None:
+        super().__init__(obs_dim, action_dim, config or DSRLSACConfig(), seed)
+        self.base_agent = load_base(self.config.base, "diffusion_bc")  # for predict; an agent file carries it
 
     def decode_noise(self, obs: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Environment actions for raw observations ``(N, obs_dim)`` and the noises ``(N, d)`` chosen at them:
