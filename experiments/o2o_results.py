@@ -72,6 +72,10 @@ REDUCED: dict[str, dict] = {
 #: Method settings that are not reductions (RLPD's configuration of SAC; offline data for EXPO).
 RLPD = {"offline_ratio": 0.5, "n_critics": 10, "num_min_qs": 2, "critic_layer_norm": True, "backup_entropy": False}
 FIELDS = ["dataset", "env", "seed", "method", "step", "return", "score", "pretrain_steps", "steps", "chunk", "reduced"]
+#: The methods' names in docs/diffusion.md's tables.
+LABELS = {"diffusion_bc": "diffusion BC alone (single actions)", "diffusion_bc_chunk": "diffusion BC alone (4-action chunks)",
+          "dsrl_na": "DSRL-NA (4-chunks)", "dsrl_sac": "DSRL-SAC (4-chunks)", "expo": "EXPO (50% offline data)",
+          "iql_ft": "IQL fine-tuned online", "sac_rlpd": "SAC, RLPD-style (50% offline data)"}
 SUMMARY_FIELDS = ["dataset", "method", "seeds", "n_seeds", "first_score", "first_std", "final_score", "final_std",
                   "mean_score", "mean_std", "pretrain_steps", "steps", "chunk", "reduced"]
 
@@ -217,6 +221,28 @@ def summary(rows: list[dict]) -> list[dict]:
     return out
 
 
+def table(summary_csv: Path, dataset: str) -> str:
+    """docs/diffusion.md's markdown table of ``dataset`` from ``o2o_summary.csv`` (mean ± std over the seeds)."""
+    with open(summary_csv) as f:
+        rows = [r for r in csv.DictReader(f) if r["dataset"] == dataset]
+    if not rows:
+        raise SystemExit(f"no rows for dataset {dataset!r} in {summary_csv}")
+    steps = {int(r["steps"]) for r in rows}
+    if len(steps) != 1:
+        raise SystemExit(f"{summary_csv} mixes budgets {sorted(steps)} for {dataset!r}")
+
+    def cell(r: dict, k: str) -> str:
+        return f"{float(r[k + '_score']):.1f}" + (f" ± {float(r[k + '_std']):.1f}" if int(r["n_seeds"]) > 1 else "")
+
+    lines = [f"| method | seeds | score at the first evaluation | score at {steps.pop() // 1000}k env steps "
+             "| mean score over the run | reduced settings |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        reduced = ", ".join(f"{k}: {v}" for k, v in json.loads(r["reduced"]).items()) if r["reduced"] else ""
+        lines.append(f"| {LABELS[r['method']]} | {r['seeds'].replace(' ', ', ')} | {cell(r, 'first')} | "
+                     f"{cell(r, 'final')} | {cell(r, 'mean')} | {reduced} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--datasets", nargs="+", default=["hopper-medium"])
@@ -232,7 +258,12 @@ def main() -> None:
     p.add_argument("--runs", type=Path, default=Path.home() / ".orl" / "runs" / "o2o")
     p.add_argument("--results", type=Path, default=ROOT / "experiments" / "results")
     p.add_argument("--collect-only", action="store_true", help="only rewrite the CSVs from finished runs")
+    p.add_argument("--table", metavar="DATASET", help="print docs/diffusion.md's table of DATASET from "
+                   "o2o_summary.csv in --results, and stop")
     args = p.parse_args()
+    if args.table:
+        print(table(args.results / "o2o_summary.csv", args.table))
+        return
     torch.set_num_threads(1)
     if not args.collect_only:
         for dataset in args.datasets:

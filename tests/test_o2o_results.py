@@ -1,0 +1,41 @@
+"""experiments/o2o_results.py: the summary's statistics by hand, and docs/diffusion.md's tables equal to what the
+script prints from the committed ``o2o_summary.csv`` (a stale page fails)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))
+import o2o_results  # noqa: E402
+
+SUMMARY = ROOT / "experiments" / "results" / "o2o_summary.csv"
+
+
+def _row(seed: int, step: int, score: float) -> dict:
+    return {"dataset": "d", "method": "dsrl_na", "seed": seed, "step": step, "score": score, "pretrain_steps": 5,
+            "steps": 10, "chunk": 4, "reduced": ""}
+
+
+def test_summary_is_first_final_and_run_mean_over_seeds():
+    rows = [_row(0, 0, 10.0), _row(0, 10, 30.0), _row(0, 5, 20.0), _row(1, 0, 14.0), _row(1, 5, 0.0), _row(1, 10, 40.0)]
+    (s,) = o2o_results.summary(rows)
+    assert s["seeds"] == "0 1" and s["n_seeds"] == 2
+    assert s["first_score"] == 12.0 and s["first_std"] == 2.0  # (10, 14)
+    assert s["final_score"] == 35.0 and s["final_std"] == 5.0  # (30, 40): the last step, not the last row
+    assert s["mean_score"] == pytest.approx(19.0) and s["mean_std"] == pytest.approx(1.0)  # run means 20 and 18
+
+
+def test_docs_tables_match_the_committed_summary():
+    with open(SUMMARY) as f:
+        datasets = sorted({r["dataset"] for r in csv.DictReader(f)})
+    assert datasets, "o2o_summary.csv is empty"
+    page = (ROOT / "docs" / "diffusion.md").read_text()
+    for dataset in datasets:
+        table = o2o_results.table(SUMMARY, dataset)
+        assert table in page, (f"docs/diffusion.md's {dataset} table is stale; regenerate it with "
+                               f"python experiments/o2o_results.py --table {dataset}")
