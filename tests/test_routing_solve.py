@@ -204,3 +204,14 @@ def test_cli_lists_the_shipped_models_with_their_gaps(capsys):
         assert f"{meta['test']['greedy_gap_pct']:.3f}%" in line and str(meta["steps"]) in line
     with pytest.raises(SystemExit):
         main([])  # neither files nor --list
+
+
+def test_docs_table_of_shipped_models_matches_their_records(capsys):
+    """docs/routing.md's table is what ``--list --markdown`` prints from the JSON records (a stale page fails)."""
+    from orl.routing.solve import main
+
+    assert main(["--list", "--markdown"]) == 0
+    table = capsys.readouterr().out.strip()
+    assert table.count("\n") == 1 + len(shipped_models())
+    page = (Path(__file__).resolve().parents[1] / "docs" / "routing.md").read_text()
+    assert table in page, "docs/routing.md's shipped-model table is stale: python -m orl.routing.solve --list --markdown"

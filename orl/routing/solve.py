@@ -16,13 +16,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m orl.routing.solve", description=__doc__.split("\n")[0])
     p.add_argument("files", nargs="*", type=Path, help=".tsp (TSPLIB) or .vrp (CVRPLIB) files, optionally .gz")
     p.add_argument("--list", action="store_true", help="list the shipped models (training, data, measured gaps)")
+    p.add_argument("--markdown", action="store_true", help="with --list: the table of docs/routing.md")
     p.add_argument("--beam", type=int, default=16, help="beam width (0 or 1: greedy); default 16")
     p.add_argument("--model", type=Path, default=None, help="a policy.pt or checkpoint instead of the shipped model")
     p.add_argument("--out", type=Path, default=None, help="directory for the solution files (.tour / .sol)")
     a = p.parse_args(argv)
-    from orl.routing.solver import _load_file, shipped_models, solve
+    from orl.routing.solver import _load_file, models_table, shipped_models, solve
     from orl.train.common import format_duration
 
+    if a.list and a.markdown:
+        print(models_table())
+        return 0
     if a.list:
         print(f"{'model':<8} {'steps':>6} {'trained':>12}  {'greedy gap':>10} {'beam4 gap':>9}  reference (test instances)")
         for name, m in shipped_models().items():

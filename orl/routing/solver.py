@@ -65,6 +65,27 @@ def shipped_models() -> dict[str, dict]:
     return out
 
 
+REFERENCE_NAMES = {"dp": "exact DP", "ortools": "OR-Tools", "pyvrp": "pyvrp", "elkai": "elkai"}
+
+
+def models_table() -> str:
+    """docs/routing.md's markdown table of the shipped models, from their JSON records (``--list --markdown``)."""
+    from orl.train.common import format_duration
+
+    lines = ["| model | architecture | training | data | steps | greedy gap | beam 4 gap |", "|---|---|---|---|---|---|---|"]
+    for name, m in shipped_models().items():
+        c, d, t = m["config"], m["train_data"], m["test"]
+        hardware = sorted({h["hardware"] for h in m.get("history", [])}) or ["unrecorded hardware"]
+        trained = f"{format_duration(float(m['train_time_s']))} on {' + '.join(hardware)}, batch {c['batch_size']}"
+        expert = REFERENCE_NAMES.get(d["expert"], d["expert"])
+        data = f"{d['instances']} instances solved by {expert}" + (
+            f", {d['expert_time_limit_s']:g} s each" if d.get("expert_time_limit_s") else "")
+        lines.append(f"| `{name}` | dim {c['dim']}, {c['layers']} layers, {c['heads']} heads, FF {c['ff_dim']} | "
+                     f"{trained} | {data} | {m['steps']} | {t['greedy_gap_pct']:+.3f}% | "
+                     f"{t['beam4_gap_pct']:+.3f}% |")
+    return "\n".join(lines)
+
+
 def model_path(problem: str, size: int | None = None) -> Path:
     """The shipped model of ``problem`` trained nearest to ``size`` nodes (the largest if None)."""
     if problem not in PROBLEMS:
