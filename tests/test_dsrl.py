@@ -91,6 +91,23 @@ def test_expo_improves_a_weak_base_policy(weak_base, tmp_path):
     assert base_return < -30 and result["last"] > 0.2 * base_return, (result["last"], base_return)
 
 
+def test_expo_starts_from_the_base_and_acts_with_its_ema(weak_base):
+    """As the code after its pretraining: the trained base starts from the pretrained weights, the acting copy from
+    the pretrained EMA ("target actor"); the edit actor has the critic's hidden layers (the code's hidden_dims)."""
+    from orl.algos.online.expo import EXPO, EXPOConfig
+
+    algo = EXPO(1, 1, EXPOConfig(base=str(weak_base), hidden=(64, 48, 32), n_critics=2))
+    pre = orl.load(weak_base).algorithm
+    trained, ema = pre.components()["diffusion"].state_dict(), pre.components()["ema"].state_dict()
+    assert any(not torch.equal(trained[k], ema[k]) for k in trained)  # 1,500 updates: the EMA lags the weights
+    for k, v in algo.base.state_dict().items():
+        assert torch.equal(v, trained[k]), k
+    for k, v in algo.base_ema.state_dict().items():
+        assert torch.equal(v, ema[k]), k
+    widths = [m.out_features for m in algo.edit.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths[:3] == [64, 48, 32] and algo.base_opt.defaults["weight_decay"] == 1e-4
+
+
 def test_dsrl_sac_steers_the_same_base_through_a_noise_action_env(weak_base, tmp_path):
     from gymnasium.utils.env_checker import check_env
 

@@ -14,6 +14,12 @@ One module for the two papers that steer or edit a pretrained diffusion policy (
   noise re-derived from the clipped ``x0`` (DPPO's sampler that DSRL steers); both take the initial noise
   as an argument so that a policy over noise can steer them, and DDIM is differentiable in it.
 
+Deviations from EXPO's code (``DDPM`` with ``DiffusionMLP`` and ``DiffusionMLPResNet``), named: the time MLP maps
+the ``time_dim`` Fourier features through ``2 time_dim`` to ``time_dim`` features (the code's second layer also
+has ``2 time_dim`` outputs: 256 rather than 128 features enter the ResNet); the ResNet's input is ``[s, a_t,
+cond]`` (the code's ``[a_t, s, cond]``, a permutation of the first layer's columns); PyTorch's default
+initialisation (the code: Xavier-uniform outside the residual blocks, LeCun-normal inside).
+
 Shapes: states ``(P, N, obs_dim)``, actions ``(P, N, chunk * action_dim)`` in [-1, 1]; a chunk of ``chunk``
 consecutive actions is one flat vector (DSRL's action chunks).
 """

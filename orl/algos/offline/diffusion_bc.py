@@ -13,9 +13,9 @@ draws; ``eval_sampler="ddim"`` makes it the DDIM map from zero noise instead.
 
 Action chunks (DSRL's DPPO bases predict 4 actions at once on Gym MuJoCo) are data here: train on
 :func:`orl.data.chunks.chunk_dataset` (actions of size ``h * d``, its ``env_id`` the chunk environment's), and the
-policy acts in :class:`orl.data.chunks.ActionChunkEnv`, executing each chunk open-loop. Deviation, named: the weight
-decay is AdamW's default (0.01), as jaxrl5's ``optax.adamw`` default (1e-4) could not be checked against the
-EXPO fork's config.
+policy acts in :class:`orl.data.chunks.ActionChunkEnv`, executing each chunk open-loop. The weight decay is 1e-4: the code builds
+its optimiser as ``optax.adamw(learning_rate=...)``, whose default decay is 1e-4 (before 2026-11-29 orl used
+PyTorch's default, 0.01; ``experiments/o2o_results.py`` keeps 0.01 for the bases of its committed tables).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class DiffusionBCConfig:
     """EXPO's base-policy settings (see the module docstring)."""
 
     lr: float = 3e-4
-    weight_decay: float = 0.01
+    weight_decay: float = 1e-4  # optax.adamw's default, which EXPO's code keeps
     T: int = 10
     schedule: str = "vp"
     hidden: int = 256

@@ -4,9 +4,12 @@ official repository was unavailable; the public fork ``andamanopal/EXPO`` was re
 which the paper does not have).
 
 - **Base policy** ``pi_b``: a DDPM diffusion policy (:mod:`orl.nets.diffusion`, T = 10, VP schedule), trained by
-  the epsilon loss on the same batches the critic sees (so it keeps imitating the replay buffer), AdamW; an EMA
-  copy (tau 0.001) acts. ``base`` may name a pretrained ``diffusion_bc`` agent (offline-to-online) to start from.
-- **Edit policy** ``pi_e(eps | s, a)``: a tanh-Gaussian on ``[s, a]``; the edited action is ``a + beta eps``.
+  the epsilon loss on the same batches the critic sees (so it keeps imitating the replay buffer), AdamW (weight
+  decay 1e-4, optax's default); an EMA copy (tau 0.001) acts. ``base`` may name a pretrained ``diffusion_bc`` agent
+  (offline-to-online) to start from: its weights start the base and its EMA starts the acting copy, as the code's
+  pretraining leaves its "target actor".
+- **Edit policy** ``pi_e(eps | s, a)``: a tanh-Gaussian on ``[s, a]`` with the critic's hidden layers (the
+  code's ``hidden_dims``, 3 x 256 in its README runs); the edited action is ``a + beta eps``.
   Loss ``E[alpha (log pi_e(eps|s,a) - d log beta) - mean_i Q_i(s, a + beta eps)]`` with ``a`` the batch action;
   alpha auto-tuned towards the entropy target ``-d/2``.
 - **Critic**: an ensemble of ``n_critics`` (10) LayerNorm MLPs, batched (one forward for all); the TD target
@@ -19,7 +22,9 @@ which the paper does not have).
 Per environment step the loop (:mod:`orl.train.offpolicy`) makes ``utd`` (20) critic updates; with the last of
 them, one base step, one edit step and one temperature step (the code's order). Deviations, named: edited
 actions are clipped to [-1, 1] when acting (the code leaves the clip to the environment); the learning rates are
-constant (the code's cosine decay over 3M steps is nearly flat at the budgets here).
+constant (the code's cosine decay over 3M steps is nearly flat at the budgets here); the edit policy's log-std is
+squashed into [-5, 2] by tanh (orl's SAC actor; the code clips it to [-20, 2]); PyTorch's default initialisation
+(the code: Xavier-uniform and LeCun-normal); the diffusion network's deviations are in :mod:`orl.nets.diffusion`.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class EXPOConfig:
     diffusion_time_dim: int = 128
     T: int = 10
     lr: float = 3e-4
+    weight_decay: float = 1e-4  # the base's AdamW: optax.adamw's default, which the code does not change
     gamma: float = 0.99
     tau: float = 0.005
     actor_ema: float = 0.001
@@ -92,18 +98,21 @@ class EXPO:
                 raise ValueError(f"the base policy acts on ({pre.obs_dim},) -> {pre.action_dim}; this env on "
                                  f"({obs_dim},) -> {action_dim}")
             self.base = copy.deepcopy(pre.diffusion)
+            # the code's pretraining leaves its EMA "target actor", which then acts: start from the base's EMA
+            self.base_ema = copy.deepcopy(pre.ema).requires_grad_(False)
             self.obs_mean, self.obs_std = pre.obs_mean.reshape(-1).clone(), pre.obs_std.reshape(-1).clone()
         else:
             self.base = DiffusionPolicy(obs_dim, action_dim, [torch.Generator().manual_seed(seed)], c.T, "vp",
                                         c.diffusion_hidden, c.diffusion_blocks, c.diffusion_time_dim)
-        self.base_ema = copy.deepcopy(self.base).requires_grad_(False)
-        self.edit = TanhGaussianActor(obs_dim + action_dim, action_dim, tuple(c.hidden[:2]))
+            self.base_ema = copy.deepcopy(self.base).requires_grad_(False)
+        # the code builds the edit actor on the critic's hidden_dims ((256, 256, 256) in its README runs)
+        self.edit = TanhGaussianActor(obs_dim + action_dim, action_dim, tuple(c.hidden))
         gens = [torch.Generator().manual_seed(seed * 1000 + i) for i in range(c.n_critics)]
         self.critic = member_mlp(obs_dim + action_dim, c.hidden, 1, gens, layer_norm=True)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(0.0))
         self.target_entropy = -action_dim / 2
-        self.base_opt = torch.optim.AdamW(self.base.parameters(), lr=c.lr)
+        self.base_opt = torch.optim.AdamW(self.base.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         self.edit_opt = torch.optim.Adam(self.edit.parameters(), lr=c.lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.lr)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=c.lr)
