@@ -18,7 +18,6 @@ trained adversary back into an attack for :class:`~orl.robust.attacks.Observatio
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from orl.robust.attacks import Attack, Victim, learned_state_attack, pa_ad_perturbation
+from orl.utils.envs import register_derived_env
 
 KINDS = ("sa-rl", "pa-ad")
 #: PROTECTED's attacker PPO settings (configs/config_*.json: adv_ppo_lr_adam, adv_clip_eps, adv_entropy_coeff).
@@ -145,13 +145,9 @@ def register_adversary(env_id: str, victim: str | Path, eps: float, kind: str) -
     """Register the adversary MDP as a Gymnasium id (named by a hash of its arguments, the same in every
     process, so a resumed attacker run finds its env) and return the id."""
     victim = str(Path(victim).resolve())
-    key = hashlib.sha1(f"{env_id}|{victim}|{eps!r}|{kind}".encode()).hexdigest()[:12]
-    adv_id = f"orl-robust/Adversary-{key}-v0"
-    if adv_id not in gym.envs.registry:
-        spec = gym.spec(env_id)
-        gym.register(adv_id, entry_point=AdversaryEnv, max_episode_steps=spec.max_episode_steps,
-                     kwargs={"env_id": env_id, "victim": victim, "eps": float(eps), "kind": kind})
-    return adv_id
+    return register_derived_env("orl-robust/Adversary", AdversaryEnv, env_id,
+                                {"env_id": env_id, "victim": victim, "eps": float(eps), "kind": kind},
+                                key=f"{env_id}|{victim}|{eps!r}|{kind}")
 
 
 def attacker_settings(env_id: str) -> dict[str, Any]:

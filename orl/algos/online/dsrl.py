@@ -239,17 +239,15 @@ class NoiseActionEnv(gym.Env):
 
 def register_noise_env(env_id: str, base: str, noise_bound: float = 1.5, ddim_steps: int = 5) -> str:
     """Register DSRL-SAC's noise-action env for ``env_id`` and the diffusion policy ``base``; returns its id."""
-    import hashlib
     from pathlib import Path
 
+    from orl.utils.envs import register_derived_env
+
     base = str(Path(base).resolve())
-    key = hashlib.sha1(f"{env_id}|{base}|{noise_bound!r}|{ddim_steps}".encode()).hexdigest()[:12]
-    noise_id = f"orl-dsrl/NoiseAction-{key}-v0"
-    if noise_id not in gym.envs.registry:
-        gym.register(noise_id, entry_point=NoiseActionEnv, max_episode_steps=gym.spec(env_id).max_episode_steps,
-                     kwargs={"env_id": env_id, "base": base, "noise_bound": float(noise_bound),
-                             "ddim_steps": int(ddim_steps)})
-    return noise_id
+    return register_derived_env("orl-dsrl/NoiseAction", NoiseActionEnv, env_id,
+                                {"env_id": env_id, "base": base, "noise_bound": float(noise_bound),
+                                 "ddim_steps": int(ddim_steps)},
+                                key=f"{env_id}|{base}|{noise_bound!r}|{ddim_steps}")
 
 
 @dataclass
