@@ -5,8 +5,8 @@ output is there, so the grid continues across sessions and machines:
 
 1. offline pretraining, one population per dataset (all seeds in one batched model, ``--pretrain-steps`` updates):
    ``diffusion_bc`` on single actions (EXPO's base), ``diffusion_bc`` on chunks of ``--chunk`` actions (DSRL's
-   base: the code's Gym MuJoCo setting is 4, :mod:`orl.data.chunks`) and ``iql`` (the base of IQL fine-tuning, with the IQL code's
-   Gaussian actor: orl's tuned hopper settings, CORL's, use a deterministic actor, which cannot explore); each
+   base: the code's Gym MuJoCo setting is 4, :mod:`orl.data.chunks`) and ``iql`` with the settings the IQL code's
+   fine-tuning script would use (``IQL_BASE``; the base of IQL fine-tuning), each only when a method needs it; each
    member is saved as its own agent file;
 2. online, ``--steps`` environment steps per run, from the same seed's bases:
 
@@ -42,6 +42,7 @@ import argparse
 import csv
 import json
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +52,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import orl  # noqa: E402
+from orl.algos.online.sac import RLPD  # noqa: E402
 from orl.data.chunks import chunk_dataset, chunk_env_id  # noqa: E402
 from orl.data.collect import evaluate  # noqa: E402
 from orl.data.registry import load_dataset  # noqa: E402
@@ -71,8 +73,13 @@ REDUCED: dict[str, dict] = {
 }
 #: AdamW weight decay of the diffusion bases (orl's default before 2026-11-29; the code's is 1e-4)
 BASE_WEIGHT_DECAY = 0.01
-#: Method settings that are not reductions (RLPD's configuration of SAC; offline data for EXPO).
-RLPD = {"offline_ratio": 0.5, "n_critics": 10, "num_min_qs": 2, "critic_layer_norm": True, "backup_entropy": False}
+#: The IQL fine-tuning base as the IQL code's ``train_finetune.py`` would train it on MuJoCo: ``configs/mujoco_config.py``
+#: (expectile 0.7, temperature 3, tau 0.005), no learning-rate decay (its learner gets no ``max_steps``: only
+#: ``opt_decay_schedule=None`` runs), rewards scaled by 1000 / (max return - min return), raw states, the Gaussian
+#: actor. orl's tuned files (CORL's) differ per dataset: tau 0.001 on hopper, no reward scaling on walker2d and
+#: halfcheetah, a deterministic actor, normalised states, a cosine decay; the first grid's base ("iql") used them.
+IQL_BASE = {"deterministic_actor": False, "actor_lr_cosine": False, "normalize_reward": True, "normalize_states": False,
+            "tau": 0.005, "expectile": 0.7, "beta": 3.0}
 FIELDS = ["dataset", "env", "seed", "method", "step", "return", "score", "pretrain_steps", "steps", "chunk", "reduced"]
 #: The methods' names in docs/diffusion.md's tables.
 LABELS = {"diffusion_bc": "diffusion BC alone (single actions)", "diffusion_bc_chunk": "diffusion BC alone (4-action chunks)",
@@ -126,7 +133,7 @@ def online(method: str, env_id: str, dataset: str, seed: int, steps: int, out: P
             settings.update(base=str(base["iql"]), offline_dataset=dataset)
         if method in ("expo", "sac_rlpd"):
             settings.update(offline_dataset=dataset, offline_ratio=0.5)
-        if method == "sac_rlpd":
+        if method == "sac_rlpd":  # RLPD's locomotion settings (orl.algos.online.sac.RLPD) under the reductions
             settings.update({k: v for k, v in RLPD.items() if k not in settings})
         orl.fit(algo, env_id, steps=steps, seed=seed, out_dir=out, eval_every=eval_every, eval_episodes=episodes,
                 **settings)
@@ -223,6 +230,20 @@ def summary(rows: list[dict]) -> list[dict]:
     return out
 
 
+def supersede(args: argparse.Namespace, dataset: str) -> None:
+    """Move the runs of ``--supersede`` methods (this dataset, ``--seeds``, this budget) out of ``--runs``, into
+    ``<runs>_superseded/<UTC time>/``: their settings changed, so they are rerun and leave the CSVs."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for seed in args.seeds:
+        for method in args.supersede:
+            run = args.runs / dataset / f"pre{args.pretrain_steps}" / f"seed{seed}" / f"{method}-{args.steps}"
+            if run.exists():
+                dest = args.runs.parent / f"{args.runs.name}_superseded" / stamp / run.relative_to(args.runs)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                run.rename(dest)
+                print(f"superseded: {run} -> {dest}")
+
+
 def table(summary_csv: Path, dataset: str) -> str:
     """docs/diffusion.md's markdown table of ``dataset`` from ``o2o_summary.csv`` (mean ± std over the seeds)."""
     with open(summary_csv) as f:
@@ -260,6 +281,8 @@ def main() -> None:
     p.add_argument("--runs", type=Path, default=Path.home() / ".orl" / "runs" / "o2o")
     p.add_argument("--results", type=Path, default=ROOT / "experiments" / "results")
     p.add_argument("--collect-only", action="store_true", help="only rewrite the CSVs from finished runs")
+    p.add_argument("--supersede", nargs="+", default=[], choices=METHODS[len(BASES):], metavar="METHOD",
+                   help="first move these methods' runs (of --datasets, --seeds) out of --runs: rerun them")
     p.add_argument("--table", metavar="DATASET", help="print docs/diffusion.md's table of DATASET from "
                    "o2o_summary.csv in --results, and stop")
     args = p.parse_args()
@@ -273,19 +296,24 @@ def main() -> None:
             pre = args.runs / dataset / f"pre{args.pretrain_steps}"
             pre.mkdir(parents=True, exist_ok=True)
             data = load_dataset(dataset)
+            supersede(args, dataset)
+            wanted = set(args.methods)
+            files: dict[str, list[Path]] = {}  # only the bases that the methods asked for are trained
             # the committed tables' bases were trained with AdamW's weight decay 0.01 before diffusion_bc took the
             # code's 1e-4: kept, so that the grid reproduces them (5,000 updates at lr 3e-4 shrink weights by 1.5%)
-            dbc = pretrained("diffusion_bc", dataset, args.seeds, args.pretrain_steps, pre, args.pretrain_eval_every,
-                             weight_decay=BASE_WEIGHT_DECAY)
-            dbc_chunk = pretrained("diffusion_bc", chunk_dataset(data, args.chunk), args.seeds, args.pretrain_steps, pre,
-                                   args.pretrain_eval_every, name=f"diffusion_bc_h{args.chunk}",
-                                   weight_decay=BASE_WEIGHT_DECAY)
-            # the IQL code's Gaussian actor (CORL's tuned hopper files use a deterministic one, which cannot explore)
-            iql = pretrained("iql", dataset, args.seeds, args.pretrain_steps, pre, args.pretrain_eval_every,
-                             deterministic_actor=False)
+            if wanted & {"diffusion_bc", "expo"}:
+                files["diffusion_bc"] = pretrained("diffusion_bc", dataset, args.seeds, args.pretrain_steps, pre,
+                                                   args.pretrain_eval_every, weight_decay=BASE_WEIGHT_DECAY)
+            if wanted & {"diffusion_bc_chunk", "dsrl_na", "dsrl_sac"}:
+                files["diffusion_bc_chunk"] = pretrained(
+                    "diffusion_bc", chunk_dataset(data, args.chunk), args.seeds, args.pretrain_steps, pre,
+                    args.pretrain_eval_every, name=f"diffusion_bc_h{args.chunk}", weight_decay=BASE_WEIGHT_DECAY)
+            if "iql_ft" in wanted:
+                files["iql"] = pretrained("iql", dataset, args.seeds, args.pretrain_steps, pre,
+                                          args.pretrain_eval_every, name="iql_code", **IQL_BASE)
             for k, seed in enumerate(args.seeds):  # seed-major: every method gets seed 0 first
                 root = pre / f"seed{seed}"
-                bases = {"diffusion_bc": dbc[k], "diffusion_bc_chunk": dbc_chunk[k], "iql": iql[k]}
+                bases = {name: f[k] for name, f in files.items()}
                 for method in args.methods:
                     if method in BASES:
                         env = env_id if method == "diffusion_bc" else chunk_env_id(env_id, args.chunk)

@@ -39,3 +39,19 @@ def test_docs_tables_match_the_committed_summary():
         table = o2o_results.table(SUMMARY, dataset)
         assert table in page, (f"docs/diffusion.md's {dataset} table is stale; regenerate it with "
                                f"python experiments/o2o_results.py --table {dataset}")
+
+
+def test_supersede_moves_only_the_named_methods_runs(tmp_path):
+    import argparse
+
+    runs = tmp_path / "o2o"
+    for seed in (0, 1):
+        for method in ("sac_rlpd", "expo"):
+            (runs / "d" / "pre5" / f"seed{seed}" / f"{method}-10").mkdir(parents=True)
+    args = argparse.Namespace(runs=runs, seeds=[0], supersede=["sac_rlpd"], pretrain_steps=5, steps=10)
+    o2o_results.supersede(args, "d")
+    assert not (runs / "d" / "pre5" / "seed0" / "sac_rlpd-10").exists()
+    assert (runs / "d" / "pre5" / "seed1" / "sac_rlpd-10").exists()  # another seed: kept
+    assert (runs / "d" / "pre5" / "seed0" / "expo-10").exists()
+    (moved,) = (tmp_path / "o2o_superseded").glob("*/d/pre5/seed0/sac_rlpd-10")
+    assert moved.is_dir()

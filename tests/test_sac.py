@@ -83,3 +83,32 @@ def test_mixed_batches_and_rlpd_style_run(tmp_path):
         SACConfig(offline_ratio=0.5)
     with pytest.raises(ValueError, match="num_min_qs must lie in 1..n_critics=2"):
         SACConfig(num_min_qs=3)
+
+
+def test_rlpd_steps_the_actor_once_per_environment_step(tmp_path):
+    """RLPD's SACLearner: ``utd`` critic steps, then one actor and one temperature step (with the last batch); its
+    target entropy is -|A|/2. With ``actor_each_update`` (SAC's default) every update steps all three."""
+    from orl.algos.online.sac import RLPD
+
+    torch.manual_seed(0)
+    s, a, r, s2, d = torch.randn(8, 3), torch.rand(8, 2) * 2 - 1, torch.randn(8), torch.randn(8, 3), torch.zeros(8)
+    steps = {}
+    for each in (True, False):
+        algo = SAC(3, 2, SACConfig(utd=3, hidden=(16, 16), n_critics=4, actor_each_update=each,
+                                   target_entropy_scale=0.5))
+        logged = [algo.update(s, a, r, s2, d) for _ in range(6)]
+        steps[each] = ([int(st["step"]) for st in algo.actor_opt.state.values()][0],
+                       int(algo.alpha_opt.state[algo.log_alpha]["step"]),
+                       int(next(iter(algo.critic_opt.state.values()))["step"]), sum("actor_loss" in m for m in logged))
+        assert algo.target_entropy == -1.0
+    assert steps[True] == (6, 6, 6, 6) and steps[False] == (2, 2, 6, 2)
+    # the loop averages a metric over the updates that reported it, not over all of them
+    agent = orl.fit("sac", "Pendulum-v1", steps=300, eval_every=300, eval_episodes=1, log_every=20,
+                    out_dir=tmp_path / "r",
+                    **{**RLPD, "utd": 4, "start_steps": 256, "hidden": [16, 16], "n_critics": 3,
+                       "offline_dataset": "pendulum-scripted"})
+    with open(tmp_path / "r" / "metrics.csv") as f:
+        rows = [row for row in csv.DictReader(f) if row.get("actor_loss")]
+    assert rows and agent.algorithm.config.actor_each_update is False
+    alphas = [float(row["alpha"]) for row in rows]
+    assert all(0.5 < x <= 1.0 for x in alphas), alphas  # a mean of alphas near 1, not divided by utd

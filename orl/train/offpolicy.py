@@ -124,6 +124,7 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
         bar = tqdm(total=steps, initial=step, desc=f"{algo_name} {env_id}", unit="step", dynamic_ncols=True)
         eta = DurationEstimate(step, steps, unit="env steps", write=tqdm.write)
     sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
     count, t0, start = 0, time.time(), step
     try:
         while step < steps:
@@ -150,12 +151,13 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
                     for k, v in algo.update(b.observations, b.actions, b.rewards, b.next_observations,
                                             b.terminals).items():
                         sums[k] = sums.get(k, 0.0) + v
+                        counts[k] = counts.get(k, 0) + 1  # a metric of a step taken once per utd updates
                     count += 1
             if bar is not None:
                 bar.update(1)
                 eta(step)
             if step % log_every == 0 and count:
-                row = {"step": step, **{k: v / count for k, v in sums.items()},
+                row = {"step": step, **{k: v / counts[k] for k, v in sums.items()},
                        "env_steps_per_s": (step - start) / max(time.time() - t0, 1e-9)}
                 if finished:
                     row["episode_return"] = float(np.mean([r for r, _ in finished]))
@@ -164,7 +166,7 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
                 for k, v in row.items():
                     if k != "step":
                         tb.add_scalar(f"train/{k}", v, step)
-                sums, count = {}, 0
+                sums, counts, count = {}, {}, 0
             if step % eval_every == 0 or step == steps:
                 returns = evaluate(env_id, lambda o, _r: bias + scale * algo.act(o, deterministic=True), eval_episodes,
                                    seed=seed + 100)

@@ -10,7 +10,13 @@ Per update on a batch ``(s, a, r, s', d)``:
              every critic regressed to y (the entropy term only with ``backup_entropy``, RLPD/EXPO turn it off)
     actor:   E[ alpha log pi(a~|s) - mean_i Q_i(s, a~) ]  (REDQ/RLPD: mean over the ensemble; min for 2 critics,
              as CleanRL's SAC, when ``n_critics == 2``)
-    alpha:   E[ -alpha (log pi(a~|s) + target_entropy) ],  target ``-|A|`` (SAC) unless set
+    alpha:   E[ -alpha (log pi(a~|s) + target_entropy) ],  target ``-target_entropy_scale |A|`` unless set
+             (SAC: scale 1; RLPD: 1/2)
+
+Every update steps the critics; the actor and the temperature step with every update (SAC, CleanRL) or, with
+``actor_each_update=False``, once per environment step with the last of its ``utd`` critic updates (RLPD's
+``SACLearner.update``, REDQ). :data:`RLPD` holds the settings of RLPD's locomotion runs (its README command with
+``configs/rlpd_config.py``) where they differ from this class's defaults.
 
 The critics are one batched network (``orl.nets.population.member_mlp`` with the ensemble as its member
 dimension: one forward for all of them), the actor a tanh-Gaussian MLP. Targets are Polyak-averaged (tau).
@@ -48,8 +54,10 @@ class SACConfig:
     critic_layer_norm: bool = False
     backup_entropy: bool = True
     init_alpha: float = 1.0
-    target_entropy: float | None = None  # None: -|A|
+    target_entropy: float | None = None  # None: -target_entropy_scale * |A|
+    target_entropy_scale: float = 1.0  # RLPD: 0.5
     utd: int = 1  # gradient updates per environment step
+    actor_each_update: bool = True  # False: one actor and temperature step per env step, with the last critic update
     start_steps: int = 5000  # uniform-random actions before learning starts
     buffer_size: int = 1_000_000
     offline_ratio: float = 0.0  # share of each batch from the offline dataset (RLPD: 0.5)
@@ -64,6 +72,15 @@ class SACConfig:
             raise ValueError(f"algo.offline_ratio must lie in [0, 1), got {self.offline_ratio}")
         if self.offline_ratio > 0 and not self.offline_dataset:
             raise ValueError("algo.offline_ratio > 0 needs algo.offline_dataset (a dataset name or path)")
+
+
+#: RLPD's locomotion settings (``ikostrikov/rlpd``: README command, ``configs/rlpd_config.py`` over ``sac_config``
+#: and ``td_config``; ``SACLearner``): 10 LayerNorm critics with a min over 2, learning rates 3e-4, target entropy
+#: -|A|/2, the entropy term kept in the backup (its AntMaze and Adroit commands turn it off), one actor and
+#: temperature step per environment step, UTD 20, 5,000 random steps, half of every batch from the dataset.
+RLPD: dict[str, Any] = {"n_critics": 10, "num_min_qs": 2, "critic_layer_norm": True, "critic_lr": 3e-4,
+                        "alpha_lr": 3e-4, "target_entropy_scale": 0.5, "backup_entropy": True,
+                        "actor_each_update": False, "utd": 20, "start_steps": 5000, "offline_ratio": 0.5}
 
 
 class TanhGaussianActor(nn.Module):
@@ -107,7 +124,8 @@ class SAC:
         self.critic = member_mlp(obs_dim + action_dim, c.hidden, 1, gens, layer_norm=c.critic_layer_norm)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(c.init_alpha)))
-        self.target_entropy = -float(action_dim) if c.target_entropy is None else float(c.target_entropy)
+        self.target_entropy = (-c.target_entropy_scale * action_dim if c.target_entropy is None
+                               else float(c.target_entropy))
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=c.alpha_lr)
@@ -142,6 +160,18 @@ class SAC:
         self.critic_opt.zero_grad()
         critic_loss.backward()
         self.critic_opt.step()
+        with torch.no_grad():
+            for t, p in zip(self.critic_target.parameters(), self.critic.parameters()):
+                t.lerp_(p, c.tau)
+        self.updates += 1
+        out = {"critic_loss": float(critic_loss.detach()) / c.n_critics, "q_mean": float(q.detach().mean())}
+        if c.actor_each_update or self.updates % c.utd == 0:
+            out.update(self._actor_step(s, alpha))
+        return out
+
+    def _actor_step(self, s: torch.Tensor, alpha: torch.Tensor) -> dict[str, float]:
+        """One actor and one temperature step on the batch's states."""
+        c = self.config
         a_pi, logp = self.actor(s, self.gen)
         with frozen(self.critic):  # differentiate through the critics, not into their weights
             q_pi = self.q(self.critic, s, a_pi)
@@ -154,12 +184,7 @@ class SAC:
         self.alpha_opt.zero_grad()
         alpha_loss.backward()
         self.alpha_opt.step()
-        with torch.no_grad():
-            for t, p in zip(self.critic_target.parameters(), self.critic.parameters()):
-                t.lerp_(p, c.tau)
-        self.updates += 1
-        return {"critic_loss": float(critic_loss.detach()) / c.n_critics, "actor_loss": float(actor_loss.detach()),
-                "alpha": float(alpha), "q_mean": float(q.detach().mean())}
+        return {"actor_loss": float(actor_loss.detach()), "alpha": float(alpha)}
 
     def state_dict(self) -> dict[str, Any]:
         return {"name": self.name, "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
