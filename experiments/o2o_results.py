@@ -21,11 +21,13 @@ output is there, so the grid continues across sessions and machines:
    ================  ===========================================================================================
 
 Budgets are environment steps for every method: DSRL's runs take ``--steps / --chunk`` steps of the chunk
-environment (and their CSV steps are converted back). Every method's settings are its code's unless ``REDUCED`` below names a change (CPU budget): the code's update-to-
-data ratio of 20 (DSRL-NA, EXPO, RLPD) and EXPO's 10-critic, 8+8-candidate on-the-fly policy cost 20x to 2,750x a
-SAC step on a CPU (``experiments/bench_diffusion.py``); the steps before learning starts are cut so that a 10k-step
-budget is not mostly spent before the first update (DSRL's are counted in chunk steps: 250 = 1,000 environment
-steps); the reduced values are written into every CSV row.
+environment (and their CSV steps are converted back). Every method's settings are its code's unless ``REDUCED``
+below names a change (CPU budget): RLPD's and EXPO's update-to-data ratio of 20 and EXPO's 10-critic,
+8+8-candidate on-the-fly policy cost 20x to 2,750x a SAC step on a CPU (``experiments/bench_diffusion.py``); the
+steps before learning starts are cut so that a 10k-step budget is not mostly spent before the first update (DSRL's
+are counted in chunk steps: 250 = 1,000 environment steps; EXPO keeps its code's 5,000); the reduced values are
+written into every CSV row. DSRL runs at its code's rates per transition (``orl.algos.online.dsrl``).
+``--supersede METHOD ...`` moves a method's earlier runs aside before rerunning it (after a fix).
 
 Outputs (rewritten after every finished run, from all finished runs): ``experiments/results/o2o_curves.csv`` (dataset,
 seed, method, step, return, normalised score: ``100 (R - ref_min) / (ref_max - ref_min)`` with the dataset's own
@@ -62,15 +64,21 @@ from orl.utils.atomic import atomic_path, write_csv  # noqa: E402
 METHODS = ("diffusion_bc", "diffusion_bc_chunk", "dsrl_na", "dsrl_sac", "expo", "iql_ft", "sac_rlpd")
 BASES = ("diffusion_bc", "diffusion_bc_chunk")  # evaluated, not trained online
 
-#: Settings changed from each method's code defaults to fit a CPU, per method (the rest: orl's defaults = the code's).
+#: Settings changed from each method's code defaults to fit a CPU, per method (the rest: orl's defaults = the code's;
+#: every run records the reductions it ran with in its result.json, which the CSVs report).
 REDUCED: dict[str, dict] = {
-    # code: 20 updates every 2 chunk steps, 10 distillation steps, 2001 base-policy steps before learning
-    "dsrl_na": {"utd": 1, "distill_steps": 1, "start_steps": 250},
-    "dsrl_sac": {"start_steps": 250},  # orl's SAC default: 5000
+    # code: 8,004 base-policy transitions before learning (2,001 vector steps of 4 environments)
+    "dsrl_na": {"start_steps": 250},
+    "dsrl_sac": {"start_steps": 250},
     "expo": {"utd": 2, "n_critics": 4, "n_samples": 4, "n_edit": 4},  # code: UTD 20, 10 critics, 8 + 8 candidates
     "iql_ft": {},
-    "sac_rlpd": {"utd": 2, "start_steps": 1000},  # RLPD: UTD 20; orl's SAC default: 5000 uniform-random steps
+    "sac_rlpd": {"utd": 2, "start_steps": 1000},  # RLPD: UTD 20, 5,000 uniform-random steps
 }
+#: The reductions of the first grid's runs (before 2026-11-29, their result.json does not record them); DSRL then
+#: updated per transition, 20 and 10 times by default.
+REDUCED_FIRST_GRID: dict[str, dict] = {**REDUCED, "dsrl_na": {"utd": 1, "distill_steps": 1, "start_steps": 250}}
+#: Per-environment settings of the code's configs: DSRL-SAC's noise bound (``action_magnitude``)
+ENV_SETTINGS: dict[tuple[str, str], dict] = {("dsrl_sac", "Walker2d-v5"): {"noise_bound": 2.5}}
 #: AdamW weight decay of the diffusion bases (orl's default before 2026-11-29; the code's is 1e-4)
 BASE_WEIGHT_DECAY = 0.01
 #: The IQL fine-tuning base as the IQL code's ``train_finetune.py`` would train it on MuJoCo: ``configs/mujoco_config.py``
@@ -121,7 +129,7 @@ def online(method: str, env_id: str, dataset: str, seed: int, steps: int, out: P
     elif (out / "config.yaml").exists():  # stopped before its first checkpoint: resume starts it from step 0
         orl.resume(out)
     else:
-        settings = dict(REDUCED[method])
+        settings = {**REDUCED[method], **ENV_SETTINGS.get((method, env_id), {})}
         algo = "sac" if method == "sac_rlpd" else method
         if method in ("dsrl_na", "dsrl_sac"):  # one step of the chunk env is ``chunk`` environment steps
             settings["base"] = str(base["diffusion_bc_chunk"])
@@ -138,7 +146,7 @@ def online(method: str, env_id: str, dataset: str, seed: int, steps: int, out: P
         orl.fit(algo, env_id, steps=steps, seed=seed, out_dir=out, eval_every=eval_every, eval_episodes=episodes,
                 **settings)
     with atomic_path(out / "result.json", suffix=".json") as tmp:
-        tmp.write_text(json.dumps({"method": method, "steps": steps}))
+        tmp.write_text(json.dumps({"method": method, "steps": steps, "reduced": REDUCED[method]}))
 
 
 def base_alone(agent_file: Path, env_id: str, seed: int, episodes: int, out: Path) -> float:
@@ -179,12 +187,13 @@ def collect(args: argparse.Namespace) -> list[dict]:
                 out = root / f"{method}-{args.steps}"
                 if not (out / "result.json").exists():
                     continue
+                reduced = json.loads((out / "result.json").read_text()).get("reduced", REDUCED_FIRST_GRID[method])
                 with open(out / "eval.csv") as f:
                     for e in csv.DictReader(f):
                         r = float(e["return_mean"])
                         h = args.chunk if method.startswith("dsrl") else 1  # chunk steps -> environment steps
                         rows.append({**common, "method": method, "step": int(e["step"]) * h, "return": r,
-                                     "score": score(r), "reduced": json.dumps(REDUCED[method]) if REDUCED[method] else "",
+                                     "score": score(r), "reduced": json.dumps(reduced) if reduced else "",
                                      "chunk": h})
     return rows
 

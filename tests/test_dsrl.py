@@ -53,8 +53,8 @@ def weak_base(tmp_path_factory):
 
 
 def test_dsrl_na_steers_a_weak_base_policy(weak_base, tmp_path):
-    cfg = DSRLConfig(base=str(weak_base), hidden=(64, 64), utd=1, distill_steps=2, start_steps=300, ddim_steps=2,
-                     batch_size=128)
+    cfg = DSRLConfig(base=str(weak_base), hidden=(64, 64), utd=1, train_every=1, distill_steps=2, start_steps=300,
+                     ddim_steps=2, batch_size=128)
     result = train_offpolicy(ENV, tmp_path, cfg, steps=2500, eval_every=2500, eval_episodes=20, progress=False,
                              algo_name="dsrl_na")
     algo, rng = result["algo"], np.random.default_rng(0)
@@ -167,3 +167,43 @@ def test_a_saved_agent_carries_its_base(weak_base, tmp_path, algo):
     carried = loaded.algorithm.base_agent.algorithm.components()["ema"].state_dict()
     for (name, a), b in zip(carried.items(), orl.load(weak_base).algorithm.components()["ema"].state_dict().values()):
         assert torch.equal(a, b), name  # the pretrained base itself, not a copy of what EXPO trained on
+
+
+def test_dsrl_rates_fresh_distillation_batches_and_sampled_evaluation(weak_base, tmp_path):
+    """The code's schedule: rounds of ``utd`` updates every ``train_every`` transitions, ``distill_steps`` noise-critic
+    steps per round, each on a fresh batch; evaluation samples the policy from a stream of its own, so evaluating
+    more often leaves training exactly as it was."""
+    from orl.algos.online.dsrl import DSRLNA
+
+    cfg = dict(base=str(weak_base), hidden=(32, 32), utd=3, train_every=4, distill_steps=2, start_steps=100,
+               ddim_steps=2, batch_size=32)
+    runs = {}
+    for every in (60, 300):
+        result = train_offpolicy(ENV, tmp_path / str(every), DSRLConfig(**cfg), steps=300, eval_every=every,
+                                 eval_episodes=2, progress=False, algo_name="dsrl_na")
+        runs[every] = result["algo"]
+    assert runs[300].updates == 3 * (300 // 4 - 100 // 4 + 1)  # rounds at steps 100, 104, ..., 300
+    for a, b in zip(runs[60].state_dict()["q_w"].values(), runs[300].state_dict()["q_w"].values()):
+        assert torch.equal(a, b)  # five evaluations against one: the same training
+    with open(tmp_path / "60" / "eval.csv") as f:
+        assert len(f.read().splitlines()) == 1 + 5
+    algo = DSRLNA(1, 1, DSRLConfig(**cfg))
+    drawn = []
+
+    def sample():
+        drawn.append(torch.rand(32, 1) * 1.6 - 0.8)
+        return type("B", (), {"observations": drawn[-1]})
+
+    out = algo.after_updates(sample)
+    assert len(drawn) == 2 and not torch.equal(drawn[0], drawn[1]) and "q_w_loss" in out
+
+
+def test_dsrl_sac_first_steps_are_the_base_policys_own_noise(weak_base):
+    """The code's initial rollouts in the noise env: w ~ N(0, I) clipped to [-b, b] (about 13% of draws sit on the
+    bound at b = 1.5), handed to the loop as w / b in [-1, 1]."""
+    from orl.algos.online.dsrl import DSRLSAC, DSRLSACConfig
+
+    algo = DSRLSAC(1, 1, DSRLSACConfig(base=str(weak_base), hidden=(8, 8)))
+    w = algo.random_action(np.zeros((20000, 1), np.float32), np.random.default_rng(0))
+    assert w.shape == (20000, 1) and np.abs(w).max() <= 1.0
+    assert abs(float(np.mean(np.abs(w) == 1.0)) - 0.1336) < 0.01

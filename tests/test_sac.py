@@ -112,3 +112,24 @@ def test_rlpd_steps_the_actor_once_per_environment_step(tmp_path):
     assert rows and agent.algorithm.config.actor_each_update is False
     alphas = [float(row["alpha"]) for row in rows]
     assert all(0.5 < x <= 1.0 for x in alphas), alphas  # a mean of alphas near 1, not divided by utd
+
+
+@pytest.mark.parametrize("name", ["sac", "dsrl_na", "dsrl_sac", "expo", "iql_ft"])
+def test_the_cli_defaults_are_the_config_classes(name):
+    """orl/conf/algo/<name>.yaml (what ``python -m orl.run algo=<name>`` trains with) equals the dataclass defaults
+    (what ``orl.fit`` and the docstrings promise)."""
+    import dataclasses
+    from pathlib import Path
+
+    import yaml
+
+    from orl.train.offpolicy import OFFPOLICY_ALGORITHMS
+
+    path = Path(__file__).resolve().parents[1] / "orl" / "conf" / "algo" / f"{name}.yaml"
+    data = {k: v for k, v in yaml.safe_load(path.read_text())["algo"].items() if k not in ("name", "family")}
+    fields = {f.name: f.default for f in dataclasses.fields(OFFPOLICY_ALGORITHMS[name].Config)}
+    assert set(data) == set(fields)
+    for k, default in fields.items():
+        if k == "base":  # required: null in the file, "" in the class
+            continue
+        assert data[k] == (list(default) if isinstance(default, tuple) else default), k

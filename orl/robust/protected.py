@@ -34,8 +34,6 @@ leaves a gap above delta; the code (and orl) run a fixed ``K``. Budgets here are
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path

@@ -5,7 +5,11 @@ type: transitions go into one :class:`~orl.data.buffer.ReplayBuffer` (FIFO, ``bu
 time-outs apart, so a time-out bootstraps). With an offline dataset (``offline_dataset``, ``offline_ratio``), each
 batch takes that share of its rows from the dataset and the rest from the online buffer — RLPD's symmetric
 sampling at 0.5 (Ball et al., ICML 2023) — which makes ``algo=sac`` the RLPD-style baseline of offline-to-online
-fine-tuning. The first ``start_steps`` actions are uniform-random; learning starts when the buffer holds a batch.
+fine-tuning. The first ``start_steps`` actions are uniform-random (or the algorithm's ``random_action``); learning
+starts when the buffer holds a batch, in rounds of ``utd`` updates every ``train_every`` environment steps (SB3's
+``train_freq``), each on a fresh batch; an algorithm with ``after_updates(sample)`` (DSRL-NA's distillation) gets it
+after each round with a sampler of fresh batches. Evaluation acts with the policy's mean, or samples it from a
+stream of its own when the algorithm's ``deterministic_eval`` is false.
 
 Checkpoints (atomic, after every evaluation) hold the algorithm, the buffer, the environment (orl's env
 serialiser: MuJoCo physics included), the current observation, episode counters and every random stream, so a
@@ -25,7 +29,7 @@ import torch
 from orl.algos.online.dsrl import DSRLNA, DSRLSAC, register_noise_env
 from orl.algos.online.expo import EXPO
 from orl.algos.online.iql_ft import IQLFinetune
-from orl.algos.online.sac import SAC, SACConfig
+from orl.algos.online.sac import SAC
 from orl.data.buffer import Batch, ReplayBuffer
 from orl.data.collect import evaluate
 from orl.train.common import CSVLog, DurationEstimate, load_checkpoint, save_checkpoint
@@ -144,12 +148,16 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
             step += 1
             # with a merged dataset buffer (IQL) updates start at once, as there; otherwise once a batch is stored
             merged = offline is not None and hasattr(algo, "offline_share")
-            if step >= c.start_steps and len(buffer) >= (1 if merged else c.batch_size):
+            if (step >= c.start_steps and len(buffer) >= (1 if merged else c.batch_size)
+                    and step % getattr(c, "train_every", 1) == 0):
                 ratio = algo.offline_share(len(offline), step) if merged else c.offline_ratio
-                for _ in range(c.utd):
-                    b = mixed_batch(buffer, offline, c.batch_size, ratio, rng, to_unit)
-                    for k, v in algo.update(b.observations, b.actions, b.rewards, b.next_observations,
-                                            b.terminals).items():
+                sample = lambda: mixed_batch(buffer, offline, c.batch_size, ratio, rng, to_unit)  # noqa: E731
+                for i in range(c.utd):
+                    b = sample()
+                    metrics = algo.update(b.observations, b.actions, b.rewards, b.next_observations, b.terminals)
+                    if i == c.utd - 1 and hasattr(algo, "after_updates"):  # e.g. DSRL-NA's noise-critic distillation
+                        metrics = {**metrics, **algo.after_updates(sample)}
+                    for k, v in metrics.items():
                         sums[k] = sums.get(k, 0.0) + v
                         counts[k] = counts.get(k, 0) + 1  # a metric of a step taken once per utd updates
                     count += 1
@@ -168,8 +176,12 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
                         tb.add_scalar(f"train/{k}", v, step)
                 sums, counts, count = {}, {}, 0
             if step % eval_every == 0 or step == steps:
-                returns = evaluate(env_id, lambda o, _r: bias + scale * algo.act(o, deterministic=True), eval_episodes,
-                                   seed=seed + 100)
+                if getattr(c, "deterministic_eval", True):
+                    policy = lambda o, _r: bias + scale * algo.act(o, deterministic=True)  # noqa: E731
+                else:  # sampled from a stream of its own, the same at every evaluation: training's is untouched
+                    g = torch.Generator().manual_seed(seed + 100)
+                    policy = lambda o, _r: bias + scale * algo.act(o, generator=g)  # noqa: E731
+                returns = evaluate(env_id, policy, eval_episodes, seed=seed + 100)
                 eval_csv.append({"step": step, "return_mean": float(returns.mean()), "return_std": float(returns.std())})
                 tb.add_scalar("eval/return", float(returns.mean()), step)
                 if bar is not None:

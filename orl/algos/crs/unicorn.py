@@ -370,7 +370,6 @@ class UnicornAgent:
         s, a, r, s2, done = zip(*batch)
         a_t = torch.as_tensor(np.array(a))
         r_t = torch.as_tensor(np.array(r, dtype=np.float32))
-        done_t = torch.as_tensor(np.array(done, dtype=bool))
         q = self.net(collate(list(s))).gather(1, a_t[:, None]).squeeze(1)
         with torch.no_grad():
             target = r_t.clone()

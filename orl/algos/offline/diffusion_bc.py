@@ -106,7 +106,7 @@ class DiffusionBC(OfflineAlgorithm):
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.total_it += 1
         s, a, *_ = self.prepare(batch)
-        P, N = a.shape[0], a.shape[1]
+        N = a.shape[1]
         t = (self.random.rand(N, 1) * self.config.T).long().clamp_max(self.config.T - 1)
         noise = self.random.randn(N, self.action_dim)
         loss = member_mean(self.diffusion.loss(s, a, t, noise))

@@ -33,7 +33,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from orl.algos.base import OfflineAlgorithm, adam, register_algorithm, return_range_scale, soft_update

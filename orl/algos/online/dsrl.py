@@ -19,6 +19,23 @@ variant uses 1.5, walker 2.5): orl's default is the code's 1.0 and the knob is e
 Gym setting: 4) by data: a base trained on :func:`orl.data.chunks.chunk_dataset` and the chunk environment's id
 (:func:`orl.data.chunks.chunk_env_id`) as ``env``; the noise then has the chunk's size, one latent per chunk, and
 the discount applies per chunk, as the code's ``ActionChunkWrapper``.
+
+As the code (``ajwagen/dsrl`` with the SB3 fork read at ``vyseian/stable-baselines3-dsrl_dp`` @10e5d31, its
+author's last commit): per transition the code's rates with one environment (it runs 4 and trains every 2 vector
+steps: ``utd`` 20 updates and ``distill_steps`` 10 distillation steps every ``train_every`` 8 transitions, after
+8,004 base-policy transitions), each distillation step on a fresh batch, tanh activations with LayerNorm after every
+hidden layer of the actor and both critics, and evaluation of the sampled policy (``deterministic_eval=False``, its
+Gym configs). DSRL-SAC (:class:`DSRLSAC`) likewise takes the code's SB3 SAC settings.
+
+Deviations, named: one hidden width (256) for every task (the code: 128 hopper, 1,024 halfcheetah, 2,048 walker2d);
+the actor and critics see states standardised by the base's statistics (the code rescales them to [-1, 1] by its
+dataset's bounds); a time limit bootstraps (the code's chunk wrapper reports it as a termination); a chunk stops
+at the environment's termination (the code executes its remaining actions and sums their rewards); the log-std is
+squashed into [-5, 2] (SB3 clamps to [-20, 2]); the temperature loss is ``-alpha (log pi + H)`` (SB3: ``-log alpha
+(...)``); with ``noise_bound != 1`` the entropy is that of ``w`` itself (SB3 measures it in the [-1, 1]-scaled
+space; the code only uses 1 for DSRL-NA); and the base is orl's ``diffusion_bc`` (EXPO's network, VP schedule,
+T = 10), where the paper's Gym runs steer DPPO's MLP (cosine schedule, T = 20): the same DDIM sampler, a different
+noise-to-action map.
 """
 
 from __future__ import annotations
@@ -34,13 +51,21 @@ import torch
 from torch import nn
 
 from orl.algos.base import frozen, load_base
-from orl.algos.online.sac import SAC, SACConfig, TanhGaussianActor
+from orl.algos.online.sac import ACTIVATIONS, SAC, SACConfig, TanhGaussianActor
 from orl.nets.population import member_mlp
+
+
+#: The DSRL code's rates per transition with one environment: it runs 4 and trains every 2 vector steps, 20 gradient
+#: steps and 10 distillation steps (``train_freq`` 2, ``utd`` 20, ``n_envs`` 4), after 2,001 vector steps of the
+#: base policy: 20 updates every 8 chunk transitions, 8,004 transitions first.
+CODE_TRAIN_EVERY, CODE_START_STEPS = 8, 8004
 
 
 @dataclass
 class DSRLConfig:
-    """DSRL-NA's settings (the code's Gym MuJoCo config, a smaller default network for CPUs)."""
+    """DSRL-NA's settings: the code's Gym MuJoCo config (``cfg/gym/*.yaml``), its rates per transition
+    (:data:`CODE_TRAIN_EVERY`), and one hidden width for every task (the code's: 128 hopper, 1,024 halfcheetah,
+    2,048 walker2d)."""
 
     base: str = ""  # the frozen diffusion policy: a saved diffusion_bc agent or its run directory
     ddim_steps: int = 5
@@ -49,13 +74,16 @@ class DSRLConfig:
     critic_lr: float = 3e-4
     alpha_lr: float = 3e-4
     hidden: tuple[int, ...] = (256, 256, 256)
+    activation: str = "tanh"  # the code's activation_fn; LayerNorm after every hidden layer of all three nets
     gamma: float = 0.99
     tau: float = 0.005
     batch_size: int = 256
     target_entropy: float = 0.0
     utd: int = 20
+    train_every: int = CODE_TRAIN_EVERY
     distill_steps: int = 10
-    start_steps: int = 2001  # base-policy rollouts (w ~ N(0, I)) before learning
+    start_steps: int = CODE_START_STEPS  # base-policy rollouts (w ~ N(0, I)) before learning
+    deterministic_eval: bool = False  # the code's Gym configs evaluate the sampled policy
     buffer_size: int = 1_000_000
     offline_ratio: float = 0.0
     offline_dataset: str | None = None
@@ -63,9 +91,12 @@ class DSRLConfig:
     def __post_init__(self) -> None:
         if not self.base:
             raise ValueError("algo.base must name the frozen diffusion policy (a saved diffusion_bc agent or run dir)")
-        if self.noise_bound <= 0 or self.ddim_steps < 1 or self.utd < 1 or self.distill_steps < 0:
-            raise ValueError("algo.noise_bound and algo.ddim_steps must be positive, algo.utd >= 1, "
-                             "algo.distill_steps >= 0")
+        if (self.noise_bound <= 0 or self.ddim_steps < 1 or self.utd < 1 or self.train_every < 1
+                or self.distill_steps < 0):
+            raise ValueError("algo.noise_bound and algo.ddim_steps must be positive, algo.utd and algo.train_every "
+                             ">= 1, algo.distill_steps >= 0")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"algo.activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
 
 
 @torch.no_grad()
@@ -94,10 +125,11 @@ class DSRLNA:
         torch.manual_seed(seed)
         self.gen = torch.Generator().manual_seed(seed)
         gens = [torch.Generator().manual_seed(seed * 1000 + i) for i in range(4)]
-        self.actor = TanhGaussianActor(obs_dim, action_dim, tuple(c.hidden))
-        self.q_a = member_mlp(obs_dim + action_dim, c.hidden, 1, gens[:2], layer_norm=True)
+        act = ACTIVATIONS[c.activation]
+        self.actor = TanhGaussianActor(obs_dim, action_dim, tuple(c.hidden), c.activation, layer_norm=True)
+        self.q_a = member_mlp(obs_dim + action_dim, c.hidden, 1, gens[:2], activation=act, layer_norm=True)
         self.q_a_target = copy.deepcopy(self.q_a).requires_grad_(False)
-        self.q_w = member_mlp(obs_dim + action_dim, c.hidden, 1, gens[2:], layer_norm=True)
+        self.q_w = member_mlp(obs_dim + action_dim, c.hidden, 1, gens[2:], activation=act, layer_norm=True)
         self.log_alpha = nn.Parameter(torch.tensor(0.0))
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
         self.q_a_opt = torch.optim.Adam(self.q_a.parameters(), lr=c.critic_lr)
@@ -110,17 +142,24 @@ class DSRLNA:
         """``pi_dp(s, w)`` in [-1, 1] for raw states ``(N, obs_dim)`` and noises ``(N, action_dim)``."""
         return decode_noise_with(self.base, s, w, self.config.ddim_steps)
 
-    def noise(self, s: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        w, logp = self.actor(s, self.gen, deterministic)
+    def features(self, s: torch.Tensor) -> torch.Tensor:
+        """Raw states as the actor and the critics see them: standardised by the base's statistics (the code
+        rescales observations to [-1, 1] with its dataset's bounds for every network)."""
+        return self.base.normalize(s.reshape(1, -1, self.obs_dim))[0]
+
+    def noise(self, s: torch.Tensor, deterministic: bool = False,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``w ~ pi^W(s)`` in ``[-b, b]^d`` with its log-density, for raw states."""
+        w, logp = self.actor(self.features(s), self.gen if generator is None else generator, deterministic)
         return w * self.config.noise_bound, logp - self.action_dim * math.log(self.config.noise_bound)
 
     def _q(self, net: nn.Module, s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return net(torch.cat([s, x], -1).unsqueeze(0).expand(2, -1, -1)).squeeze(-1)
+        return net(torch.cat([self.features(s), x], -1).unsqueeze(0).expand(2, -1, -1)).squeeze(-1)
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+    def act(self, obs: np.ndarray, deterministic: bool = False, generator: torch.Generator | None = None) -> np.ndarray:
         s = torch.as_tensor(np.asarray(obs, np.float32)).reshape(-1, self.obs_dim)
-        w, _ = self.noise(s, deterministic)
+        w, _ = self.noise(s, deterministic, generator)
         return self.decode(s, w).numpy().reshape(*np.shape(obs)[:-1], self.action_dim)
 
     def random_action(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -156,14 +195,19 @@ class DSRLNA:
             for t, p in zip(self.q_a_target.parameters(), self.q_a.parameters()):
                 t.lerp_(p, c.tau)
         self.updates += 1
-        out = {"q_a_loss": float(q_loss.detach()) / 2, "actor_loss": float(actor_loss.detach()), "alpha": float(alpha)}
-        if self.updates % c.utd == 0:  # after each round of utd updates: distil Q^W from Q^A
-            out["q_w_loss"] = self.distill(s)
-        return out
+        return {"q_a_loss": float(q_loss.detach()) / 2, "actor_loss": float(actor_loss.detach()), "alpha": float(alpha)}
 
-    def distill(self, s: torch.Tensor) -> float:
+    def after_updates(self, sample) -> dict[str, float]:
+        """After each round of ``utd`` updates (the loop calls it): distil ``Q^W`` from ``Q^A``, ``distill_steps``
+        steps, each on the states of a fresh batch from ``sample()`` (the code draws one per step)."""
+        if not self.config.distill_steps:
+            return {}
+        return {"q_w_loss": self.distill([sample().observations for _ in range(self.config.distill_steps)])}
+
+    def distill(self, states: list[torch.Tensor]) -> float:
+        """One distillation step per batch of raw states: ``w ~ N(0, I)``, each ``Q^W`` head to its ``Q^A`` head."""
         loss = torch.zeros(())
-        for _ in range(self.config.distill_steps):
+        for s in states:
             w = torch.randn(s.shape[0], self.action_dim, generator=self.gen)
             with torch.no_grad():
                 target = self._q(self.q_a, s, self.decode(s, w))
@@ -252,12 +296,25 @@ def register_noise_env(env_id: str, base: str, noise_bound: float = 1.5, ddim_st
 
 @dataclass
 class DSRLSACConfig(SACConfig):
-    """DSRL-SAC: SAC's settings plus the base policy, the noise bound (the code's ``action_magnitude``, 1.5 for
-    Hopper) and the DDIM steps."""
+    """DSRL-SAC: the DSRL code's SB3 SAC settings for Gym MuJoCo (``cfg/gym/*.yaml``: learning rates 3e-4, target
+    entropy 0, 3 hidden layers with LayerNorm and tanh in the actor and both critics, its rates per transition,
+    evaluation of the sampled policy), the base policy, the noise bound (``action_magnitude``: 1.5 for Hopper and
+    HalfCheetah, 2.5 for Walker2d) and the DDIM steps."""
 
     base: str = ""
     noise_bound: float = 1.5
     ddim_steps: int = 5
+    critic_lr: float = 3e-4
+    alpha_lr: float = 3e-4
+    hidden: tuple[int, ...] = (256, 256, 256)
+    activation: str = "tanh"
+    critic_layer_norm: bool = True
+    actor_layer_norm: bool = True
+    target_entropy: float | None = 0.0
+    utd: int = 20
+    train_every: int = CODE_TRAIN_EVERY
+    start_steps: int = CODE_START_STEPS  # the base policy's own noise, N(0, I) clipped to the bound
+    deterministic_eval: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -281,6 +338,17 @@ class DSRLSAC(SAC):
     def __init__(self, obs_dim: int, action_dim: int, config: DSRLSACConfig | None = None, seed: int = 0) -> None:
         super().__init__(obs_dim, action_dim, config or DSRLSACConfig(), seed)
         self.base_agent = load_base(self.config.base, "diffusion_bc")  # for predict; an agent file carries it
+
+    def features(self, s: torch.Tensor) -> torch.Tensor:
+        """Raw states standardised by the base's statistics (the code rescales them to [-1, 1] by its dataset's
+        bounds for every network)."""
+        return self.base_agent.algorithm.normalize(s.reshape(1, -1, self.obs_dim))[0]
+
+    def random_action(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The code's initial rollouts: noise ``N(0, I)`` clipped to ``[-b, b]``, as the loop's [-1, 1] action."""
+        b = self.config.noise_bound
+        w = np.clip(rng.standard_normal((*np.shape(obs)[:-1], self.action_dim)), -b, b) / b
+        return w.astype(np.float32)
 
     def decode_noise(self, obs: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Environment actions for raw observations ``(N, obs_dim)`` and the noises ``(N, d)`` chosen at them:

@@ -34,7 +34,6 @@ import torch
 from torch import nn
 
 from orl.algos.base import frozen
-from orl.nets.mlp import mlp
 from orl.nets.population import member_mlp
 
 
@@ -56,8 +55,12 @@ class SACConfig:
     init_alpha: float = 1.0
     target_entropy: float | None = None  # None: -target_entropy_scale * |A|
     target_entropy_scale: float = 1.0  # RLPD: 0.5
-    utd: int = 1  # gradient updates per environment step
-    actor_each_update: bool = True  # False: one actor and temperature step per env step, with the last critic update
+    utd: int = 1  # gradient updates per round of updates
+    train_every: int = 1  # environment steps per round of ``utd`` updates (SB3's train_freq)
+    actor_each_update: bool = True  # False: one actor and temperature step per round, with its last critic update
+    activation: str = "relu"  # of the actor and the critics: relu or tanh
+    actor_layer_norm: bool = False
+    deterministic_eval: bool = True  # evaluate the actor's mean (False: sample, e.g. the DSRL code's Gym runs)
     start_steps: int = 5000  # uniform-random actions before learning starts
     buffer_size: int = 1_000_000
     offline_ratio: float = 0.0  # share of each batch from the offline dataset (RLPD: 0.5)
@@ -66,8 +69,12 @@ class SACConfig:
     def __post_init__(self) -> None:
         if self.n_critics < 1 or not 1 <= self.num_min_qs <= self.n_critics:
             raise ValueError(f"algo.num_min_qs must lie in 1..n_critics={self.n_critics}, got {self.num_min_qs}")
-        if self.utd < 1 or self.batch_size < 1 or self.start_steps < 0 or self.buffer_size < 1:
-            raise ValueError("algo.utd, algo.batch_size and algo.buffer_size must be positive, algo.start_steps >= 0")
+        if (self.utd < 1 or self.train_every < 1 or self.batch_size < 1 or self.start_steps < 0
+                or self.buffer_size < 1):
+            raise ValueError("algo.utd, algo.train_every, algo.batch_size and algo.buffer_size must be positive, "
+                             "algo.start_steps >= 0")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"algo.activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
         if not 0.0 <= self.offline_ratio < 1.0:
             raise ValueError(f"algo.offline_ratio must lie in [0, 1), got {self.offline_ratio}")
         if self.offline_ratio > 0 and not self.offline_dataset:
@@ -83,12 +90,20 @@ RLPD: dict[str, Any] = {"n_critics": 10, "num_min_qs": 2, "critic_layer_norm": T
                         "actor_each_update": False, "utd": 20, "start_steps": 5000, "offline_ratio": 0.5}
 
 
-class TanhGaussianActor(nn.Module):
-    """``a = tanh(u)``, ``u ~ N(mu(s), sigma(s))``, log-std clamped to [-5, 2] (CleanRL's squashing)."""
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
-    def __init__(self, obs_dim: int, action_dim: int, hidden: tuple[int, ...]) -> None:
+
+class TanhGaussianActor(nn.Module):
+    """``a = tanh(u)``, ``u ~ N(mu(s), sigma(s))``, log-std clamped to [-5, 2] (CleanRL's squashing). The body is
+    ``Linear -> [LayerNorm] -> activation`` per hidden layer (LayerNorm: the DSRL code's SB3 actor)."""
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: tuple[int, ...], activation: str = "relu",
+                 layer_norm: bool = False) -> None:
         super().__init__()
-        self.body = mlp(obs_dim, hidden[:-1], hidden[-1], output_activation=nn.ReLU)
+        layers: list[nn.Module] = []
+        for a, b in zip((obs_dim, *hidden[:-1]), hidden):
+            layers += [nn.Linear(a, b), *([nn.LayerNorm(b)] if layer_norm else []), ACTIVATIONS[activation]()]
+        self.body = nn.Sequential(*layers)
         self.mu = nn.Linear(hidden[-1], action_dim)
         self.log_std = nn.Linear(hidden[-1], action_dim)
 
@@ -120,8 +135,9 @@ class SAC:
         torch.manual_seed(seed)
         self.gen = torch.Generator().manual_seed(seed)
         gens = [torch.Generator().manual_seed(seed * 1000 + i) for i in range(c.n_critics)]
-        self.actor = TanhGaussianActor(obs_dim, action_dim, tuple(c.hidden))
-        self.critic = member_mlp(obs_dim + action_dim, c.hidden, 1, gens, layer_norm=c.critic_layer_norm)
+        self.actor = TanhGaussianActor(obs_dim, action_dim, tuple(c.hidden), c.activation, c.actor_layer_norm)
+        self.critic = member_mlp(obs_dim + action_dim, c.hidden, 1, gens, activation=ACTIVATIONS[c.activation],
+                                 layer_norm=c.critic_layer_norm)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(c.init_alpha)))
         self.target_entropy = (-c.target_entropy_scale * action_dim if c.target_entropy is None
@@ -136,14 +152,20 @@ class SAC:
         x = torch.cat([s, a], -1).unsqueeze(0).expand(self.config.n_critics, -1, -1)
         return net(x).squeeze(-1)
 
+    def features(self, s: torch.Tensor) -> torch.Tensor:
+        """What the actor and the critics see of raw observations (SAC: themselves)."""
+        return s
+
     @torch.no_grad()
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        s = torch.as_tensor(np.asarray(obs, np.float32)).reshape(-1, self.obs_dim)
-        a, _ = self.actor(s, self.gen, deterministic)
+    def act(self, obs: np.ndarray, deterministic: bool = False, generator: torch.Generator | None = None) -> np.ndarray:
+        """Actions in [-1, 1] for raw observations; sampled from ``generator`` (default: the training stream)."""
+        s = self.features(torch.as_tensor(np.asarray(obs, np.float32)).reshape(-1, self.obs_dim))
+        a, _ = self.actor(s, self.gen if generator is None else generator, deterministic)
         return a.numpy().reshape(*np.shape(obs)[:-1], self.action_dim)
 
     def update(self, s: torch.Tensor, a: torch.Tensor, r: torch.Tensor, s2: torch.Tensor, d: torch.Tensor) -> dict[str, float]:
         c = self.config
+        s, s2 = self.features(s), self.features(s2)
         alpha = self.log_alpha.exp().detach()
         with torch.no_grad():
             a2, logp2 = self.actor(s2, self.gen)
