@@ -11,14 +11,16 @@ normalisation. As the code does:
   its mean.
 - **Data**: the code inserts the whole dataset into the replay buffer and appends online transitions to it, then
   samples uniformly. orl keeps the dataset and the online buffer apart and gives each batch the dataset's share of
-  the merged buffer of ``buffer_size`` rows (the code's ``replay_buffer_size``, default its ``max_steps``):
+  the merged buffer of ``buffer_size`` rows (the code's ``replay_buffer_size``: 2,000,000, its flag's default and
+  its README's value):
   ``kept / (kept + online)`` with ``kept = min(dataset, buffer_size - online)`` (``algo.offline_ratio: null``, the
   default); a number instead fixes the share (RLPD-style).
   Choices: the share is rounded per batch rather than drawn binomially, and once the merged buffer is full the
   code overwrites the *oldest* dataset rows while orl keeps sampling all of them at the shrinking share.
 - **One update per environment step** (``utd = 1``), batch 256, the actor's learning rate constant at
-  ``actor_lr`` (the fine-tuning script passes no ``max_steps`` to the learner, so its schedule does not decay;
-  orl's offline stage decays it by a cosine, so it is reset here).
+  ``actor_lr`` (the fine-tuning config sets ``opt_decay_schedule = None``, and the script passes no ``max_steps``
+  a cosine schedule would need; orl's offline stage decays it by a cosine by default, so it is reset here; a base
+  trained with ``actor_lr_cosine=false``, as the code's pretraining inside the fine-tuning script, has none).
 
 Deviation (named): the code normalises the *dataset's* MuJoCo rewards by ``1000 / (max return - min return)`` and
 inserts online rewards raw; orl scales both by the base agent's factor, so one critic sees one reward scale.
@@ -45,7 +47,7 @@ class IQLFinetuneConfig:
     batch_size: int = 256
     utd: int = 1
     start_steps: int = 0  # the pretrained actor acts from the first step
-    buffer_size: int = 1_000_000  # rows of the merged dataset + online buffer (the code: max_steps)
+    buffer_size: int = 2_000_000  # rows of the merged dataset + online buffer (the code's replay_buffer_size)
     offline_ratio: float | None = None  # None: the dataset's share of the merged buffer (the code)
     offline_dataset: str | None = None  # the dataset the base was trained on (required)
 
