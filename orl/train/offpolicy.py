@@ -152,15 +152,17 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
                     and step % getattr(c, "train_every", 1) == 0):
                 ratio = algo.offline_share(len(offline), step) if merged else c.offline_ratio
                 sample = lambda: mixed_batch(buffer, offline, c.batch_size, ratio, rng, to_unit)  # noqa: E731
-                for i in range(c.utd):
+                reports = []
+                for _ in range(c.utd):
                     b = sample()
-                    metrics = algo.update(b.observations, b.actions, b.rewards, b.next_observations, b.terminals)
-                    if i == c.utd - 1 and hasattr(algo, "after_updates"):  # e.g. DSRL-NA's noise-critic distillation
-                        metrics = {**metrics, **algo.after_updates(sample)}
+                    reports.append(algo.update(b.observations, b.actions, b.rewards, b.next_observations, b.terminals))
+                if hasattr(algo, "after_updates"):  # once per round, e.g. DSRL-NA's noise-critic distillation
+                    reports.append(algo.after_updates(sample))
+                for metrics in reports:
                     for k, v in metrics.items():
                         sums[k] = sums.get(k, 0.0) + v
-                        counts[k] = counts.get(k, 0) + 1  # a metric of a step taken once per utd updates
-                    count += 1
+                        counts[k] = counts.get(k, 0) + 1  # a metric of a step taken once per round: its own count
+                count += c.utd
             if bar is not None:
                 bar.update(1)
                 eta(step)

@@ -104,8 +104,12 @@ def decode_noise_with(base, s: torch.Tensor, w: torch.Tensor, ddim_steps: int) -
     """The frozen diffusion policy ``base`` (a ``diffusion_bc`` algorithm) as a noise-to-action map: its EMA
     network's deterministic DDIM from noises ``w`` ``(N, d)`` at raw states ``s`` ``(N, obs_dim)``; actions in
     [-1, 1], ``(N, d)``. DSRL-NA, the noise-action env and DSRL-SAC's ``predict`` all decode through it."""
-    x = base.normalize(s.reshape(1, -1, base.obs_dim))
-    return base.ema.ddim(x, w.reshape(1, -1, base.action_dim), ddim_steps)[0]
+    return base.ema.ddim(base_features(base, s)[None], w.reshape(1, -1, base.action_dim), ddim_steps)[0]
+
+
+def base_features(base, s: torch.Tensor) -> torch.Tensor:
+    """Raw states ``(N, obs_dim)`` standardised by the ``diffusion_bc`` base's statistics, ``(N, obs_dim)``."""
+    return base.normalize(s.reshape(1, -1, base.obs_dim))[0]
 
 
 class DSRLNA:
@@ -145,21 +149,21 @@ class DSRLNA:
     def features(self, s: torch.Tensor) -> torch.Tensor:
         """Raw states as the actor and the critics see them: standardised by the base's statistics (the code
         rescales observations to [-1, 1] with its dataset's bounds for every network)."""
-        return self.base.normalize(s.reshape(1, -1, self.obs_dim))[0]
+        return base_features(self.base, s)
 
-    def noise(self, s: torch.Tensor, deterministic: bool = False,
+    def noise(self, f: torch.Tensor, deterministic: bool = False,
               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``w ~ pi^W(s)`` in ``[-b, b]^d`` with its log-density, for raw states."""
-        w, logp = self.actor(self.features(s), self.gen if generator is None else generator, deterministic)
+        """``w ~ pi^W(s)`` in ``[-b, b]^d`` with its log-density, for states' :meth:`features` ``f``."""
+        w, logp = self.actor(f, self.gen if generator is None else generator, deterministic)
         return w * self.config.noise_bound, logp - self.action_dim * math.log(self.config.noise_bound)
 
-    def _q(self, net: nn.Module, s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return net(torch.cat([self.features(s), x], -1).unsqueeze(0).expand(2, -1, -1)).squeeze(-1)
+    def _q(self, net: nn.Module, f: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return net(torch.cat([f, x], -1).unsqueeze(0).expand(2, -1, -1)).squeeze(-1)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False, generator: torch.Generator | None = None) -> np.ndarray:
         s = torch.as_tensor(np.asarray(obs, np.float32)).reshape(-1, self.obs_dim)
-        w, _ = self.noise(s, deterministic, generator)
+        w, _ = self.noise(self.features(s), deterministic, generator)
         return self.decode(s, w).numpy().reshape(*np.shape(obs)[:-1], self.action_dim)
 
     def random_action(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -171,18 +175,19 @@ class DSRLNA:
     def update(self, s: torch.Tensor, a: torch.Tensor, r: torch.Tensor, s2: torch.Tensor, d: torch.Tensor) -> dict[str, float]:
         c = self.config
         alpha = self.log_alpha.exp().detach()
+        f, f2 = self.features(s), self.features(s2)  # once per update: every network sees them
         with torch.no_grad():
-            w2, logp2 = self.noise(s2)
+            w2, logp2 = self.noise(f2)
             a2 = self.decode(s2, w2)
-            y = r + c.gamma * (1 - d) * (self._q(self.q_a_target, s2, a2).min(0).values - alpha * logp2)
-        q = self._q(self.q_a, s, a)
+            y = r + c.gamma * (1 - d) * (self._q(self.q_a_target, f2, a2).min(0).values - alpha * logp2)
+        q = self._q(self.q_a, f, a)
         q_loss = ((q - y) ** 2).mean(1).sum()
         self.q_a_opt.zero_grad()
         q_loss.backward()
         self.q_a_opt.step()
-        w, logp = self.noise(s)
+        w, logp = self.noise(f)
         with frozen(self.q_w):
-            q_w = self._q(self.q_w, s, w).min(0).values
+            q_w = self._q(self.q_w, f, w).min(0).values
         actor_loss = (alpha * logp - q_w).mean()
         self.actor_opt.zero_grad()
         actor_loss.backward()
@@ -208,10 +213,10 @@ class DSRLNA:
         """One distillation step per batch of raw states: ``w ~ N(0, I)``, each ``Q^W`` head to its ``Q^A`` head."""
         loss = torch.zeros(())
         for s in states:
-            w = torch.randn(s.shape[0], self.action_dim, generator=self.gen)
+            w, f = torch.randn(s.shape[0], self.action_dim, generator=self.gen), self.features(s)
             with torch.no_grad():
-                target = self._q(self.q_a, s, self.decode(s, w))
-            loss = 0.5 * ((self._q(self.q_w, s, w) - target) ** 2).mean(1).sum()
+                target = self._q(self.q_a, f, self.decode(s, w))
+            loss = 0.5 * ((self._q(self.q_w, f, w) - target) ** 2).mean(1).sum()
             self.q_w_opt.zero_grad()
             loss.backward()
             self.q_w_opt.step()
@@ -342,7 +347,7 @@ class DSRLSAC(SAC):
     def features(self, s: torch.Tensor) -> torch.Tensor:
         """Raw states standardised by the base's statistics (the code rescales them to [-1, 1] by its dataset's
         bounds for every network)."""
-        return self.base_agent.algorithm.normalize(s.reshape(1, -1, self.obs_dim))[0]
+        return base_features(self.base_agent.algorithm, s)
 
     def random_action(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The code's initial rollouts: noise ``N(0, I)`` clipped to ``[-b, b]``, as the loop's [-1, 1] action."""
