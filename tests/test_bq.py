@@ -100,6 +100,17 @@ def test_solved_sets_solve_in_worker_processes_in_instance_order(tmp_path):
         "tsp12-train-s0-farthest_insertion-n9.npz"]
 
 
+def test_solved_sets_with_an_iteration_budget_are_sets_of_their_own(tmp_path):
+    from orl.data.routing import generate
+    from orl_envs.routing.solvers import solve
+
+    pooled = solved_set("cvrp", 10, 3, progress=False, iterations=40, workers=2)
+    assert sorted(p.name for p in (tmp_path / "data" / "routing").iterdir()) == ["cvrp10-train-s0-pyvrp-i40-n3.npz"]
+    for i in range(3):  # instance i solved with seed i under the iteration budget, in a worker as inline
+        alone = solve(generate("cvrp", 10, 0, "train", i), "pyvrp", iterations=40, seed=i)
+        assert pooled.objective[i] == pytest.approx(alone.objective, rel=1e-12)
+
+
 def test_solved_sets_of_other_counts_are_reused_as_prefixes(tmp_path, monkeypatch):
     small = solved_set("tsp", 8, 3, progress=False)
     calls = []

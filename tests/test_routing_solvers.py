@@ -248,6 +248,28 @@ def test_cvrp_pyvrp_optimal(seed):
         assert inst.demands[route].sum() <= inst.capacity
 
 
+@needs_pyvrp
+def test_pyvrp_iterations_budget_reaches_pyvrp_and_is_checked(monkeypatch):
+    import pyvrp
+    from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
+
+    inst = generate_cvrp(6, np.random.default_rng(0), capacity=15)
+    opt = cvrp_brute(inst)
+    seen, real = [], pyvrp.solve
+    monkeypatch.setattr(pyvrp, "solve", lambda data, stop, **kw: seen.append(stop) or real(data, stop, **kw))
+    first = solve(inst, "pyvrp", iterations=300, seed=3)
+    assert first.objective == pytest.approx(opt, abs=1e-4)
+    assert solve(inst, "pyvrp", iterations=300, seed=3).nodes == first.nodes  # an iteration budget: reproducible
+    solve(inst, "pyvrp", iterations=300, time_limit=5.0)
+    solve(inst, "pyvrp", time_limit=0.2)
+    assert [type(s) for s in seen] == [MaxIterations, MaxIterations, MultipleCriteria, MaxRuntime]
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="iterations must be a positive integer"):
+            solve(inst, "pyvrp", iterations=bad)
+    with pytest.raises(ValueError, match="iterations= is PyVRP's number of search iterations"):
+        solve(inst, "nearest_neighbour", iterations=100)
+
+
 def test_cvrp_nearest_neighbour_hand_made():
     # Depot at 0; customers on a line at 1, 2, 3 with demands 2, 2, 2 and capacity 4:
     # nearest-first gives [1, 2] then [3]: 2 * 2 + 2 * 3 = 10.

@@ -119,14 +119,16 @@ def _pad(actions: list[list[int]]) -> np.ndarray:
 
 def solved_set(problem: str, size: int, count: int, *, seed: int = 0, split: str = "train", method: str = "auto",
                time_limit: float | None = None, chunk: int = 100, progress: bool = True,
-               cache: bool = True, workers: int = 0, runs: int | None = None) -> SolvedSet:
+               cache: bool = True, workers: int = 0, runs: int | None = None,
+               iterations: int | None = None) -> SolvedSet:
     """``count`` instances of ``problem`` with ``size`` nodes, solved by ``method`` (cached).
 
     The cache file is ``$ORL_DATA_DIR/routing/<problem><size>-<split>-s<seed>-<method>-n<count>.npz``;
     while building, every ``chunk`` solved instances are saved to ``...partial.npz`` (atomically),
     from which a new call resumes. ``workers > 0`` solves in that many processes (results are
     taken in instance order, so the partial files and the resumption are the same). ``runs``: LKH's
-    runs for ``method="elkai"`` (default 10; the cache name then gains ``-r<runs>``).
+    runs for ``method="elkai"`` (default 10; the cache name then gains ``-r<runs>``); ``iterations``: PyVRP's
+    search iterations for ``method="pyvrp"`` (the name gains ``-i<iterations>``).
     """
     from orl_envs.routing.solvers import METHODS, solve
 
@@ -138,6 +140,7 @@ def solved_set(problem: str, size: int, count: int, *, seed: int = 0, split: str
         raise ValueError(f"unknown method {method!r} for {problem}; known: {', '.join(METHODS[problem])}")
     tl = "" if time_limit is None else f"-t{time_limit:g}"
     tl += "" if runs is None else f"-r{int(runs)}"  # LKH's runs (elkai): a set of its own
+    tl += "" if iterations is None else f"-i{int(iterations)}"  # PyVRP's iterations: likewise
     name = f"{problem}{size}-{split}-s{seed}-{method}{tl}-n{count}"
     path, partial = data_dir() / f"{name}.npz", data_dir() / f"{name}.partial.npz"
     if cache and path.exists():
@@ -172,9 +175,11 @@ def solved_set(problem: str, size: int, count: int, *, seed: int = 0, split: str
         from orl.utils.parallel import process_pool
 
         pool = process_pool(workers)  # its workers leave Ctrl-C to this process and die with it
-        solutions = pool.map(_solve_one, [(instances[i], method, time_limit, i, runs) for i in todo], chunksize=4)
+        solutions = pool.map(_solve_one, [(instances[i], method, time_limit, i, runs, iterations) for i in todo],
+                             chunksize=4)
     else:
-        solutions = (solve(instances[i], method, time_limit=time_limit, seed=i, runs=runs) for i in todo)
+        solutions = (solve(instances[i], method, time_limit=time_limit, seed=i, runs=runs,
+                                 iterations=iterations) for i in todo)
     try:
         for i, sol in zip(todo, solutions):
             acts = cvrp_actions_sorted(sol.nodes, instances[i]) if problem == "cvrp" else list(sol.actions)
@@ -208,8 +213,8 @@ def _solve_one(args: tuple):
     """Worker: ``solve(instance, method, time_limit=..., seed=...)`` from one picklable tuple."""
     from orl_envs.routing.solvers import solve
 
-    instance, method, time_limit, seed, runs = args
-    return solve(instance, method, time_limit=time_limit, seed=seed, runs=runs)
+    instance, method, time_limit, seed, runs, iterations = args
+    return solve(instance, method, time_limit=time_limit, seed=seed, runs=runs, iterations=iterations)
 
 
 def _largest_cached(stem: str) -> tuple[int, Path] | None:

@@ -26,7 +26,10 @@ Reference solvers (optional dependencies, ``pip install orl-envs[routing]``, imp
   type with ``n`` vehicles, i.e. unlimited) and given the integer matrix ``round(d * 1e5)``
   (:data:`PYVRP_SCALE`; lowered for matrices with huge entries). It stops after ``time_limit``
   seconds (``MaxRuntime``), by default :func:`default_time_limit` = ``max(1, n / 100)`` s, i.e. 1 s
-  up to 100 customers and linear beyond; ``seed`` is passed to PyVRP.
+  up to 100 customers and linear beyond; ``seed`` is passed to PyVRP. ``iterations=`` of :func:`solve`
+  stops it after that many genetic-search iterations instead (``MaxIterations``; with ``time_limit``
+  too, at whichever comes first): a budget that, unlike wall-clock time, does not depend on the
+  machine or its load, so a reference built with it is the same on any machine.
 * **OP — "ortools"**: Google OR-Tools' routing solver (Perron & Furnon, OR-Tools,
   https://developers.google.com/optimization) with one vehicle. Every node is optional
   (``AddDisjunction``) with its prize as the drop penalty; Kool et al.'s prizes are multiples of
@@ -161,12 +164,14 @@ def default_time_limit(size: int) -> float:
 
 
 def solve(instance, method: str = "auto", *, time_limit: float | None = None, seed: int = 0,
-          runs: int | None = None) -> Solution:
+          runs: int | None = None, iterations: int | None = None) -> Solution:
     """Solve ``instance`` with ``method`` (see :data:`METHODS`; ``"auto"`` = the first one).
 
     ``time_limit`` (seconds) bounds PyVRP, OR-Tools' OP search and OR-Tools' knapsack solver;
     ``seed`` is passed to PyVRP. Other methods ignore both (see the module docstring). ``runs`` is
-    LKH's number of runs for ``"elkai"`` (default :data:`ELKAI_RUNS`) and refused for other methods.
+    LKH's number of runs for ``"elkai"`` (default :data:`ELKAI_RUNS`), ``iterations`` PyVRP's number of
+    genetic-search iterations for ``"pyvrp"`` (without ``time_limit``, no time limit); each is refused for
+    other methods.
     """
     problem = problem_name(instance)
     allowed = METHODS[problem]
@@ -183,6 +188,13 @@ def solve(instance, method: str = "auto", *, time_limit: float | None = None, se
         if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
             raise ValueError(f"solve: runs must be a positive integer, got {runs!r}")
         extra["runs"] = int(runs)
+    if iterations is not None:
+        if method != "pyvrp":
+            raise ValueError(f"solve: iterations= is PyVRP's number of search iterations (method 'pyvrp'), not an "
+                             f"option of {method!r}")
+        if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
+            raise ValueError(f"solve: iterations must be a positive integer, got {iterations!r}")
+        extra["iterations"] = int(iterations)
     fn = _SOLVERS[(problem, method)]
     start = time.perf_counter()
     nodes = fn(instance, time_limit=time_limit, seed=int(seed), **extra)
@@ -325,9 +337,9 @@ def _tsp_nearest_insertion(inst, *, time_limit, seed) -> list[int]:
 # ----------------------------------------------------------------------------- CVRP
 
 
-def _cvrp_pyvrp(inst: CVRPInstance, *, time_limit, seed) -> list[list[int]]:
+def _cvrp_pyvrp(inst: CVRPInstance, *, time_limit, seed, iterations: int = 0) -> list[list[int]]:
     pyvrp = _require("pyvrp", "pyvrp")
-    from pyvrp.stop import MaxRuntime
+    from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 
     n = inst.num_customers
     model = pyvrp.Model()
@@ -341,10 +353,17 @@ def _cvrp_pyvrp(inst: CVRPInstance, *, time_limit, seed) -> list[list[int]]:
     dist = _integer_matrix(inst.distances, PYVRP_SCALE, PYVRP_MAX_DISTANCE)
     # Setting the matrices directly avoids building (n+1)^2 Edge objects through add_edge.
     data = model.data().replace(distance_matrices=[dist], duration_matrices=[np.zeros_like(dist)])
-    limit = default_time_limit(n) if time_limit is None else float(time_limit)
-    result = pyvrp.solve(data, MaxRuntime(limit), seed=seed, collect_stats=False, display=False)
+    if iterations:  # a machine-independent budget; a time limit given too caps it
+        stop = MaxIterations(iterations)
+        if time_limit is not None:
+            stop = MultipleCriteria([stop, MaxRuntime(float(time_limit))])
+        budget = f"{iterations} iterations" + ("" if time_limit is None else f" or {float(time_limit):g} s")
+    else:
+        limit = default_time_limit(n) if time_limit is None else float(time_limit)
+        stop, budget = MaxRuntime(limit), f"{limit:g} s"
+    result = pyvrp.solve(data, stop, seed=seed, collect_stats=False, display=False)
     if not result.is_feasible():
-        raise RuntimeError(f"pyvrp found no feasible solution in {limit} s; raise time_limit")
+        raise RuntimeError(f"pyvrp found no feasible solution in {budget}; raise its budget")
     routes = []
     for route in result.best.routes():
         # Client activities carry the 0-based client index; customers are 1..n.
