@@ -143,6 +143,20 @@ def test_dsrl_sac_steers_the_same_base_through_a_noise_action_env(weak_base, tmp
         DSRLSACConfig(base="x", offline_ratio=0.5, offline_dataset="pendulum-scripted")
 
 
+def test_the_noise_env_of_a_chunk_env_registers_in_a_fresh_process(weak_base):
+    """A resumed DSRL-SAC run on chunks starts in a process where nothing has registered the chunk id yet."""
+    from orl.algos.online.dsrl import register_noise_env
+    from orl.data.chunks import chunk_env_id
+
+    cid = chunk_env_id(ENV, 1)
+    gym.envs.registry.pop(cid, None)  # as in a new process
+    noise_id = register_noise_env(cid, str(weak_base), 1.5, 2)
+    assert cid in gym.envs.registry
+    env = gym.make(noise_id)
+    obs, _ = env.reset(seed=0)
+    assert env.action_space.shape == (1,) and np.isfinite(env.step(np.zeros(1, np.float32))[1])
+
+
 @pytest.mark.parametrize("algo", ["dsrl_na", "dsrl_sac", "expo"])
 def test_a_saved_agent_carries_its_base(weak_base, tmp_path, algo):
     """Agent.save writes the base agent into the file: it loads and predicts the same once the base file is gone
