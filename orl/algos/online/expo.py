@@ -1,7 +1,9 @@
 """EXPO: a diffusion base policy, a small Gaussian edit policy, and on-the-fly argmax-Q action selection (Dong, Li,
-Sadigh & Finn, "Expressive Policy Optimization", arXiv 2507.07986), as the code's ``EXPOLearner`` does it (the
-official repository was unavailable; the public fork ``andamanopal/EXPO`` was read, without its "adaptive beta",
-which the paper does not have).
+Sadigh & Finn, "Expressive Policy Optimization", arXiv 2507.07986), as the code's ``EXPOLearner`` does it. The
+repository named in the paper (``pd-perry/EXPO``) was unavailable; read instead: ``Servo97/EXPO`` (jaxrl/RLPD-based,
+with the paper's README commands and citation: ``expo_learner.py``, ``networks/diffusion.py``, ``configs/``,
+``train_finetuning.py``) and the public fork ``andamanopal/EXPO``, without the latter's "adaptive beta", which the
+paper does not have).
 
 - **Base policy** ``pi_b``: a DDPM diffusion policy (:mod:`orl.nets.diffusion`, T = 10, VP schedule), trained by
   the epsilon loss on the same batches the critic sees (so it keeps imitating the replay buffer), AdamW (weight
@@ -24,7 +26,9 @@ them, one base step, one edit step and one temperature step (the code's order). 
 actions are clipped to [-1, 1] when acting (the code leaves the clip to the environment); the learning rates are
 constant (the code's cosine decay over 3M steps is nearly flat at the budgets here); the edit policy's log-std is
 squashed into [-5, 2] by tanh (orl's SAC actor; the code clips it to [-20, 2]); PyTorch's default initialisation
-(the code: Xavier-uniform and LeCun-normal); the diffusion network's deviations are in :mod:`orl.nets.diffusion`.
+(the code: Xavier-uniform and LeCun-normal); each transition is stored when it happens (RLPD's loop; the code's
+``train_finetuning.py`` holds an episode's transitions back and stores them when the episode ends); the diffusion
+network's deviations are in :mod:`orl.nets.diffusion`.
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ class EXPOConfig:
     actor_ema: float = 0.001
     batch_size: int = 256
     utd: int = 20
-    start_steps: int = 5000
+    start_steps: int = 5000  # the README commands' --start_training (the flag's default: 10,000); uniform actions before
     buffer_size: int = 1_000_000
     offline_ratio: float = 0.0  # 0.5 with offline data (the code's symmetric sampling)
     offline_dataset: str | None = None
