@@ -70,7 +70,7 @@ class EXPOConfig:
     actor_ema: float = 0.001
     batch_size: int = 256
     utd: int = 20
-    start_steps: int = 5000  # the README commands' --start_training (the flag's default: 10,000); uniform actions before
+    start_steps: int = 5000  # uniform actions first: the README commands' --start_training (its default 10,000)
     buffer_size: int = 1_000_000
     offline_ratio: float = 0.0  # 0.5 with offline data (the code's symmetric sampling)
     offline_dataset: str | None = None
