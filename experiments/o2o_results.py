@@ -27,7 +27,8 @@ below names a change (CPU budget): RLPD's and EXPO's update-to-data ratio of 20 
 steps before learning starts are cut so that a 10k-step budget is not mostly spent before the first update (DSRL's
 are counted in chunk steps: 250 = 1,000 environment steps; EXPO keeps its code's 5,000); the reduced values are
 written into every CSV row. DSRL runs at its code's rates per transition (``orl.algos.online.dsrl``).
-``--supersede METHOD ...`` moves a method's earlier runs aside before rerunning it (after a fix).
+``--supersede METHOD ...`` moves a method's earlier runs aside before rerunning it (after a fix); ``--status`` prints
+each run's state (done, settings not recorded, at step k, not started).
 
 Outputs (rewritten after every finished run, from all finished runs): ``experiments/results/o2o_curves.csv`` (dataset,
 seed, method, step, return, normalised score: ``100 (R - ref_min) / (ref_max - ref_min)`` with the dataset's own
@@ -253,6 +254,35 @@ def supersede(args: argparse.Namespace, dataset: str) -> None:
                 print(f"superseded: {run} -> {dest}")
 
 
+def status(args: argparse.Namespace) -> list[dict]:
+    """Where the grid stands: per dataset under ``--runs`` at this budget, method (of ``--methods``) and seed (of
+    ``--seeds``), the run's state: ``done``, ``done, settings not recorded`` (a finished run whose result.json
+    predates the record of its reductions, 2026-11-29: the first grid's runs and EXPO's first two), ``at step k``
+    (the last evaluation of an unfinished run, in environment steps) or ``not started``."""
+    out = []
+    for pre in sorted(args.runs.glob(f"*/pre{args.pretrain_steps}")):
+        for method in args.methods:
+            for seed in args.seeds:
+                root = pre / f"seed{seed}"
+                if method in BASES:
+                    state = "done" if (root / f"{method}_alone.json").exists() else "not started"
+                    out.append({"dataset": pre.parent.name, "method": method, "seed": seed, "state": state})
+                    continue
+                run = root / f"{method}-{args.steps}"
+                if (run / "result.json").exists():
+                    recorded = "reduced" in json.loads((run / "result.json").read_text())
+                    state = "done" if recorded else "done, settings not recorded"
+                elif (run / "eval.csv").exists():
+                    with open(run / "eval.csv") as f:
+                        evals = list(csv.DictReader(f))
+                    h = args.chunk if method.startswith("dsrl") else 1
+                    state = f"at step {int(evals[-1]['step']) * h if evals else 0}"
+                else:
+                    state = "started" if run.exists() else "not started"
+                out.append({"dataset": pre.parent.name, "method": method, "seed": seed, "state": state})
+    return out
+
+
 def table(summary_csv: Path, dataset: str) -> str:
     """docs/diffusion.md's markdown table of ``dataset`` from ``o2o_summary.csv`` (mean ± std over the seeds)."""
     with open(summary_csv) as f:
@@ -294,9 +324,15 @@ def main() -> None:
                    help="first move these methods' runs (of --datasets, --seeds) out of --runs: rerun them")
     p.add_argument("--table", metavar="DATASET", help="print docs/diffusion.md's table of DATASET from "
                    "o2o_summary.csv in --results, and stop")
+    p.add_argument("--status", action="store_true", help="print each run's state (of --methods, --seeds, at this "
+                   "budget, every dataset under --runs), and stop")
     args = p.parse_args()
     if args.table:
         print(table(args.results / "o2o_summary.csv", args.table))
+        return
+    if args.status:
+        for r in status(args):
+            print(f"{r['dataset']:20s} {r['method']:19s} seed {r['seed']}: {r['state']}")
         return
     torch.set_num_threads(1)
     if not args.collect_only:

@@ -55,3 +55,23 @@ def test_supersede_moves_only_the_named_methods_runs(tmp_path):
     assert (runs / "d" / "pre5" / "seed0" / "expo-10").exists()
     (moved,) = (tmp_path / "o2o_superseded").glob("*/d/pre5/seed0/sac_rlpd-10")
     assert moved.is_dir()
+
+
+def test_status_tells_done_first_grid_unfinished_and_missing_runs(tmp_path):
+    import argparse
+    import json
+
+    seed0 = tmp_path / "o2o" / "d" / "pre5" / "seed0"
+    for method, result in (("sac_rlpd", {"method": "sac_rlpd", "reduced": {"utd": 2}}), ("iql_ft", {"method": "x"})):
+        (seed0 / f"{method}-10").mkdir(parents=True)
+        (seed0 / f"{method}-10" / "result.json").write_text(json.dumps(result))
+    (seed0 / "dsrl_na-10").mkdir()
+    (seed0 / "dsrl_na-10" / "eval.csv").write_text("step,return_mean,return_std\n1,5.0,0.0\n2,6.0,0.0\n")
+    (seed0 / "diffusion_bc_alone.json").write_text("{}")
+    args = argparse.Namespace(runs=tmp_path / "o2o", pretrain_steps=5, steps=10, chunk=4, seeds=[0, 1],
+                              methods=["diffusion_bc", "dsrl_na", "iql_ft", "sac_rlpd"])
+    got = {(r["method"], r["seed"]): r["state"] for r in o2o_results.status(args)}
+    assert got == {("diffusion_bc", 0): "done", ("diffusion_bc", 1): "not started",
+                   ("dsrl_na", 0): "at step 8",  # 2 chunk steps of 4 actions
+                   ("dsrl_na", 1): "not started", ("iql_ft", 0): "done, settings not recorded",
+                   ("iql_ft", 1): "not started", ("sac_rlpd", 0): "done", ("sac_rlpd", 1): "not started"}
