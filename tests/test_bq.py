@@ -100,7 +100,7 @@ def test_solved_sets_solve_in_worker_processes_in_instance_order(tmp_path):
         "tsp12-train-s0-farthest_insertion-n9.npz"]
 
 
-def test_solved_sets_with_an_iteration_budget_are_sets_of_their_own(tmp_path):
+def test_solved_sets_with_an_iteration_budget_are_sets_of_their_own(tmp_path, monkeypatch):
     from orl.data.routing import generate
     from orl_envs.routing.solvers import solve
 
@@ -109,6 +109,12 @@ def test_solved_sets_with_an_iteration_budget_are_sets_of_their_own(tmp_path):
     for i in range(3):  # instance i solved with seed i under the iteration budget, in a worker as inline
         alone = solve(generate("cvrp", 10, 0, "train", i), "pyvrp", iterations=40, seed=i)
         assert pooled.objective[i] == pytest.approx(alone.objective, rel=1e-12)
+    import orl_envs.routing.solvers as solvers
+
+    seen, real = [], solvers.solve
+    monkeypatch.setattr(solvers, "solve", lambda *a, **k: seen.append(k) or real(*a, **k))
+    solved_set("cvrp", 10, 2, progress=False, iterations=30, cache=False)  # inline: the budget reaches the solver
+    assert [(k["iterations"], k["seed"]) for k in seen] == [(30, 0), (30, 1)]
 
 
 def test_solved_sets_of_other_counts_are_reused_as_prefixes(tmp_path, monkeypatch):

@@ -130,7 +130,7 @@ def solved_set(problem: str, size: int, count: int, *, seed: int = 0, split: str
     runs for ``method="elkai"`` (default 10; the cache name then gains ``-r<runs>``); ``iterations``: PyVRP's
     search iterations for ``method="pyvrp"`` (the name gains ``-i<iterations>``).
     """
-    from orl_envs.routing.solvers import METHODS, solve
+    from orl_envs.routing.solvers import METHODS
 
     if problem not in PROBLEMS:
         raise ValueError(f"unknown routing problem {problem!r} for imitation; known: {', '.join(PROBLEMS)}")
@@ -178,8 +178,7 @@ def solved_set(problem: str, size: int, count: int, *, seed: int = 0, split: str
         solutions = pool.map(_solve_one, [(instances[i], method, time_limit, i, runs, iterations) for i in todo],
                              chunksize=4)
     else:
-        solutions = (solve(instances[i], method, time_limit=time_limit, seed=i, runs=runs,
-                                 iterations=iterations) for i in todo)
+        solutions = (_solve_one((instances[i], method, time_limit, i, runs, iterations)) for i in todo)
     try:
         for i, sol in zip(todo, solutions):
             acts = cvrp_actions_sorted(sol.nodes, instances[i]) if problem == "cvrp" else list(sol.actions)
@@ -210,7 +209,8 @@ def solved_set(problem: str, size: int, count: int, *, seed: int = 0, split: str
 
 
 def _solve_one(args: tuple):
-    """Worker: ``solve(instance, method, time_limit=..., seed=...)`` from one picklable tuple."""
+    """``solve(instance, method, time_limit=..., seed=..., runs=..., iterations=...)`` from one picklable tuple: the
+    one call of the solver for both paths (inline and in worker processes)."""
     from orl_envs.routing.solvers import solve
 
     instance, method, time_limit, seed, runs, iterations = args
