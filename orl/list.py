@@ -46,7 +46,7 @@ def datasets() -> list[dict[str, Any]]:
 def algos() -> list[dict[str, Any]]:
     """Every ``algo=`` name: family, the paper (the first line of its class docstring), its config class."""
     from orl.api import _config_class
-    from orl.run import CONF, _yaml, group_options
+    from orl.run import algo_family, group_options
 
     trains_on = {"offline": "a dataset", "online": "a Gymnasium environment", "hdpo": "an inventory simulator",
                  "bq": "solved routing instances", "offpolicy": "a Gymnasium environment (+ a dataset)",
@@ -54,8 +54,7 @@ def algos() -> list[dict[str, Any]]:
                  "crs": "conversational recommendation dialogues"}
     rows = []
     for name in group_options("algo"):
-        data = _yaml(CONF / "algo" / f"{name}.yaml")
-        family = data.get("algo", data).get("family", "offline")
+        family = algo_family(name)
         config = _config_class(name) or _family_config(family)
         doc = _paper_line(name, family)
         rows.append({"name": name, "family": family, "trains_on": trains_on.get(family, family),
@@ -116,7 +115,7 @@ def envs() -> list[dict[str, Any]]:
     import gymnasium as gym
 
     import orl_envs
-    from orl.run import CONF, _yaml, group_options
+    from orl.run import algo_family, group_options
 
     rows = []
     for name in group_options("env"):

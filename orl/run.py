@@ -64,6 +64,12 @@ def _yaml(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text()) or {}
 
 
+def algo_family(name: str) -> str:
+    """The family of ``algo=<name>`` (its ``conf/algo/<name>.yaml``, under ``algo:`` in a global-package file)."""
+    data = _yaml(CONF / "algo" / f"{name}.yaml")
+    return data.get("algo", data).get("family", "offline")
+
+
 def top_level_keys() -> list[str]:
     """The settings ``key=value`` may set: config.yaml's and those of the global-package algorithm files."""
     keys = {k for k in _yaml(CONF / "config.yaml") if k not in ("defaults", "hydra")}
@@ -266,12 +272,18 @@ def population_members(cfg: DictConfig, user: set[str]) -> list[dict[str, Any]]:
 
 def check_config(cfg: DictConfig) -> None:
     """The loop settings and the family, refused by name (the family's trainer checks the rest)."""
-    from orl.train import trainer_for
+    from orl.train import DEVICE_FAMILIES, trainer_for
     from orl.train.offline import settings_from
 
-    settings_from(cfg)
     family = cfg.algo.get("family", "offline")
     trainer_for(family)
+    # before the device itself is checked: this answer holds on every machine, with or without a GPU
+    if str(cfg.get("device", "cpu")) != "cpu" and family not in DEVICE_FAMILIES:
+        on_device = [name for name in group_options("algo") if algo_family(name) in DEVICE_FAMILIES]
+        raise ValueError(f"algo={cfg.algo.name} ({family} family) trains on the CPU only, got "
+                         f"device={cfg.get('device')!r}: use device=cpu (device=cuda applies to "
+                         f"algo={', '.join(on_device)})")
+    settings_from(cfg)
     if cfg.get("compile", False) and family not in ("offline", "online"):
         raise ValueError(f"compile=true applies to the offline algorithms' update step and the on-policy ones' "
                          f"minibatch losses; algo={cfg.algo.name} is {family}")

@@ -181,6 +181,15 @@ def test_bad_input_exits_2_naming_it_and_leaves_no_run_directory(tmp_path, args,
     assert not (tmp_path / "runs").exists(), sorted(str(p) for p in (tmp_path / "runs").rglob("*"))
 
 
+@pytest.mark.parametrize("algo, env", [("sac", "Hopper-v5"), ("ppo", "Pendulum-v1"), ("unicorn", "crs-lastfm")])
+def test_device_cuda_is_refused_by_families_that_train_on_the_cpu(tmp_path, algo, env):
+    # these trainers never move their networks: device=cuda must not be accepted and silently ignored (a GPU
+    # machine would otherwise report a CPU run as a GPU one); the answer is the same with or without a GPU
+    r = _cli(f"algo={algo}", f"env={env}", "steps=10", "device=cuda", cwd=tmp_path)
+    _assert_refused(r, f"algo={algo}", "trains on the CPU only", "device='cuda'", "use device=cpu", "td3bc")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_an_unwritable_out_root_is_refused_before_anything_is_written(tmp_path):
     (tmp_path / "a-file").write_text("x")
     r = _cli("algo=bc", "env=pendulum-scripted", f"out_root={tmp_path / 'a-file' / 'runs'}", cwd=tmp_path)

@@ -18,9 +18,13 @@ FAMILIES: dict[str, str] = {
     "bq": "orl.train.bq",  # imitation of solved routing instances (BQ-NCO)
     "online": "orl.train.online",  # on-policy RL in a Gymnasium environment (PPO, PPO-Buffer, PROPS, SA-PPO)
     "offpolicy": "orl.train.offpolicy",  # off-policy RL in a Gymnasium environment, optionally with offline data (SAC)
-    "protected": "orl.robust.protected",
-    "crs": "orl.train.crs",  # conversational recommendation policies (UNICORN, flat DQN) on orl/CRS-* (issue 21)  # PROTECTED's discovery of non-dominated policies (issue 19)
+    "protected": "orl.robust.protected",  # PROTECTED's discovery of non-dominated policies (issue 19)
+    "crs": "orl.train.crs",  # conversational recommendation policies (UNICORN, flat DQN) on orl/CRS-* (issue 21)
 }
+
+#: The families whose trainer puts its networks on ``device=`` (``cuda[:N]``); every other family trains on the CPU
+#: and refuses another device by name (``orl.run.check_config``) rather than ignoring it.
+DEVICE_FAMILIES: tuple[str, ...] = ("offline", "hdpo", "bq")
 
 
 def trainer_for(family: str) -> Callable[..., str]:

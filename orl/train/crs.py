@@ -151,9 +151,6 @@ def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
     if cfg.env.name not in CRS_ENVS:
         raise ValueError(f"algo={cfg.algo.name} needs a conversational recommendation env "
                          f"({', '.join(CRS_ENVS)}), not {cfg.env.name!r}")
-    if str(cfg.get("device", "cpu")) != "cpu":
-        raise ValueError(f"algo={cfg.algo.name} runs on the CPU (its graphs are small and built per step in numpy); "
-                         f"got device={cfg.device!r}, use device=cpu")
     kind, mode, _ = CRS_ENVS[cfg.env.name]
     graph = OmegaConf.to_container(cfg.env.graph, resolve=True) if cfg.env.get("graph") else None
     train_env, test_env = make_envs(kind, mode, int(cfg.env.get("graph_seed", 0)), graph)
