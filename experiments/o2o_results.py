@@ -30,7 +30,9 @@ written into every CSV row. DSRL runs at its code's rates per transition (``orl.
 ``--supersede METHOD ...`` moves a method's earlier runs aside before rerunning it (after a fix); ``--status`` prints
 each run's state (done, settings not recorded, at step k, not started).
 
-Outputs (rewritten after every finished run, from all finished runs): ``experiments/results/o2o_curves.csv`` (dataset,
+Outputs (rewritten after every finished run, from all finished runs: those under ``--runs`` and, for a dataset, seed
+and method with no finished run there, the rows the CSV already holds, so the committed CSV is the record of runs
+made on other machines or lost with their directories): ``experiments/results/o2o_curves.csv`` (dataset,
 seed, method, step, return, normalised score: ``100 (R - ref_min) / (ref_max - ref_min)`` with the dataset's own
 reference scores), ``o2o_final.csv`` (the last evaluation of each run) and ``o2o_summary.csv`` (per dataset and
 method over seeds: the score at the first evaluation, at the end and over the run; the table of docs/diffusion.md),
@@ -114,8 +116,12 @@ def pretrained(algo: str, dataset, seeds: list[int], steps: int, root: Path, eva
     else:
         agent = orl.fit(algo, dataset, steps=steps, seeds=seeds, out_dir=run, eval_every=eval_every, eval_episodes=5,
                         **settings)
-    for i, f in enumerate(files):
-        agent.member(i).save(f)
+    for seed, f in zip(seeds, files):  # by name: a population trained for other seeds must not stand in for these
+        names = [m for m in agent.members if m.rsplit("/", 1)[-1] == f"seed{seed}"]
+        if not names:
+            raise SystemExit(f"{run} holds a population of {', '.join(agent.members)}, not seed {seed}: move it aside "
+                             f"(or train seed {seed} in a call of its own) and run again")
+        agent.member(names[0]).save(f)
     return files
 
 
@@ -199,8 +205,33 @@ def collect(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def write_results(args: argparse.Namespace) -> None:
-    rows = collect(args)
+def recorded(args: argparse.Namespace) -> list[dict]:
+    """The rows of ``o2o_curves.csv`` in ``--results`` at this budget: the committed record of runs whose run
+    directories may be gone (another machine, a lost home directory)."""
+    path = args.results / "o2o_curves.csv"
+    if not path.exists():
+        return []
+    with open(path) as f:
+        rows = [r for r in csv.DictReader(f)
+                if int(r["pretrain_steps"]) == args.pretrain_steps and int(r["steps"]) == args.steps]
+    types = {"seed": int, "step": int, "return": float, "score": float, "pretrain_steps": int, "steps": int,
+             "chunk": int}
+    return [{k: types.get(k, str)(v) for k, v in r.items()} for r in rows]
+
+
+def merged(args: argparse.Namespace, drop: set[tuple] = frozenset()) -> list[dict]:
+    """Every finished run's rows: those under ``--runs`` and, for a (dataset, seed, method) with no finished run
+    there, the rows already in the CSV, except the runs named in ``drop`` (superseded). A run directory replaces
+    its recorded rows whole, so rerunning a seed never leaves a mix of two runs' evaluations."""
+    fresh = collect(args)
+    key = lambda r: (r["dataset"], r["seed"], r["method"])  # noqa: E731
+    have = {key(r) for r in fresh}
+    kept = [r for r in recorded(args) if key(r) not in have and key(r) not in drop]
+    return [r for r in fresh if key(r) not in drop] + kept
+
+
+def write_results(args: argparse.Namespace, drop: set[tuple] = frozenset()) -> None:
+    rows = sorted(merged(args, drop), key=lambda r: (r["dataset"], r["seed"], METHODS.index(r["method"]), r["step"]))
     if not rows:
         return
     write_csv(args.results / "o2o_curves.csv", rows, FIELDS)
@@ -244,6 +275,8 @@ def supersede(args: argparse.Namespace, dataset: str) -> None:
     """Move the runs of ``--supersede`` methods (this dataset, ``--seeds``, this budget) out of ``--runs``, into
     ``<runs>_superseded/<UTC time>/``: their settings changed, so they are rerun and leave the CSVs."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    if args.supersede:  # their recorded rows leave the CSVs too (a run directory may not be here to move)
+        write_results(args, drop={(dataset, seed, method) for seed in args.seeds for method in args.supersede})
     for seed in args.seeds:
         for method in args.supersede:
             run = args.runs / dataset / f"pre{args.pretrain_steps}" / f"seed{seed}" / f"{method}-{args.steps}"
@@ -254,32 +287,52 @@ def supersede(args: argparse.Namespace, dataset: str) -> None:
                 print(f"superseded: {run} -> {dest}")
 
 
+def runs_to_do(args: argparse.Namespace, dataset: str) -> list[tuple[int, str]]:
+    """The (seed, method) runs of ``dataset`` that this call trains, seed-major (every method gets seed 0 first):
+    all of ``--seeds`` x ``--methods`` except those recorded in the CSV (made on another machine, or their
+    directories lost), which are done; a run directory here is continued (or found finished) whatever the CSV says."""
+    in_csv = {(r["seed"], r["method"]) for r in recorded(args) if r["dataset"] == dataset}
+    root = args.runs / dataset / f"pre{args.pretrain_steps}"
+    here = lambda seed, method: (root / f"seed{seed}" / (f"{method}_alone.json" if method in BASES  # noqa: E731
+                                                          else f"{method}-{args.steps}")).exists()
+    return [(seed, method) for seed in args.seeds for method in args.methods
+            if (seed, method) not in in_csv or here(seed, method)]
+
+
 def status(args: argparse.Namespace) -> list[dict]:
     """Where the grid stands: per dataset under ``--runs`` at this budget, method (of ``--methods``) and seed (of
     ``--seeds``), the run's state: ``done``, ``done, settings not recorded`` (a finished run whose result.json
     predates the record of its reductions, 2026-11-29: the first grid's runs and EXPO's first two), ``at step k``
-    (the last evaluation of an unfinished run, in environment steps) or ``not started``."""
+    (the last evaluation of an unfinished run, in environment steps), ``done, recorded in the CSV`` (rows in
+    ``o2o_curves.csv``, no run directory here) or ``not started``."""
     out = []
-    for pre in sorted(args.runs.glob(f"*/pre{args.pretrain_steps}")):
+    in_csv = {(r["dataset"], r["seed"], r["method"]) for r in recorded(args)}
+    datasets = sorted({p.parent.name for p in args.runs.glob(f"*/pre{args.pretrain_steps}")} | {k[0] for k in in_csv})
+    for dataset in datasets:
+        pre = args.runs / dataset / f"pre{args.pretrain_steps}"
         for method in args.methods:
             for seed in args.seeds:
                 root = pre / f"seed{seed}"
                 if method in BASES:
                     state = "done" if (root / f"{method}_alone.json").exists() else "not started"
-                    out.append({"dataset": pre.parent.name, "method": method, "seed": seed, "state": state})
+                    if state == "not started" and (dataset, seed, method) in in_csv:
+                        state = "done, recorded in the CSV"
+                    out.append({"dataset": dataset, "method": method, "seed": seed, "state": state})
                     continue
                 run = root / f"{method}-{args.steps}"
                 if (run / "result.json").exists():
-                    recorded = "reduced" in json.loads((run / "result.json").read_text())
-                    state = "done" if recorded else "done, settings not recorded"
+                    noted = "reduced" in json.loads((run / "result.json").read_text())
+                    state = "done" if noted else "done, settings not recorded"
                 elif (run / "eval.csv").exists():
                     with open(run / "eval.csv") as f:
                         evals = list(csv.DictReader(f))
                     h = args.chunk if method.startswith("dsrl") else 1
                     state = f"at step {int(evals[-1]['step']) * h if evals else 0}"
+                elif run.exists():
+                    state = "started"
                 else:
-                    state = "started" if run.exists() else "not started"
-                out.append({"dataset": pre.parent.name, "method": method, "seed": seed, "state": state})
+                    state = "done, recorded in the CSV" if (dataset, seed, method) in in_csv else "not started"
+                out.append({"dataset": dataset, "method": method, "seed": seed, "state": state})
     return out
 
 
@@ -342,24 +395,26 @@ def main() -> None:
             pre.mkdir(parents=True, exist_ok=True)
             data = load_dataset(dataset)
             supersede(args, dataset)
-            wanted = set(args.methods)
-            files: dict[str, list[Path]] = {}  # only the bases that the methods asked for are trained
+            todo = runs_to_do(args, dataset)
+            seeds_for = lambda methods: [s for s in args.seeds if any((s, m) in todo for m in methods)]  # noqa: E731
+            files: dict[str, dict[int, Path]] = {}  # only the bases that the runs left to do need are trained
             # the committed tables' bases were trained with AdamW's weight decay 0.01 before diffusion_bc took the
             # code's 1e-4: kept, so that the grid reproduces them (5,000 updates at lr 3e-4 shrink weights by 1.5%)
-            if wanted & {"diffusion_bc", "expo"}:
-                files["diffusion_bc"] = pretrained("diffusion_bc", dataset, args.seeds, args.pretrain_steps, pre,
-                                                   args.pretrain_eval_every, weight_decay=BASE_WEIGHT_DECAY)
-            if wanted & {"diffusion_bc_chunk", "dsrl_na", "dsrl_sac"}:
-                files["diffusion_bc_chunk"] = pretrained(
-                    "diffusion_bc", chunk_dataset(data, args.chunk), args.seeds, args.pretrain_steps, pre,
-                    args.pretrain_eval_every, name=f"diffusion_bc_h{args.chunk}", weight_decay=BASE_WEIGHT_DECAY)
-            if "iql_ft" in wanted:
-                files["iql"] = pretrained("iql", dataset, args.seeds, args.pretrain_steps, pre,
-                                          args.pretrain_eval_every, name="iql_code", **IQL_BASE)
-            for k, seed in enumerate(args.seeds):  # seed-major: every method gets seed 0 first
+            if seeds := seeds_for(("diffusion_bc", "expo")):
+                files["diffusion_bc"] = dict(zip(seeds, pretrained(
+                    "diffusion_bc", dataset, seeds, args.pretrain_steps, pre, args.pretrain_eval_every,
+                    weight_decay=BASE_WEIGHT_DECAY)))
+            if seeds := seeds_for(("diffusion_bc_chunk", "dsrl_na", "dsrl_sac")):
+                files["diffusion_bc_chunk"] = dict(zip(seeds, pretrained(
+                    "diffusion_bc", chunk_dataset(data, args.chunk), seeds, args.pretrain_steps, pre,
+                    args.pretrain_eval_every, name=f"diffusion_bc_h{args.chunk}", weight_decay=BASE_WEIGHT_DECAY)))
+            if seeds := seeds_for(("iql_ft",)):
+                files["iql"] = dict(zip(seeds, pretrained("iql", dataset, seeds, args.pretrain_steps, pre,
+                                                          args.pretrain_eval_every, name="iql_code", **IQL_BASE)))
+            for seed in args.seeds:
                 root = pre / f"seed{seed}"
-                bases = {name: f[k] for name, f in files.items()}
-                for method in args.methods:
+                bases = {name: f[seed] for name, f in files.items() if seed in f}
+                for method in (m for m in args.methods if (seed, m) in todo):
                     if method in BASES:
                         env = env_id if method == "diffusion_bc" else chunk_env_id(env_id, args.chunk)
                         base_alone(bases[method], env, seed, args.episodes, root / f"{method}_alone.json")

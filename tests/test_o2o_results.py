@@ -41,14 +41,15 @@ def test_docs_tables_match_the_committed_summary():
                                f"python experiments/o2o_results.py --table {dataset}")
 
 
-def test_supersede_moves_only_the_named_methods_runs(tmp_path):
+def test_supersede_moves_only_the_named_methods_runs(tmp_path, fake_dataset):
     import argparse
 
     runs = tmp_path / "o2o"
     for seed in (0, 1):
         for method in ("sac_rlpd", "expo"):
             (runs / "d" / "pre5" / f"seed{seed}" / f"{method}-10").mkdir(parents=True)
-    args = argparse.Namespace(runs=runs, seeds=[0], supersede=["sac_rlpd"], pretrain_steps=5, steps=10)
+    args = argparse.Namespace(runs=runs, results=tmp_path / "results", seeds=[0], supersede=["sac_rlpd"],
+                              pretrain_steps=5, steps=10)
     o2o_results.supersede(args, "d")
     assert not (runs / "d" / "pre5" / "seed0" / "sac_rlpd-10").exists()
     assert (runs / "d" / "pre5" / "seed1" / "sac_rlpd-10").exists()  # another seed: kept
@@ -68,10 +69,103 @@ def test_status_tells_done_first_grid_unfinished_and_missing_runs(tmp_path):
     (seed0 / "dsrl_na-10").mkdir()
     (seed0 / "dsrl_na-10" / "eval.csv").write_text("step,return_mean,return_std\n1,5.0,0.0\n2,6.0,0.0\n")
     (seed0 / "diffusion_bc_alone.json").write_text("{}")
-    args = argparse.Namespace(runs=tmp_path / "o2o", pretrain_steps=5, steps=10, chunk=4, seeds=[0, 1],
-                              methods=["diffusion_bc", "dsrl_na", "iql_ft", "sac_rlpd"])
+    args = argparse.Namespace(runs=tmp_path / "o2o", results=tmp_path / "results", pretrain_steps=5, steps=10, chunk=4,
+                              seeds=[0, 1], methods=["diffusion_bc", "dsrl_na", "iql_ft", "sac_rlpd"])
     got = {(r["method"], r["seed"]): r["state"] for r in o2o_results.status(args)}
     assert got == {("diffusion_bc", 0): "done", ("diffusion_bc", 1): "not started",
                    ("dsrl_na", 0): "at step 8",  # 2 chunk steps of 4 actions
                    ("dsrl_na", 1): "not started", ("iql_ft", 0): "done, settings not recorded",
                    ("iql_ft", 1): "not started", ("sac_rlpd", 0): "done", ("sac_rlpd", 1): "not started"}
+
+
+def _args(tmp_path, **kw):
+    import argparse
+
+    return argparse.Namespace(**{"runs": tmp_path / "o2o", "results": tmp_path / "results", "pretrain_steps": 5,
+                                 "steps": 10, "chunk": 4, "seeds": [0, 1], "methods": ["expo", "sac_rlpd"],
+                                 "supersede": [], **kw})
+
+
+def _write_curves(args, rows: list[dict]) -> None:
+    from orl.utils.atomic import write_csv
+
+    args.results.mkdir(parents=True, exist_ok=True)
+    write_csv(args.results / "o2o_curves.csv", rows, o2o_results.FIELDS)
+
+
+def _curve(seed: int, method: str, step: int, ret: float, dataset: str = "d") -> dict:
+    return {"dataset": dataset, "env": "E-v0", "seed": seed, "method": method, "step": step, "return": ret,
+            "score": ret / 10, "pretrain_steps": 5, "steps": 10, "chunk": 1, "reduced": '{"utd": 2}'}
+
+
+def _finished_run(args, seed: int, method: str, evals: list[tuple[int, float]]) -> None:
+    import json
+
+    run = args.runs / "d" / "pre5" / f"seed{seed}" / f"{method}-10"
+    run.mkdir(parents=True)
+    (run / "eval.csv").write_text("step,return_mean,return_std\n" + "".join(f"{s},{r},0.0\n" for s, r in evals))
+    (run / "result.json").write_text(json.dumps({"method": method, "steps": 10, "reduced": {"utd": 2}}))
+
+
+@pytest.fixture
+def fake_dataset(monkeypatch):
+    """collect() reads a dataset's reference scores from its metadata: the run dirs here are of a made-up 'd'."""
+    class Data:
+        metadata = {"ref_min_score": 0.0, "ref_max_score": 10.0, "env_id": "E-v0"}
+
+    monkeypatch.setattr(o2o_results, "load_dataset", lambda name: Data())
+
+
+def _csv_rows(path):
+    with open(path) as f:
+        return [(r["dataset"], int(r["seed"]), r["method"], int(r["step"]), float(r["return"])) for r in csv.DictReader(f)]
+
+
+def test_rows_recorded_in_the_csv_survive_their_lost_run_directories(tmp_path, fake_dataset):
+    # the committed CSV is the record: a machine whose run directories are gone (a new home directory, another
+    # machine) must not drop earlier runs from the tables when one new run finishes
+    args = _args(tmp_path)
+    old = [_curve(0, "expo", 5, 100.0), _curve(0, "expo", 10, 50.0), _curve(1, "expo", 5, 70.0),
+           _curve(1, "expo", 10, 60.0), _curve(0, "sac_rlpd", 5, 1.0), _curve(0, "sac_rlpd", 10, 2.0),
+           _curve(0, "sac_rlpd", 7, 3.0, dataset="other")]
+    _write_curves(args, old)
+    _finished_run(args, 0, "sac_rlpd", [(5, 30.0), (10, 40.0)])  # rerun here: replaces its recorded rows, whole
+    o2o_results.write_results(args)
+    got = _csv_rows(args.results / "o2o_curves.csv")
+    assert sorted(got) == sorted([("d", 0, "expo", 5, 100.0), ("d", 0, "expo", 10, 50.0), ("d", 1, "expo", 5, 70.0),
+                                  ("d", 1, "expo", 10, 60.0), ("d", 0, "sac_rlpd", 5, 30.0),
+                                  ("d", 0, "sac_rlpd", 10, 40.0), ("other", 0, "sac_rlpd", 7, 3.0)])
+    with open(args.results / "o2o_summary.csv") as f:
+        summary = {(r["dataset"], r["method"]): r for r in csv.DictReader(f)}
+    assert summary[("d", "expo")]["seeds"] == "0 1" and float(summary[("d", "expo")]["final_score"]) == 5.5
+    # and the run left to do: only what neither the CSV nor a run directory holds
+    assert o2o_results.runs_to_do(args, "d") == [(0, "sac_rlpd"), (1, "sac_rlpd")]
+    states = {(r["dataset"], r["method"], r["seed"]): r["state"] for r in o2o_results.status(args)}
+    assert states[("d", "expo", 0)] == "done, recorded in the CSV" and states[("d", "sac_rlpd", 0)] == "done"
+    assert states[("d", "sac_rlpd", 1)] == "not started" and states[("other", "sac_rlpd", 0)] == "done, recorded in the CSV"
+
+
+def test_an_unchanged_grid_rewrites_the_committed_csvs_byte_for_byte(tmp_path):
+    # no run directories at all (a fresh machine): --collect-only must leave the committed tables as they are
+    import shutil
+
+    results = tmp_path / "results"
+    results.mkdir()
+    for name in ("o2o_curves.csv", "o2o_final.csv", "o2o_summary.csv"):
+        shutil.copy(ROOT / "experiments" / "results" / name, results / name)
+    with open(results / "o2o_summary.csv") as f:
+        budget = next(csv.DictReader(f))
+    args = _args(tmp_path, pretrain_steps=int(budget["pretrain_steps"]), steps=int(budget["steps"]))
+    o2o_results.write_results(args)
+    for name in ("o2o_curves.csv", "o2o_final.csv", "o2o_summary.csv"):
+        assert (results / name).read_bytes() == (ROOT / "experiments" / "results" / name).read_bytes(), name
+
+
+def test_supersede_also_drops_the_recorded_rows(tmp_path, fake_dataset):
+    args = _args(tmp_path)
+    _write_curves(args, [_curve(0, "expo", 10, 50.0), _curve(1, "expo", 10, 60.0), _curve(0, "sac_rlpd", 10, 2.0)])
+    args.seeds, args.supersede = [0], ["expo"]
+    o2o_results.supersede(args, "d")
+    assert sorted(_csv_rows(args.results / "o2o_curves.csv")) == [("d", 0, "sac_rlpd", 10, 2.0),
+                                                                   ("d", 1, "expo", 10, 60.0)]
+    assert (0, "expo") in o2o_results.runs_to_do(args, "d")
