@@ -22,8 +22,9 @@ through ``orl.train.online.train_online`` into ``<runs>/<env>/<algo>/<steps>/see
 checkpoint resumes exactly, a finished one (its ``result.json``) is skipped. The budget is part of the
 directory name because ``steps`` fixes the LR anneal schedule, so a finished run cannot be extended; a
 larger ``--steps`` later starts new runs beside the old ones. After every finished run the CSVs under
-``experiments/results/`` are rewritten atomically from all finished runs, of every budget (figures:
-``python -m orl.plot results``).
+``experiments/results/`` are rewritten atomically from all finished runs, of every budget: those under ``--runs``
+and those the CSVs already record (runs made on another machine, or whose directories are gone), which count as
+finished and are not rerun; a run directory replaces its recorded rows (figures: ``python -m orl.plot results``).
 
 Metrics. Final return: the last evaluation (``--eval-episodes`` deterministic episodes of the target policy).
 AUC: the trapezoidal area under the evaluation curve (return vs environment steps, from the first evaluation
@@ -190,13 +191,43 @@ def all_finished(runs: Path) -> list[dict]:
     # to the environment (charged by the control cost: a small bias on Hopper/Walker2d, a large one on HalfCheetah)
     rows = [{"compiled": 0, "eval_clipped": 0, **json.loads(p.read_text())}
             for p in sorted(runs.glob("*/*/*/seed*/result.json"))]
-    order = {(e, a): i for i, (e, a) in enumerate((e, a) for e in ENVS for a in ALGOS)}
-    return sorted(rows, key=lambda r: (int(r["steps"]), int(r["seed"]), order.get((r["env"], r["algo"]), 99)))
+    return sorted(rows, key=grid_order)
+
+
+def grid_order(row: dict) -> tuple[int, int, int]:
+    """Budget, seed, then the grid's env -> algorithm order: the CSVs' row order."""
+    cells = [(e, a) for e in ENVS for a in ALGOS]
+    cell = (row["env"], row["algo"])
+    return int(row["steps"]), int(row["seed"]), cells.index(cell) if cell in cells else len(cells)
+
+
+def run_key(row: dict) -> tuple[str, str, int, int]:
+    return row["algo"], row["env"], int(row["steps"]), int(row["seed"])
+
+
+def recorded() -> tuple[list[dict], list[dict]]:
+    """The runs and curve rows the committed CSVs hold: the record of runs made on other machines, or whose
+    directories are gone (a new home directory), which a rewrite must keep."""
+    runs_csv, curves_csv = RESULTS / "online_mujoco_runs.csv", RESULTS / "online_mujoco_curves.csv"
+    if not runs_csv.exists():
+        return [], []
+    return read_csv(runs_csv), read_csv(curves_csv) if curves_csv.exists() else []
 
 
 def write_results(runs: Path, rows: list[dict]) -> list[dict]:
-    """Rewrite the CSVs and the figure from ``rows`` (all finished runs: :func:`all_finished`)."""
-    curve_rows = [c for r in rows for c in curves(runs, r)]
+    """Rewrite the CSVs and the figure from ``rows`` (the finished runs under ``runs``: :func:`all_finished`) and
+    the runs recorded in the CSVs that have no finished directory there (a run directory replaces its record)."""
+    per_run = {run_key(r): curves(runs, r) for r in rows}
+    old_rows, old_curves = recorded()
+    fresh = set(per_run)
+    kept = [r for r in old_rows if run_key(r) not in fresh]
+    for c in old_curves:
+        if run_key(c) not in fresh:
+            per_run.setdefault(run_key(c), []).append(c)
+    rows = sorted(rows + kept, key=grid_order)
+    if not rows:
+        return []
+    curve_rows = [c for r in rows for c in per_run.get(run_key(r), [])]
     tab = table(rows, curve_rows)
     RESULTS.mkdir(parents=True, exist_ok=True)
     write_csv(RESULTS / "online_mujoco_runs.csv", rows, RUN_FIELDS)
@@ -221,29 +252,24 @@ def main(argv: list[str] | None = None) -> int:
     runs = Path(a.runs).expanduser()
     todo = [(env, seed, algo) for seed in a.seeds for env in a.envs for algo in a.algos]
 
-    def finished() -> list[dict]:
-        rows = []
-        for env, seed, algo in todo:
-            res = run_dir(runs, algo, env, a.steps, seed) / "result.json"
-            if res.exists():
-                rows.append(json.loads(res.read_text()))
-        return rows
+    in_csv = {run_key(r) for r in recorded()[0]}  # finished elsewhere (or their directories lost): done
 
-    rows = finished()
-    print(f"{len(todo) - len(rows)} of {len(todo)} runs to do at {a.steps} env steps each; runs in {runs}", flush=True)
+    def done(env: str, seed: int, algo: str) -> bool:
+        return ((run_dir(runs, algo, env, a.steps, seed) / "result.json").exists()
+                or (algo, env, a.steps, seed) in in_csv)
+
+    left = [(env, seed, algo) for env, seed, algo in todo if not done(env, seed, algo)]
+    print(f"{len(left)} of {len(todo)} runs to do at {a.steps} env steps each (finished: a result.json under {runs} "
+          f"or a row in {RESULTS / 'online_mujoco_runs.csv'})", flush=True)
     if not a.report:
         from tqdm import tqdm
 
-        for env, seed, algo in tqdm(todo, desc="runs"):
-            if (run_dir(runs, algo, env, a.steps, seed) / "result.json").exists():
-                continue
+        for env, seed, algo in tqdm(left, desc="runs"):
             row = run_one(runs, algo, env, a.steps, seed, a.eval_every, a.eval_episodes)
             tqdm.write(f"{env} {algo} seed {seed}: final {row['final_return']}, AUC {row['auc']} ({row['seconds']} s)")
             write_results(runs, all_finished(runs))
-    rows = all_finished(runs)
-    if rows:
-        tab = write_results(runs, rows)
-        print(markdown([t for t in tab if int(t["steps"]) == a.steps]))
+    tab = write_results(runs, all_finished(runs))
+    print(markdown([t for t in tab if int(t["steps"]) == a.steps]))
     return 0
 
 

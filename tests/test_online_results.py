@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))
 import online_results  # noqa: E402
 
 from orl.algos.online.ppo import PPOConfig  # noqa: E402
@@ -46,3 +47,47 @@ def test_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         online_results.main(["--steps", "100"])
     assert "--steps=100" in capsys.readouterr().err
+
+
+def _copy_results(tmp_path, monkeypatch) -> Path:
+    import shutil
+
+    results = tmp_path / "results"
+    results.mkdir()
+    for name in ("online_mujoco_runs.csv", "online_mujoco_curves.csv", "online_mujoco.csv"):
+        shutil.copy(ROOT / "experiments" / "results" / name, results / name)
+    monkeypatch.setattr(online_results, "RESULTS", results)
+    return results
+
+
+def test_a_rewrite_without_run_directories_keeps_the_committed_tables(tmp_path, monkeypatch):
+    # a fresh machine (no ~/.orl/runs) running --report must not empty the committed tables
+    results = _copy_results(tmp_path, monkeypatch)
+    assert online_results.main(["--steps", "50000", "--report", "--runs", str(tmp_path / "none")]) == 0
+    for name in ("online_mujoco_runs.csv", "online_mujoco_curves.csv", "online_mujoco.csv"):
+        assert (results / name).read_bytes() == (ROOT / "experiments" / "results" / name).read_bytes(), name
+
+
+def test_a_run_directory_replaces_its_recorded_rows_and_the_others_stay(tmp_path, monkeypatch):
+    import json
+
+    results = _copy_results(tmp_path, monkeypatch)
+    old = online_results.read_csv(results / "online_mujoco_runs.csv")
+    first = old[0]
+    key = online_results.run_key(first)
+    out = online_results.run_dir(tmp_path / "runs", first["algo"], first["env"], int(first["steps"]), int(first["seed"]))
+    out.mkdir(parents=True)
+    (out / "eval.csv").write_text("step,return_mean,return_std\n10240,1.5,0\n20480,2.5,0\n")
+    (out / "metrics.csv").write_text("step,sampling_error\n10240,0.25\n")
+    row = {**{k: first[k] for k in ("algo", "env")}, "seed": int(first["seed"]), "steps": int(first["steps"]),
+           "final_return": 2.5, "auc": 2.0, "seconds": 1, "eval_episodes": 5, "date": "2026-11-29", "compiled": 1,
+           "eval_clipped": 1}
+    (out / "result.json").write_text(json.dumps(row))
+    online_results.write_results(tmp_path / "runs", online_results.all_finished(tmp_path / "runs"))
+    new = online_results.read_csv(results / "online_mujoco_runs.csv")
+    assert len(new) == len(old)
+    assert [r for r in new if online_results.run_key(r) == key] == [{k: str(v) for k, v in row.items()}]
+    assert [r for r in new if online_results.run_key(r) != key] == old[1:]  # the others, unchanged, in order
+    curves = [c for c in online_results.read_csv(results / "online_mujoco_curves.csv") if online_results.run_key(c) == key]
+    assert [(c["step"], c["return_mean"], c["sampling_error"]) for c in curves] == [
+        ("10240", "1.5", ""), ("20480", "2.5", ""), ("10240", "", "0.25")]  # the run's own, none of the recorded
