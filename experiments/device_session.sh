@@ -22,8 +22,10 @@
 #         (their instances solved by 7 processes each); the updated
 #         models and records come back under $OUT/models (copy them to orl/routing/models/ and commit)
 #     run(command="bash experiments/device_session.sh refs", carry=[".whl"], timeout_s=540)
-#         the CVRP50 test set solved by PyVRP at 1 s and at 5 s per instance on 16 idle cores
-#         (experiments/routing_references.py); the CSV row and the solved sets come back under $OUT
+#         the CVRP50 test set solved by PyVRP at 1 s per instance (orl's default reference) and at 20,000
+#         iterations (the stronger one: the same tours on any machine) on 16 idle cores
+#         (experiments/routing_references.py); the CSV row and the solved sets (partial ones too, resumable
+#         here with the same command) come back under $OUT/data
 #
 # The device image has torch (2.11 when last seen), numpy, h5py, tensorboard, tqdm, pytest and PyYAML; what it
 # lacks (gymnasium, MuJoCo, Hydra, Minari, the routing solvers) travels as wheels and is installed into /tmp/site.
@@ -78,7 +80,7 @@ bq)
     ;;
 refs)
     ORL_DATA_DIR="$OUT/data" timeout 520 python3 experiments/routing_references.py --problem cvrp --size 50 \
-        --count 1000 --strong-time-limit 5 --workers 16 --out "$OUT/routing_references.csv" 2>&1 \
+        --count 1000 --strong-iterations 20000 --workers 16 --out "$OUT/routing_references.csv" 2>&1 \
         | tail -5 | tee "$OUT/refs.txt"
     ;;
 *)
