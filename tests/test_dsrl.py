@@ -221,3 +221,44 @@ def test_dsrl_sac_first_steps_are_the_base_policys_own_noise(weak_base):
     w = algo.random_action(np.zeros((20000, 1), np.float32), np.random.default_rng(0))
     assert w.shape == (20000, 1) and np.abs(w).max() <= 1.0
     assert abs(float(np.mean(np.abs(w) == 1.0)) - 0.1336) < 0.01
+
+
+def test_expo_diagnosis_takes_the_acting_policy_apart(weak_base, tmp_path):
+    """experiments/expo_diagnosis.py: its four policies are what they say — the pretrained base's proposals do not
+    move when the fine-tuned base changes, the fine-tuned base's do, and lending the pretrained base to the
+    on-the-fly policy leaves the run's own acting base in place."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    import expo_diagnosis
+
+    orl.fit("expo", ENV, steps=60, eval_every=60, eval_episodes=1, out_dir=tmp_path / "run",
+            base=str(weak_base), start_steps=20, batch_size=16, hidden=[16, 16], threads=1, n_critics=2, n_samples=2,
+            n_edit=2, utd=1)
+    algo = orl.load(tmp_path / "run").algorithm
+    pol = expo_diagnosis.policies(algo)
+    assert set(pol) == set(expo_diagnosis.POLICIES)
+    obs = np.linspace(-0.8, 0.8, 64, dtype=np.float32)[:, None]
+
+    def draw(name):
+        algo.gen.manual_seed(7)
+        return pol[name](obs)
+
+    before = {name: draw(name) for name in pol}
+    acting = algo.base_ema
+    with torch.no_grad():  # make the fine-tuned base propose something else entirely
+        for p in algo.base_ema.parameters():
+            p.mul_(3.0).add_(0.5)
+    after = {name: draw(name) for name in pol}
+    assert algo.base_ema is acting  # otf_pre_base lent the pretrained base and gave the acting one back
+    np.testing.assert_array_equal(after["base_pre"], before["base_pre"])
+    np.testing.assert_array_equal(after["otf_pre_base"], before["otf_pre_base"])
+    assert not np.array_equal(after["base_ft"], before["base_ft"]) and not np.array_equal(after["otf"], before["otf"])
+    for name, actions in after.items():
+        assert actions.shape == (64, 1) and np.all(np.abs(actions) <= 1), name
+    fresh = orl.fit("expo", ENV, steps=30, eval_every=30, eval_episodes=1, out_dir=tmp_path / "fresh", start_steps=20,
+                    batch_size=16, hidden=[16, 16], threads=1, n_critics=2, n_samples=2, n_edit=2, utd=1,
+                    diffusion_hidden=16, diffusion_blocks=1, diffusion_time_dim=8)
+    with pytest.raises(ValueError, match="no pretrained base to compare with"):
+        expo_diagnosis.policies(fresh.algorithm)
