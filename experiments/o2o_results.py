@@ -103,12 +103,13 @@ SUMMARY_FIELDS = ["dataset", "method", "seeds", "n_seeds", "first_score", "first
 def pretrained(algo: str, dataset, seeds: list[int], steps: int, root: Path, eval_every: int, name: str | None = None,
                **settings) -> list[Path]:
     """One agent file per seed: the members of an offline population trained (or resumed, or loaded) in
-    ``root / name``; ``dataset`` a name or an in-memory buffer."""
+    ``root / <name>-seeds<s1_s2..>``; ``dataset`` a name or an in-memory buffer. The run directory is named by its
+    seeds, so processes started for different seeds (one per core) each train their own and never collide."""
     name = name or algo
     files = [root / f"{name}-seed{s}.pt" for s in seeds]
     if all(f.exists() for f in files):
         return files
-    run = root / name
+    run = root / f"{name}-seeds{'_'.join(str(s) for s in seeds)}"
     if (run / CHECKPOINT).exists():
         agent = orl.load(run) if int(load_checkpoint(run)["step"]) >= steps else orl.resume(run)
     elif (run / "config.yaml").exists():  # stopped before its first checkpoint: resume starts it from step 0

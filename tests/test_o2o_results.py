@@ -169,3 +169,19 @@ def test_supersede_also_drops_the_recorded_rows(tmp_path, fake_dataset):
     assert sorted(_csv_rows(args.results / "o2o_curves.csv")) == [("d", 0, "sac_rlpd", 10, 2.0),
                                                                    ("d", 1, "expo", 10, 60.0)]
     assert (0, "expo") in o2o_results.runs_to_do(args, "d")
+
+
+def test_bases_for_different_seeds_train_side_by_side(tmp_path):
+    # one process per seed (one per core) is how the grid is spread over a machine: the second must not find the
+    # first's population in its way, and each seed's file must hold that seed's member
+    import orl
+
+    small = dict(hidden=16, blocks=1, time_dim=8)
+    for seed in (1, 2):
+        (f,) = o2o_results.pretrained("diffusion_bc", "pendulum-scripted", [seed], 20, tmp_path, 20, **small)
+        assert f == tmp_path / f"diffusion_bc-seed{seed}.pt"
+        assert orl.load(f).members == [f"pendulum-scripted/seed{seed}"]
+    before = {s: (tmp_path / f"diffusion_bc-seed{s}.pt").stat().st_mtime_ns for s in (1, 2)}
+    assert o2o_results.pretrained("diffusion_bc", "pendulum-scripted", [1, 2], 20, tmp_path, 20, **small) == [
+        tmp_path / "diffusion_bc-seed1.pt", tmp_path / "diffusion_bc-seed2.pt"]  # both there: nothing retrained
+    assert {s: (tmp_path / f"diffusion_bc-seed{s}.pt").stat().st_mtime_ns for s in (1, 2)} == before
