@@ -70,7 +70,10 @@ class EXPOConfig:
     actor_ema: float = 0.001
     batch_size: int = 256
     utd: int = 20
-    start_steps: int = 5000  # uniform actions first: the README commands' --start_training (its default 10,000)
+    # uniform actions first: the README commands' --start_training (its default 10,000), which follow 20,000 offline
+    # base steps (train_finetuning.py's default pretrain_steps); its scripts that start from a longer-pretrained base
+    # (scripts/*/*_pretrain.sh: 200k-500k offline steps) set --start_training 0 and act with the OTF policy at once
+    start_steps: int = 5000
     buffer_size: int = 1_000_000
     offline_ratio: float = 0.0  # 0.5 with offline data (the code's symmetric sampling)
     offline_dataset: str | None = None
