@@ -492,6 +492,11 @@ RESULTS: tuple[Result, ...] = (
            "mean and std over the seeds listed",
            bars_by("dataset", "method", "mean_score", "normalised score over the run (mean +- std over seeds)",
                    error="mean_std")),
+    Result("o2o_expo_diagnosis.csv", "Offline-to-online: EXPO's final acting policy taken apart", "diffusion.md",
+           "OMP_NUM_THREADS=1 python experiments/expo_diagnosis.py --datasets hopper-medium walker2d-medium "
+           "--episodes 10",
+           "the finished EXPO runs of the grid above (10,000 env steps), each policy evaluated on 10 episodes",
+           bars_by("dataset", "policy", "score", "normalised score at the end of the run (mean +- std over seeds)")),
     Result("multiview_features.csv", "Multi-view recognition: accuracy per view count", "multiview.md",
            "python experiments/multiview_results.py", "5 seeds, 2000 test objects per seed, 32-46 s of training per seed on one CPU thread", plot_multiview),
     Result("multiview_features_ppo.csv", "Multi-view recognition: PPO selector learning curve", "multiview.md",
