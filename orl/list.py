@@ -115,7 +115,7 @@ def envs() -> list[dict[str, Any]]:
     import gymnasium as gym
 
     import orl_envs
-    from orl.run import algo_family, group_options
+    from orl.run import CONF, _yaml, group_options
 
     rows = []
     for name in group_options("env"):
