@@ -5,7 +5,6 @@ eager step's results, so that a GPU run with ``compile=true`` is the same experi
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from torch._dynamo.utils import counters

@@ -191,8 +191,6 @@ def _official_gnn_orders(policy, state):
     ``_generate_outputs_from_edges``, ``_apply_proportional_allocation_to_graph``), transcribed with its
     generic adjacency matrix and per-edge loops, on ``policy``'s networks and scaled node features (the
     scaling is orl's declared deviation) for one warehouse and ``n`` stores."""
-    import math
-
     import torch
     import torch.nn.functional as F
 

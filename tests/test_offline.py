@@ -5,10 +5,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
