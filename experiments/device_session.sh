@@ -9,9 +9,9 @@
 # Then two device calls (each well inside one call's 10-minute limit; what a stage measured comes back even if
 # the call is cut off, because every result is written to $OUT as it is produced):
 #
-#     run(command="bash experiments/device_session.sh checks", carry=[".whl"], timeout_s=420)
-#         CUDA tests (compiled update on CUDA, a GPU run's checkpoint on a CPU), then eager against compiled
-#         update steps (TF32 off) for TD3+BC and A2PR at P = 1 and 27: about 4-5 minutes
+#     run(command="bash experiments/device_session.sh checks", carry=[".whl"], timeout_s=540)
+#         CUDA tests (compiled update on CUDA, a GPU run's checkpoint on a CPU, the off-policy loop on CUDA), then
+#         eager against compiled update steps (TF32 off) for TD3+BC and A2PR at P = 1 and 27: about 5-7 minutes
 #     run(command="bash experiments/device_session.sh bench", carry=[".whl"], timeout_s=540)
 #         the table: P = 1, 3, 9, 27 against separate single-run processes, TD3+BC and A2PR: about 6-8 minutes
 #
@@ -59,6 +59,9 @@ case "$stage" in
 checks)
     timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_compiled_update.py tests/test_offline.py \
         -k "cuda or gpu" 2>&1 | tee "$OUT/pytest_cuda.txt"
+    # the off-policy loop's GPU path (SAC, DSRL-NA, DSRL-SAC, EXPO, IQL fine-tuning): exact resume, loads on a CPU
+    timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_offpolicy_device.py -k gpu 2>&1 \
+        | tee "$OUT/pytest_offpolicy_cuda.txt"
     timeout 180 python3 experiments/bench_population.py --device cuda --algos td3bc a2pr --populations 1 27 \
         --seconds 3 --compile --no-peer --out "$OUT/bench_population_h200_compile.json" 2>&1 \
         | grep -v '^W\|^ ' | tee "$OUT/bench_compile.txt"

@@ -280,20 +280,22 @@ class Agent:
             return cls._offline(algo_name, config, algo_state, list(state.get("member_names", [""])), out,
                                 device, summary)
         if family == "offpolicy":
-            return cls._offpolicy(algo_name, config, state["algo"], _online_spaces(cfg.env.id), out, summary)
+            return cls._offpolicy(algo_name, config, state["algo"], _online_spaces(cfg.env.id), out, summary, device)
         return cls._online(algo_name, config, state["algo"], _online_spaces(cfg.env.id), state["obs_rms"], out,
                            summary)
 
     @classmethod
     def _offpolicy(cls, algo_name: str, config: dict[str, Any], algo_state: dict[str, Any], spaces: dict[str, Any],
-                   run_dir: Path | None, summary: str | None) -> Agent:
+                   run_dir: Path | None, summary: str | None, device: str = "cpu") -> Agent:
+        from orl.train.common import check_device
         from orl.train.offpolicy import OFFPOLICY_ALGORITHMS
         from orl.utils.config import build_config
 
         algo_cls = OFFPOLICY_ALGORITHMS[algo_name]
         params = {k: v for k, v in config["algo"].items() if k not in ("name", "family")}
         algorithm = algo_cls(spaces["obs_dim"], spaces["action_dim"], build_config(algo_cls.Config, params, algo_name,
-                                                                                 prefix="algo."))
+                                                                                 prefix="algo."),
+                             int(config.get("seed") or 0)).to(check_device(device))
         algorithm.load_state_dict(algo_state)
         return cls(algo_name, "offpolicy", config, algorithm, [""], run_dir, spaces, None, summary)
 
@@ -356,7 +358,7 @@ class Agent:
             rms = None if norm is None else _Stats(norm["mean"], norm["var"])
             return cls._online(blob["algo"], blob["config"], blob["state"], blob["spaces"], rms, None, None)
         if family == "offpolicy":
-            return cls._offpolicy(blob["algo"], blob["config"], blob["state"], blob["spaces"], None, None)
+            return cls._offpolicy(blob["algo"], blob["config"], blob["state"], blob["spaces"], None, None, device)
         raise CheckpointError(f"{where}: agents of family {family!r} cannot be loaded here")
 
     # ------------------------------------------------------------------ using

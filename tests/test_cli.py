@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 SMALL = ["algo.actor_hidden=[32,32]", "algo.critic_hidden=[32,32]", "algo.vae_hidden=[64,64]"]
 COMMON = ["algo=a2pr", "env=pendulum-scripted", "steps=400", "eval_every=100", "eval_episodes=2", "seed=1", *SMALL]
@@ -181,12 +182,20 @@ def test_bad_input_exits_2_naming_it_and_leaves_no_run_directory(tmp_path, args,
     assert not (tmp_path / "runs").exists(), sorted(str(p) for p in (tmp_path / "runs").rglob("*"))
 
 
-@pytest.mark.parametrize("algo, env", [("sac", "Hopper-v5"), ("ppo", "Pendulum-v1"), ("unicorn", "crs-lastfm")])
+@pytest.mark.parametrize("algo, env", [("ppo", "Pendulum-v1"), ("unicorn", "crs-lastfm"),
+                                       ("protected", "Pendulum-v1")])
 def test_device_cuda_is_refused_by_families_that_train_on_the_cpu(tmp_path, algo, env):
     # these trainers never move their networks: device=cuda must not be accepted and silently ignored (a GPU
     # machine would otherwise report a CPU run as a GPU one); the answer is the same with or without a GPU
     r = _cli(f"algo={algo}", f"env={env}", "steps=10", "device=cuda", cwd=tmp_path)
-    _assert_refused(r, f"algo={algo}", "trains on the CPU only", "device='cuda'", "use device=cpu", "td3bc")
+    _assert_refused(r, f"algo={algo}", "trains on the CPU only", "device='cuda'", "use device=cpu", "td3bc", "sac")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here: device=cuda is accepted")
+def test_device_cuda_without_a_gpu_is_refused_by_the_off_policy_family(tmp_path):
+    r = _cli("algo=sac", "env=Pendulum-v1", "steps=10", "device=cuda", cwd=tmp_path)
+    _assert_refused(r, "device='cuda'", "torch sees no CUDA GPU here", "use device=cpu")
     assert not (tmp_path / "runs").exists()
 
 

@@ -55,6 +55,12 @@ def adam(params: Iterable[torch.Tensor], lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, fused=True)
 
 
+def move_optimizer_state(opt: torch.optim.Optimizer) -> None:
+    """Cast ``opt``'s state (Adam's moments) to the device its parameters are on now: ``nn.Module.to`` moves the
+    parameters in place, the optimiser's state stays where it was (``Optimizer.load_state_dict`` does the cast)."""
+    opt.load_state_dict(opt.state_dict())
+
+
 @contextmanager
 def frozen(module: nn.Module) -> Iterator[nn.Module]:
     """Treat ``module``'s parameters as constants inside the block, so that a loss that only
@@ -229,12 +235,16 @@ class OfflineAlgorithm:
         return self._hp_cache[field]
 
     def to(self, device: str | torch.device) -> "OfflineAlgorithm":
-        """Move the networks, optimiser-held scalars, statistics and noise generators to ``device``
+        """Move the networks, the optimisers' states, statistics and noise generators to ``device``
         (in place; the optimisers keep their parameters, which ``nn.Module.to`` moves without replacing them)."""
         self.device = torch.device(device)
-        for comp in self.components().values():
+        comps = self.components().values()
+        for comp in comps:
             if isinstance(comp, nn.Module):
                 comp.to(self.device)
+        for comp in comps:  # after the modules: a trained agent's Adam moments follow its parameters
+            if isinstance(comp, torch.optim.Optimizer):
+                move_optimizer_state(comp)
         for name in ("action_scale", "action_bias", "obs_mean", "obs_std", "reward_scale", "reward_bias"):
             setattr(self, name, getattr(self, name).to(self.device))
         self.random.to(self.device)

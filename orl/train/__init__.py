@@ -24,7 +24,7 @@ FAMILIES: dict[str, str] = {
 
 #: The families whose trainer puts its networks on ``device=`` (``cuda[:N]``); every other family trains on the CPU
 #: and refuses another device by name (``orl.run.check_config``) rather than ignoring it.
-DEVICE_FAMILIES: tuple[str, ...] = ("offline", "hdpo", "bq")
+DEVICE_FAMILIES: tuple[str, ...] = ("offline", "offpolicy", "hdpo", "bq")
 
 
 def trainer_for(family: str) -> Callable[..., str]:

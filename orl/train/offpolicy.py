@@ -14,6 +14,11 @@ stream of its own when the algorithm's ``deterministic_eval`` is false.
 Checkpoints (atomic, after every evaluation) hold the algorithm, the buffer, the environment (orl's env
 serialiser: MuJoCo physics included), the current observation, episode counters and every random stream, so a
 resumed run continues exactly as an uninterrupted one (tested).
+
+``device="cuda"``: the algorithm's networks, optimiser states and training stream live on the GPU
+(:mod:`orl.algos.online.device`: built on the CPU, so a seed gives the same initial weights; the GPU's stream is
+its own), each batch is copied there, the environment and the buffers stay on the CPU. A checkpoint loads on
+either device type (a stream saved on the other type starts again from the seed, with a warning).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from orl.algos.online.iql_ft import IQLFinetune
 from orl.algos.online.sac import SAC
 from orl.data.buffer import Batch, ReplayBuffer
 from orl.data.collect import evaluate
-from orl.train.common import CSVLog, DurationEstimate, load_checkpoint, save_checkpoint
+from orl.train.common import CSVLog, DurationEstimate, check_device, load_checkpoint, save_checkpoint
 
 #: ``orl.run algo=<name>`` of the off-policy family -> its class (constructor ``(obs_dim, action_dim, config, seed)``;
 #: ``act``, ``update(s, a, r, s', d)``, ``state_dict``; optional ``random_action(obs, rng)`` for the first steps).
@@ -66,10 +71,11 @@ def mixed_batch(online: ReplayBuffer, offline: ReplayBuffer | None, batch_size: 
 def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps: int = 1_000_000,
                     seed: int = 0, eval_every: int = 10_000, eval_episodes: int = 10, resume: bool = False,
                     threads: int = 1, progress: bool = True, log_every: int = 1000,
-                    offline: ReplayBuffer | None = None, algo_name: str = "sac") -> dict[str, Any]:
-    """Train ``algo_name`` (SAC, DSRL-NA) on Gymnasium env ``env_id`` for ``steps`` environment steps (``offline``:
-    the dataset mixed into every batch by ``config.offline_ratio``); returns the summary (``last``/``best``
-    return, ``algo``)."""
+                    offline: ReplayBuffer | None = None, algo_name: str = "sac",
+                    device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Train ``algo_name`` (one of :data:`OFFPOLICY_ALGORITHMS`) on Gymnasium env ``env_id`` for ``steps``
+    environment steps (``offline``: the dataset mixed into every batch by ``config.offline_ratio``) on ``device``
+    (``cpu`` or ``cuda[:N]``); returns the summary (``last``/``best`` return, ``algo``)."""
     import gymnasium as gym
 
     from orl.train.online import _env_state, _restore_env, make_env
@@ -77,6 +83,7 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
     if algo_name not in OFFPOLICY_ALGORITHMS:
         raise ValueError(f"unknown off-policy algorithm {algo_name!r}; choose one of {', '.join(OFFPOLICY_ALGORITHMS)}")
     cls = OFFPOLICY_ALGORITHMS[algo_name]
+    device = check_device(device)
     c = config or cls.Config()
     if algo_name == "dsrl_sac":  # SAC in the base policy's noise space: the env decodes the noise
         env_id = register_noise_env(env_id, c.base, c.noise_bound, c.ddim_steps)
@@ -92,7 +99,7 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
     if offline is not None and (tuple(offline.observation_shape) != (obs_dim,) or offline.action_dim != action_dim):
         raise ValueError(f"the offline dataset has observations {tuple(offline.observation_shape)} and actions of size "
                          f"{offline.action_dim}; env {env_id!r} has ({obs_dim},) and {action_dim}")
-    algo = cls(obs_dim, action_dim, c, seed)
+    algo = cls(obs_dim, action_dim, c, seed).to(device)
     low, high = space.low.astype(np.float64), space.high.astype(np.float64)
     scale, bias = (high - low) / 2, (high + low) / 2
     unit_scale, unit_bias = torch.as_tensor(scale, dtype=torch.float32), torch.as_tensor(bias, dtype=torch.float32)
@@ -106,7 +113,7 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
             offline.set_sampler("uniform")
         offline.sampler.reset()
     if resume:
-        state = load_checkpoint(out)
+        state = load_checkpoint(out, map_location="cpu")  # the algorithm's load puts its tensors on the device
         algo.load_state_dict(state["algo"])
         buffer, env = state["buffer"], _restore_env(state["env"])
         obs, rng = state["obs"], state["rng"]
@@ -151,7 +158,7 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
             if (step >= c.start_steps and len(buffer) >= (1 if merged else c.batch_size)
                     and step % getattr(c, "train_every", 1) == 0):
                 ratio = algo.offline_share(len(offline), step) if merged else c.offline_ratio
-                sample = lambda: mixed_batch(buffer, offline, c.batch_size, ratio, rng, to_unit)  # noqa: E731
+                sample = lambda: mixed_batch(buffer, offline, c.batch_size, ratio, rng, to_unit).to(device)  # noqa: E731
                 reports = []
                 for _ in range(c.utd):
                     b = sample()
@@ -181,7 +188,7 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
                 if getattr(c, "deterministic_eval", True):
                     policy = lambda o, _r: bias + scale * algo.act(o, deterministic=True)  # noqa: E731
                 else:  # sampled from a stream of its own, the same at every evaluation: training's is untouched
-                    g = torch.Generator().manual_seed(seed + 100)
+                    g = torch.Generator(device).manual_seed(seed + 100)
                     policy = lambda o, _r: bias + scale * algo.act(o, generator=g)  # noqa: E731
                 returns = evaluate(env_id, policy, eval_episodes, seed=seed + 100)
                 eval_csv.append({"step": step, "return_mean": float(returns.mean()), "return_std": float(returns.std())})
@@ -221,5 +228,6 @@ def run_config(cfg, out_dir: Path, resume: bool, tuned: list[str]) -> str:
         offline = load_dataset(config.offline_dataset)
     result = train_offpolicy(cfg.env.id, out_dir, config, steps=cfg.steps, seed=cfg.seed, eval_every=cfg.eval_every,
                              eval_episodes=cfg.eval_episodes, resume=resume, threads=cfg.threads,
-                             log_every=cfg.log_every, offline=offline, algo_name=cfg.algo.name)
+                             log_every=cfg.log_every, offline=offline, algo_name=cfg.algo.name,
+                             device=cfg.get("device", "cpu"))
     return f"return: last {result['last']:.1f}, best {result['best']:.1f} over {result['episodes']} episodes"

@@ -51,6 +51,7 @@ import torch
 from torch import nn
 
 from orl.algos.base import frozen, load_base
+from orl.algos.online.device import OnDevice
 from orl.algos.online.sac import ACTIVATIONS, SAC, SACConfig, TanhGaussianActor
 from orl.nets.population import member_mlp
 
@@ -112,11 +113,14 @@ def base_features(base, s: torch.Tensor) -> torch.Tensor:
     return base.normalize(s.reshape(1, -1, base.obs_dim))[0]
 
 
-class DSRLNA:
+class DSRLNA(OnDevice):
     """DSRL-NA (see the module docstring); acts and learns in the environment's actions scaled to [-1, 1]."""
 
     name = "dsrl_na"
     Config = DSRLConfig
+    _MODULES = ("actor", "q_a", "q_a_target", "q_w")
+    _PARAMS = ("log_alpha",)
+    _OPTIMIZERS = ("actor_opt", "q_a_opt", "q_w_opt", "alpha_opt")
 
     def __init__(self, obs_dim: int, action_dim: int, config: DSRLConfig | None = None, seed: int = 0) -> None:
         c = self.config = config or DSRLConfig()
@@ -127,7 +131,7 @@ class DSRLNA:
                              f"({obs_dim},) -> {action_dim}")
         self.obs_dim, self.action_dim = obs_dim, action_dim
         torch.manual_seed(seed)
-        self.gen = torch.Generator().manual_seed(seed)
+        self.seed, self.gen = seed, torch.Generator().manual_seed(seed)
         gens = [torch.Generator().manual_seed(seed * 1000 + i) for i in range(4)]
         act = ACTIVATIONS[c.activation]
         self.actor = TanhGaussianActor(obs_dim, action_dim, tuple(c.hidden), c.activation, layer_norm=True)
@@ -160,17 +164,22 @@ class DSRLNA:
     def _q(self, net: nn.Module, f: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return net(torch.cat([f, x], -1).unsqueeze(0).expand(2, -1, -1)).squeeze(-1)
 
+    def to(self, device: str | torch.device) -> "DSRLNA":
+        """Move the networks, the stream and the frozen base (:class:`~orl.algos.online.device.OnDevice`)."""
+        self.base.to(device)
+        return super().to(device)
+
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False, generator: torch.Generator | None = None) -> np.ndarray:
-        s = torch.as_tensor(np.asarray(obs, np.float32)).reshape(-1, self.obs_dim)
+        s = torch.as_tensor(np.asarray(obs, np.float32), device=self.device).reshape(-1, self.obs_dim)
         w, _ = self.noise(self.features(s), deterministic, generator)
-        return self.decode(s, w).numpy().reshape(*np.shape(obs)[:-1], self.action_dim)
+        return self.decode(s, w).cpu().numpy().reshape(*np.shape(obs)[:-1], self.action_dim)
 
     def random_action(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The un-steered base policy (w ~ N(0, I)): the code's initial rollouts."""
-        s = torch.as_tensor(np.asarray(obs, np.float32)).reshape(-1, self.obs_dim)
-        w = torch.as_tensor(rng.standard_normal((s.shape[0], self.action_dim)), dtype=torch.float32)
-        return self.decode(s, w).numpy().reshape(*np.shape(obs)[:-1], self.action_dim)
+        s = torch.as_tensor(np.asarray(obs, np.float32), device=self.device).reshape(-1, self.obs_dim)
+        w = torch.as_tensor(rng.standard_normal((s.shape[0], self.action_dim)), dtype=torch.float32, device=self.device)
+        return self.decode(s, w).cpu().numpy().reshape(*np.shape(obs)[:-1], self.action_dim)
 
     def update(self, s: torch.Tensor, a: torch.Tensor, r: torch.Tensor, s2: torch.Tensor, d: torch.Tensor) -> dict[str, float]:
         c = self.config
@@ -213,7 +222,7 @@ class DSRLNA:
         """One distillation step per batch of raw states: ``w ~ N(0, I)``, each ``Q^W`` head to its ``Q^A`` head."""
         loss = torch.zeros(())
         for s in states:
-            w, f = torch.randn(s.shape[0], self.action_dim, generator=self.gen), self.features(s)
+            w, f = torch.randn(s.shape[0], self.action_dim, generator=self.gen, device=self.device), self.features(s)
             with torch.no_grad():
                 target = self._q(self.q_a, f, self.decode(s, w))
             loss = 0.5 * ((self._q(self.q_w, f, w) - target) ** 2).mean(1).sum()
@@ -225,7 +234,7 @@ class DSRLNA:
     def state_dict(self) -> dict[str, Any]:
         return {"name": self.name, **{k: getattr(self, k).state_dict() for k in
                 ("actor", "q_a", "q_a_target", "q_w", "actor_opt", "q_a_opt", "q_w_opt", "alpha_opt")},
-                "log_alpha": self.log_alpha.detach().clone(), "gen": self.gen.get_state(), "updates": self.updates}
+                "log_alpha": self.log_alpha.detach().clone(), **self.gen_state(), "updates": self.updates}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("name") != self.name:
@@ -234,7 +243,7 @@ class DSRLNA:
             getattr(self, k).load_state_dict(state[k])
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
-        self.gen.set_state(state["gen"])
+        self.load_gen_state(state)
         self.updates = int(state["updates"])
 
 
@@ -344,6 +353,12 @@ class DSRLSAC(SAC):
         super().__init__(obs_dim, action_dim, config or DSRLSACConfig(), seed)
         self.base_agent = load_base(self.config.base, "diffusion_bc")  # for predict; an agent file carries it
 
+    def to(self, device: str | torch.device) -> "DSRLSAC":
+        """Move SAC's networks and stream and the base that :meth:`features` and :meth:`decode_noise` use (the
+        noise env decodes with its own copy of the base, on the CPU)."""
+        self.base_agent.algorithm.to(device)
+        return super().to(device)
+
     def features(self, s: torch.Tensor) -> torch.Tensor:
         """Raw states standardised by the base's statistics (the code rescales them to [-1, 1] by its dataset's
         bounds for every network)."""
@@ -359,6 +374,6 @@ class DSRLSAC(SAC):
         """Environment actions for raw observations ``(N, obs_dim)`` and the noises ``(N, d)`` chosen at them:
         the base's DDIM decoding, exactly as :class:`NoiseActionEnv` executes them."""
         base = self.base_agent.algorithm
-        a = decode_noise_with(base, torch.as_tensor(np.asarray(obs, np.float32)),
-                              torch.as_tensor(np.asarray(w, np.float32)), self.config.ddim_steps)
-        return base.to_env_action(a).numpy()
+        a = decode_noise_with(base, torch.as_tensor(np.asarray(obs, np.float32), device=base.device),
+                              torch.as_tensor(np.asarray(w, np.float32), device=base.device), self.config.ddim_steps)
+        return base.to_env_action(a).cpu().numpy()

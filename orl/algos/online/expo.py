@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from orl.algos.base import frozen, load_base
+from orl.algos.online.device import OnDevice
 from orl.algos.online.sac import TanhGaussianActor
 from orl.nets.diffusion import DiffusionPolicy
 from orl.nets.population import member_mlp
@@ -85,17 +86,21 @@ class EXPOConfig:
             raise ValueError("algo.n_samples must be >= 1, algo.n_edit in 0..n_samples and algo.beta > 0")
 
 
-class EXPO:
+class EXPO(OnDevice):
     """EXPO (see the module docstring); acts in the environment's actions scaled to [-1, 1]."""
 
     name = "expo"
     Config = EXPOConfig
+    _MODULES = ("base", "base_ema", "edit", "critic", "critic_target")
+    _PARAMS = ("log_alpha",)
+    _TENSORS = ("obs_mean", "obs_std")
+    _OPTIMIZERS = ("base_opt", "edit_opt", "critic_opt", "alpha_opt")
 
     def __init__(self, obs_dim: int, action_dim: int, config: EXPOConfig | None = None, seed: int = 0) -> None:
         c = self.config = config or EXPOConfig()
         self.obs_dim, self.action_dim = obs_dim, action_dim
         torch.manual_seed(seed)
-        self.gen = torch.Generator().manual_seed(seed)
+        self.seed, self.gen = seed, torch.Generator().manual_seed(seed)
         self.obs_mean, self.obs_std = torch.zeros(obs_dim), torch.ones(obs_dim)
         self.base_agent = None
         if c.base:
@@ -137,7 +142,7 @@ class EXPO:
         """``n`` DDPM samples per state: ``(N, n, d)``."""
         N = s.shape[0]
         x = self._norm(s).repeat_interleave(n, 0).unsqueeze(0)
-        draw = lambda: torch.randn(1, N * n, self.action_dim, generator=self.gen)  # noqa: E731
+        draw = lambda: torch.randn(1, N * n, self.action_dim, generator=self.gen, device=self.device)  # noqa: E731
         noises = [draw() if t > 0 else None for t in range(model.T)]
         return model.ddpm(x, draw(), noises)[0].reshape(N, n, self.action_dim)
 
@@ -155,22 +160,22 @@ class EXPO:
             cand = torch.cat([cand, edited], 1)
         k = cand.shape[1]
         q = self._q(self.critic_target, s.repeat_interleave(k, 0), cand.reshape(-1, self.action_dim))
-        idx = torch.randperm(c.n_critics, generator=self.gen)[: c.num_min_qs]
+        idx = torch.randperm(c.n_critics, generator=self.gen, device=self.device)[: c.num_min_qs]
         score = q[idx].min(0).values.reshape(N, k)
-        return cand[torch.arange(N), score.argmax(1)]
+        return cand[torch.arange(N, device=cand.device), score.argmax(1)]
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        s = torch.as_tensor(np.asarray(obs, np.float32)).reshape(-1, self.obs_dim)
+        s = torch.as_tensor(np.asarray(obs, np.float32), device=self.device).reshape(-1, self.obs_dim)
         a = self.otf(s, ema=True).clamp(-1, 1)
-        return a.numpy().reshape(*np.shape(obs)[:-1], self.action_dim)
+        return a.cpu().numpy().reshape(*np.shape(obs)[:-1], self.action_dim)
 
     def update(self, s: torch.Tensor, a: torch.Tensor, r: torch.Tensor, s2: torch.Tensor, d: torch.Tensor) -> dict[str, float]:
         c = self.config
         with torch.no_grad():
             a2 = self.otf(s2, ema=False)
             q2 = self._q(self.critic_target, s2, a2)
-            idx = torch.randperm(c.n_critics, generator=self.gen)[: c.num_min_qs]
+            idx = torch.randperm(c.n_critics, generator=self.gen, device=self.device)[: c.num_min_qs]
             y = r + c.gamma * (1 - d) * q2[idx].min(0).values
         q = self._q(self.critic, s, a)
         critic_loss = ((q - y) ** 2).mean(1).sum()
@@ -189,8 +194,8 @@ class EXPO:
     def _actor_steps(self, s: torch.Tensor, a: torch.Tensor) -> dict[str, float]:
         c = self.config
         x = self._norm(s).unsqueeze(0)
-        t = torch.randint(0, c.T, (1, s.shape[0], 1), generator=self.gen)
-        noise = torch.randn(1, s.shape[0], self.action_dim, generator=self.gen)
+        t = torch.randint(0, c.T, (1, s.shape[0], 1), generator=self.gen, device=self.device)
+        noise = torch.randn(1, s.shape[0], self.action_dim, generator=self.gen, device=self.device)
         base_loss = self.base.loss(x, a.unsqueeze(0), t, noise).mean()
         self.base_opt.zero_grad()
         base_loss.backward()
@@ -217,7 +222,7 @@ class EXPO:
 
     def state_dict(self) -> dict[str, Any]:
         return {"name": self.name, **{k: getattr(self, k).state_dict() for k in self._PARTS},
-                "log_alpha": self.log_alpha.detach().clone(), "gen": self.gen.get_state(), "updates": self.updates,
+                "log_alpha": self.log_alpha.detach().clone(), **self.gen_state(), "updates": self.updates,
                 "obs_mean": self.obs_mean, "obs_std": self.obs_std}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -227,6 +232,6 @@ class EXPO:
             getattr(self, k).load_state_dict(state[k])
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
-        self.gen.set_state(state["gen"])
+        self.load_gen_state(state)
         self.updates = int(state["updates"])
-        self.obs_mean, self.obs_std = state["obs_mean"], state["obs_std"]
+        self.obs_mean, self.obs_std = state["obs_mean"].to(self.device), state["obs_std"].to(self.device)

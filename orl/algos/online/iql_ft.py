@@ -97,12 +97,21 @@ class IQLFinetune:
             group["lr"] = group["initial_lr"] = self.iql.config.actor_lr
         self.iql.actor_sched = torch.optim.lr_scheduler.LambdaLR(self.iql.actor_opt, lambda _: 1.0)
 
+    @property
+    def device(self) -> torch.device:
+        return self.iql.device
+
+    def to(self, device: str | torch.device) -> "IQLFinetune":
+        """Move the IQL agent (networks, optimiser states, statistics, its members' noise streams) to ``device``."""
+        self.iql.to(device)
+        return self
+
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """Actions in [-1, 1]: a sample of the Gaussian actor (its mean when ``deterministic``)."""
-        s = torch.as_tensor(np.asarray(obs, np.float32)).reshape(1, -1, self.obs_dim)
+        s = torch.as_tensor(np.asarray(obs, np.float32), device=self.device).reshape(1, -1, self.obs_dim)
         a = self.iql.policy(self.iql.normalize(s), deterministic)
-        return a[0].numpy().reshape(*np.shape(obs)[:-1], self.action_dim)
+        return a[0].cpu().numpy().reshape(*np.shape(obs)[:-1], self.action_dim)
 
     def offline_share(self, n_offline: int, n_online: int) -> float:
         """The share of each batch drawn from the dataset (module docstring)."""

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from orl.algos.base import frozen
+from orl.algos.online.device import OnDevice
 from orl.nets.population import member_mlp
 
 
@@ -123,17 +124,21 @@ class TanhGaussianActor(nn.Module):
         return a, logp
 
 
-class SAC:
-    """SAC in [-1, 1]-scaled actions (the loop maps them to the environment's bounds)."""
+class SAC(OnDevice):
+    """SAC in [-1, 1]-scaled actions (the loop maps them to the environment's bounds); built on the CPU,
+    :meth:`~orl.algos.online.device.OnDevice.to` moves it to a GPU."""
 
     name = "sac"
     Config = SACConfig
+    _MODULES = ("actor", "critic", "critic_target")
+    _PARAMS = ("log_alpha",)
+    _OPTIMIZERS = ("actor_opt", "critic_opt", "alpha_opt")
 
     def __init__(self, obs_dim: int, action_dim: int, config: SACConfig | None = None, seed: int = 0) -> None:
         c = self.config = config or SACConfig()
         self.obs_dim, self.action_dim = obs_dim, action_dim
         torch.manual_seed(seed)
-        self.gen = torch.Generator().manual_seed(seed)
+        self.seed, self.gen = seed, torch.Generator().manual_seed(seed)
         gens = [torch.Generator().manual_seed(seed * 1000 + i) for i in range(c.n_critics)]
         self.actor = TanhGaussianActor(obs_dim, action_dim, tuple(c.hidden), c.activation, c.actor_layer_norm)
         self.critic = member_mlp(obs_dim + action_dim, c.hidden, 1, gens, activation=ACTIVATIONS[c.activation],
@@ -159,9 +164,9 @@ class SAC:
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False, generator: torch.Generator | None = None) -> np.ndarray:
         """Actions in [-1, 1] for raw observations; sampled from ``generator`` (default: the training stream)."""
-        s = self.features(torch.as_tensor(np.asarray(obs, np.float32)).reshape(-1, self.obs_dim))
+        s = self.features(torch.as_tensor(np.asarray(obs, np.float32), device=self.device).reshape(-1, self.obs_dim))
         a, _ = self.actor(s, self.gen if generator is None else generator, deterministic)
-        return a.numpy().reshape(*np.shape(obs)[:-1], self.action_dim)
+        return a.cpu().numpy().reshape(*np.shape(obs)[:-1], self.action_dim)
 
     def update(self, s: torch.Tensor, a: torch.Tensor, r: torch.Tensor, s2: torch.Tensor, d: torch.Tensor) -> dict[str, float]:
         c = self.config
@@ -171,7 +176,7 @@ class SAC:
             a2, logp2 = self.actor(s2, self.gen)
             q2 = self.q(self.critic_target, s2, a2)
             if c.num_min_qs < c.n_critics:
-                idx = torch.randperm(c.n_critics, generator=self.gen)[: c.num_min_qs]
+                idx = torch.randperm(c.n_critics, generator=self.gen, device=self.device)[: c.num_min_qs]
                 q2 = q2[idx]
             target = q2.min(0).values
             if c.backup_entropy:
@@ -212,7 +217,7 @@ class SAC:
         return {"name": self.name, "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
                 "critic_target": self.critic_target.state_dict(), "log_alpha": self.log_alpha.detach().clone(),
                 "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
-                "alpha_opt": self.alpha_opt.state_dict(), "gen": self.gen.get_state(), "updates": self.updates}
+                "alpha_opt": self.alpha_opt.state_dict(), **self.gen_state(), "updates": self.updates}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("name") != self.name:
@@ -225,5 +230,5 @@ class SAC:
         self.actor_opt.load_state_dict(state["actor_opt"])
         self.critic_opt.load_state_dict(state["critic_opt"])
         self.alpha_opt.load_state_dict(state["alpha_opt"])
-        self.gen.set_state(state["gen"])
+        self.load_gen_state(state)
         self.updates = int(state["updates"])
