@@ -109,7 +109,17 @@ def test_a_gpu_run_resumes_exactly_and_loads_on_the_cpu(name, weak_base, weak_iq
         orl.fit(name, ENV, out_dir=tmp_path / "cut", **kw)
     monkeypatch.setattr(offpolicy, "save_checkpoint", saved)
     assert len(_rows(tmp_path / "cut")) == 1
+    cls, calls = offpolicy.OFFPOLICY_ALGORITHMS[name], {"update": 0}
+    update = cls.update
+
+    def counted(self, *args):
+        calls["update"] += 1
+        return update(self, *args)
+
+    monkeypatch.setattr(cls, "update", counted)
     orl.resume(tmp_path / "cut")
+    # steps 151..300 only (a restart from zero would make 300 or 200 rounds): utd 2, IQL's 1
+    assert calls["update"] == 150 * (1 if name == "iql_ft" else 2), calls
     assert _rows(tmp_path / "cut") == _rows(tmp_path / "full")  # the GPU's stream continued across the kill
     _equal(state, load_checkpoint(tmp_path / "cut", map_location="cpu")["algo"])
     gpu = orl.load(tmp_path / "full", device="cuda")

@@ -38,10 +38,9 @@ class OnDevice:
         device = torch.device(device)
         for name in self._MODULES:
             getattr(self, name).to(device)
-        with torch.no_grad():
-            for name in self._PARAMS:
-                p: nn.Parameter = getattr(self, name)
-                p.data = p.data.to(device)
+        for name in self._PARAMS:  # the same Parameter object keeps its place in its optimiser
+            p: nn.Parameter = getattr(self, name)
+            p.data = p.data.to(device)
         for name in self._TENSORS:
             setattr(self, name, getattr(self, name).to(device))
         for name in self._OPTIMIZERS:
