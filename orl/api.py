@@ -81,7 +81,8 @@ def overrides_for(algo: str, env: str | Path, *, config: Any = None, sweep: Mapp
                   **settings: Any) -> tuple[list[str], set[str]]:
     """The command line ``python -m orl.run`` would take for these arguments, and the algorithm fields the
     user set (they win over tuned settings). Unknown names are refused with the valid ones listed."""
-    from orl.run import UsageError, group_options, top_level_keys
+    from orl.run import UsageError, algo_family, group_options, top_level_keys
+    from orl.train import FAMILY_SETTINGS, LOOP_SETTINGS
 
     if algo not in group_options("algo"):
         raise UsageError(f"unknown algo {algo!r}; valid: {', '.join(group_options('algo'))}")
@@ -99,6 +100,8 @@ def overrides_for(algo: str, env: str | Path, *, config: Any = None, sweep: Mapp
                 argv.append(f"algo.{f.name}={_hydra_value(value)}")
                 user.add(f.name)
     top = set(top_level_keys()) - {"algo", "env", "resume", "seeds", "envs", "sweeps", "members"}
+    # a loop setting its family's trainer does not read, which the algorithm has a field of (SAC's batch_size): its own
+    top -= (set(LOOP_SETTINGS) - set(FAMILY_SETTINGS.get(algo_family(algo), ()))) & set(fields)
     for key, value in settings.items():
         if key in top:
             argv.append(f"{key}={_hydra_value(value)}")
@@ -174,7 +177,8 @@ def fit(algo: str, env: str | Path, *, steps: int | None = None, seed: int | Non
         sweep: ``{field: [values]}``: one member per value (fields the algorithm lets members differ in).
         out_dir: the run directory (default ``<out_root>/<algo>/<env>/<seed>-<time>``); must not hold a run.
         **settings: loop settings (``batch_size``, ``eval_every``, ``eval_episodes``, ``log_every``,
-            ``sampler``, ``device``, ``threads``, ``out_root``, ...), ``eval_env``, or hyperparameters.
+            ``sampler``, ``device``, ``threads``, ``out_root``, ...), ``eval_env``, or hyperparameters
+            (``batch_size`` is the algorithm's own where it has one, e.g. SAC's; the offline loop's otherwise).
 
     Bad names and values raise a ``ValueError`` naming them (with the valid ones) before anything is
     written or any dataset is built.

@@ -272,7 +272,7 @@ def population_members(cfg: DictConfig, user: set[str]) -> list[dict[str, Any]]:
 
 def check_config(cfg: DictConfig) -> None:
     """The loop settings and the family, refused by name (the family's trainer checks the rest)."""
-    from orl.train import DEVICE_FAMILIES, trainer_for
+    from orl.train import DEVICE_FAMILIES, FAMILY_SETTINGS, LOOP_SETTINGS, trainer_for
     from orl.train.offline import settings_from
 
     family = cfg.algo.get("family", "offline")
@@ -283,7 +283,14 @@ def check_config(cfg: DictConfig) -> None:
         raise ValueError(f"algo={cfg.algo.name} ({family} family) trains on the CPU only, got "
                          f"device={cfg.get('device')!r}: use device=cpu (device=cuda applies to "
                          f"algo={', '.join(on_device)})")
-    settings_from(cfg)
+    loop = settings_from(cfg)
+    default, reads = type(loop)(), FAMILY_SETTINGS.get(family, ())
+    for name in LOOP_SETTINGS:  # a setting this family's trainer does not read: refused, never silently ignored
+        if name not in reads and getattr(loop, name) != getattr(default, name):
+            instead = (f"set algo.{name}={getattr(loop, name)} instead" if name in cfg.algo
+                       else f"it reads {', '.join(reads) or 'none of them'}")
+            raise ValueError(f"{name}={getattr(loop, name)} is a loop setting that algo={cfg.algo.name} ({family} "
+                             f"family) does not use; {instead}")
     if cfg.get("compile", False) and family not in ("offline", "online"):
         raise ValueError(f"compile=true applies to the offline algorithms' update step and the on-policy ones' "
                          f"minibatch losses; algo={cfg.algo.name} is {family}")

@@ -192,6 +192,47 @@ def test_device_cuda_is_refused_by_families_that_train_on_the_cpu(tmp_path, algo
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("algo, env, setting, needles", [
+    ("sac", "Pendulum-v1", "batch_size=64", ["(offpolicy family) does not use", "set algo.batch_size=64 instead"]),
+    ("ppo", "CartPole-v1", "sampler=rw", ["(online family) does not use", "it reads eval_every, eval_episodes"]),
+    ("ppo", "CartPole-v1", "log_every=10", ["(online family) does not use", "it reads eval_every, eval_episodes"]),
+    ("hdpo", "inventory-one-store-backlogged", "batch_size=8", ["set algo.batch_size=8 instead"]),
+    ("unicorn", "crs-lastfm", "eval_episodes=3", ["(crs family) does not use", "it reads eval_every"]),
+])
+def test_loop_settings_a_family_does_not_read_are_refused(tmp_path, algo, env, setting, needles):
+    # these loops read their batch size from algo.* (or sample no batches, or log by rollout): batch_size=64 used to
+    # be accepted and silently ignored (a run of batch 256 reported as one of 64)
+    r = _cli(f"algo={algo}", f"env={env}", "steps=10", setting, cwd=tmp_path)
+    _assert_refused(r, f"{setting} is a loop setting that algo={algo}", *needles)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_each_family_declares_the_loop_settings_its_trainer_reads():
+    """``FAMILY_SETTINGS`` against each trainer's ``run_config`` source: a setting read but not declared would be
+    refused although used; one declared but not read would be accepted and ignored."""
+    import importlib
+    import inspect
+    import re
+
+    from orl.train import FAMILIES, FAMILY_SETTINGS, LOOP_SETTINGS
+
+    assert set(FAMILY_SETTINGS) == set(FAMILIES)
+    for family, module in FAMILIES.items():
+        if family == "offline":  # reads them all, through TrainConfig (settings_from)
+            continue
+        source = inspect.getsource(importlib.import_module(module).run_config)
+        read = {name for name in LOOP_SETTINGS if re.search(r'cfg(\.|\.get\("|\[")' + name + r'\b', source)}
+        assert read == set(FAMILY_SETTINGS[family]), family
+
+
+def test_the_python_api_gives_batch_size_to_an_algorithm_that_has_its_own():
+    from orl.api import overrides_for
+
+    assert overrides_for("sac", "Pendulum-v1", batch_size=64)[0][-1] == "algo.batch_size=64"
+    assert overrides_for("expo", "Hopper-v5", batch_size=64)[0][-1] == "algo.batch_size=64"
+    assert overrides_for("td3bc", "hopper-medium", batch_size=64)[0][-1] == "batch_size=64"  # the offline loop's
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here: device=cuda is accepted")
 def test_device_cuda_without_a_gpu_is_refused_by_the_off_policy_family(tmp_path):
     r = _cli("algo=sac", "env=Pendulum-v1", "steps=10", "device=cuda", cwd=tmp_path)

@@ -117,7 +117,7 @@ def test_dsrl_sac_steers_the_same_base_through_a_noise_action_env(weak_base, tmp
     check_env(gym.make(noise_id).unwrapped, skip_render_check=True)
     # through orl.fit (the CLI's path), so that the run directory holds a loadable agent
     agent = orl.fit("dsrl_sac", ENV, steps=2500, eval_every=2500, eval_episodes=20, out_dir=tmp_path / "run",
-                    base=str(weak_base), ddim_steps=2, start_steps=300, hidden=[64, 64], batch_size=128, threads=1)
+                    base=str(weak_base), ddim_steps=2, start_steps=300, hidden=[64, 64], threads=1)
     last = float((tmp_path / "run" / "eval.csv").read_text().splitlines()[-1].split(",")[1])
     pretrained = orl.load(weak_base)
     base_return = evaluate(ENV, lambda o, _r: pretrained.predict(o, deterministic=False), 20, seed=100).mean()

@@ -130,3 +130,39 @@ def test_a_gpu_run_resumes_exactly_and_loads_on_the_cpu(name, weak_base, weak_iq
     assert cpu.algorithm.device.type == "cpu"
     obs = np.linspace(-0.8, 0.8, 7, dtype=np.float32).reshape(-1, 1)
     np.testing.assert_allclose(cpu.predict(obs, deterministic=True), gpu.predict(obs, deterministic=True), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["sac", "dsrl_na", "dsrl_sac", "expo", "iql_ft"])
+def test_update_metrics_stay_on_the_device_until_the_log_step(name, weak_base, weak_iql, tmp_path,  # noqa: F811
+                                                            monkeypatch):
+    """Each update reports 0-d tensors (a ``float`` there would be a host read per update on a GPU); the loop's
+    ``metrics.csv`` row is still each metric's mean over the updates that reported it since the last row."""
+    import orl.train.offpolicy as offpolicy
+
+    cls, seen = offpolicy.OFFPOLICY_ALGORITHMS[name], []
+    update, after = cls.update, getattr(cls, "after_updates", None)
+
+    def recorded(fn):
+        def wrapper(self, *args):
+            seen.append(fn(self, *args))
+            return seen[-1]
+        return wrapper
+
+    monkeypatch.setattr(cls, "update", recorded(update))
+    if after is not None:
+        monkeypatch.setattr(cls, "after_updates", recorded(after))
+    settings = {**_settings(name, weak_base, weak_iql), "start_steps": 100}
+    orl.fit(name, ENV, out_dir=tmp_path / "r", steps=140, seed=0, eval_every=140, eval_episodes=1, log_every=20,
+            **settings)
+    values = seen
+    assert values and all(isinstance(v, torch.Tensor) and v.dim() == 0 and not v.requires_grad
+                          for m in values for v in m.values()), values[:2]
+    with open(tmp_path / "r" / "metrics.csv") as f:
+        last = list(csv.DictReader(f))[-1]
+    assert int(last["step"]) == 140
+    # the last row covers the updates of env steps 121..140: the reports made since the row before
+    rounds = 20 * (1 if name == "iql_ft" else 2) + (20 if name == "dsrl_na" else 0)
+    window = values[-rounds:]
+    for k in window[0]:
+        got = [float(m[k]) for m in window if k in m]
+        assert float(last[k]) == pytest.approx(np.mean(got), rel=1e-6), k

@@ -27,6 +27,24 @@ FAMILIES: dict[str, str] = {
 DEVICE_FAMILIES: tuple[str, ...] = ("offline", "offpolicy", "hdpo", "bq")
 
 
+#: The top-level loop settings that only some trainers read (every one reads ``steps``, ``seed``, ``threads``).
+LOOP_SETTINGS: tuple[str, ...] = ("batch_size", "eval_every", "eval_episodes", "log_every", "sampler", "sampler_alpha",
+                                  "sampler_k")
+
+#: Those each family's trainer reads: ``orl.run.check_config`` refuses the others by name when they are set away from
+#: their defaults, rather than let the run ignore them (the off-policy, HDPO, BQ and CRS algorithms take their batch
+#: size from ``algo.batch_size``; the CRS ones evaluate ``algo.eval_dialogues``).
+FAMILY_SETTINGS: dict[str, tuple[str, ...]] = {
+    "offline": LOOP_SETTINGS,
+    "hdpo": ("eval_every", "log_every"),
+    "bq": ("eval_every", "log_every"),
+    "online": ("eval_every", "eval_episodes"),
+    "offpolicy": ("eval_every", "eval_episodes", "log_every"),
+    "protected": ("eval_every", "eval_episodes"),
+    "crs": ("eval_every",),
+}
+
+
 def trainer_for(family: str) -> Callable[..., str]:
     if family not in FAMILIES:
         raise ValueError(f"unknown algorithm family {family!r}; known: {', '.join(sorted(FAMILIES))}")

@@ -134,7 +134,9 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
 
         bar = tqdm(total=steps, initial=step, desc=f"{algo_name} {env_id}", unit="step", dynamic_ncols=True)
         eta = DurationEstimate(step, steps, unit="env steps", write=tqdm.write)
-    sums: dict[str, float] = {}
+    # each update's metrics are 0-d tensors on the device, summed there in float64 and read once per log_every:
+    # a read per update would be a host synchronisation per update on a GPU (20 per env step at EXPO's UTD)
+    sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
     count, t0, start = 0, time.time(), step
     try:
@@ -167,14 +169,14 @@ def train_offpolicy(env_id: str, out_dir: str | Path, config: Any = None, steps:
                     reports.append(algo.after_updates(sample))
                 for metrics in reports:
                     for k, v in metrics.items():
-                        sums[k] = sums.get(k, 0.0) + v
+                        sums[k] = sums[k] + v.double() if k in sums else v.double()
                         counts[k] = counts.get(k, 0) + 1  # a metric of a step taken once per round: its own count
                 count += c.utd
             if bar is not None:
                 bar.update(1)
                 eta(step)
             if step % log_every == 0 and count:
-                row = {"step": step, **{k: v / counts[k] for k, v in sums.items()},
+                row = {"step": step, **{k: float(v) / counts[k] for k, v in sums.items()},
                        "env_steps_per_s": (step - start) / max(time.time() - t0, 1e-9)}
                 if finished:
                     row["episode_return"] = float(np.mean([r for r, _ in finished]))

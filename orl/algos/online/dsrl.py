@@ -181,7 +181,7 @@ class DSRLNA(OnDevice):
         w = torch.as_tensor(rng.standard_normal((s.shape[0], self.action_dim)), dtype=torch.float32, device=self.device)
         return self.decode(s, w).cpu().numpy().reshape(*np.shape(obs)[:-1], self.action_dim)
 
-    def update(self, s: torch.Tensor, a: torch.Tensor, r: torch.Tensor, s2: torch.Tensor, d: torch.Tensor) -> dict[str, float]:
+    def update(self, s: torch.Tensor, a: torch.Tensor, r: torch.Tensor, s2: torch.Tensor, d: torch.Tensor) -> dict[str, torch.Tensor]:
         c = self.config
         alpha = self.log_alpha.exp().detach()
         f, f2 = self.features(s), self.features(s2)  # once per update: every network sees them
@@ -209,17 +209,18 @@ class DSRLNA(OnDevice):
             for t, p in zip(self.q_a_target.parameters(), self.q_a.parameters()):
                 t.lerp_(p, c.tau)
         self.updates += 1
-        return {"q_a_loss": float(q_loss.detach()) / 2, "actor_loss": float(actor_loss.detach()), "alpha": float(alpha)}
+        return {"q_a_loss": q_loss.detach() / 2, "actor_loss": actor_loss.detach(), "alpha": alpha}
 
-    def after_updates(self, sample) -> dict[str, float]:
+    def after_updates(self, sample) -> dict[str, torch.Tensor]:
         """After each round of ``utd`` updates (the loop calls it): distil ``Q^W`` from ``Q^A``, ``distill_steps``
         steps, each on the states of a fresh batch from ``sample()`` (the code draws one per step)."""
         if not self.config.distill_steps:
             return {}
         return {"q_w_loss": self.distill([sample().observations for _ in range(self.config.distill_steps)])}
 
-    def distill(self, states: list[torch.Tensor]) -> float:
-        """One distillation step per batch of raw states: ``w ~ N(0, I)``, each ``Q^W`` head to its ``Q^A`` head."""
+    def distill(self, states: list[torch.Tensor]) -> torch.Tensor:
+        """One distillation step per batch of raw states: ``w ~ N(0, I)``, each ``Q^W`` head to its ``Q^A`` head;
+        returns the last step's loss (a detached tensor on the algorithm's device: the loop reads it at log time)."""
         loss = torch.zeros(())
         for s in states:
             w, f = torch.randn(s.shape[0], self.action_dim, generator=self.gen, device=self.device), self.features(s)
@@ -229,7 +230,7 @@ class DSRLNA(OnDevice):
             self.q_w_opt.zero_grad()
             loss.backward()
             self.q_w_opt.step()
-        return float(loss.detach())
+        return loss.detach()
 
     def state_dict(self) -> dict[str, Any]:
         return {"name": self.name, **{k: getattr(self, k).state_dict() for k in

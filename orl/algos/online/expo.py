@@ -170,7 +170,7 @@ class EXPO(OnDevice):
         a = self.otf(s, ema=True).clamp(-1, 1)
         return a.cpu().numpy().reshape(*np.shape(obs)[:-1], self.action_dim)
 
-    def update(self, s: torch.Tensor, a: torch.Tensor, r: torch.Tensor, s2: torch.Tensor, d: torch.Tensor) -> dict[str, float]:
+    def update(self, s: torch.Tensor, a: torch.Tensor, r: torch.Tensor, s2: torch.Tensor, d: torch.Tensor) -> dict[str, torch.Tensor]:
         c = self.config
         with torch.no_grad():
             a2 = self.otf(s2, ema=False)
@@ -186,12 +186,12 @@ class EXPO(OnDevice):
             for t, p in zip(self.critic_target.parameters(), self.critic.parameters()):
                 t.lerp_(p, c.tau)
         self.updates += 1
-        out = {"critic_loss": float(critic_loss.detach()) / c.n_critics}
+        out = {"critic_loss": critic_loss.detach() / c.n_critics}
         if self.updates % c.utd == 0:  # with the last of the utd critic updates: base, edit, temperature
             out.update(self._actor_steps(s, a))
         return out
 
-    def _actor_steps(self, s: torch.Tensor, a: torch.Tensor) -> dict[str, float]:
+    def _actor_steps(self, s: torch.Tensor, a: torch.Tensor) -> dict[str, torch.Tensor]:
         c = self.config
         x = self._norm(s).unsqueeze(0)
         t = torch.randint(0, c.T, (1, s.shape[0], 1), generator=self.gen, device=self.device)
@@ -216,7 +216,7 @@ class EXPO(OnDevice):
         self.alpha_opt.zero_grad()
         alpha_loss.backward()
         self.alpha_opt.step()
-        return {"base_loss": float(base_loss.detach()), "edit_loss": float(edit_loss.detach()), "alpha": float(alpha)}
+        return {"base_loss": base_loss.detach(), "edit_loss": edit_loss.detach(), "alpha": alpha}
 
     _PARTS = ("base", "base_ema", "edit", "critic", "critic_target", "base_opt", "edit_opt", "critic_opt", "alpha_opt")
 

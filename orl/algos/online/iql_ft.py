@@ -118,11 +118,11 @@ class IQLFinetune:
         c = self.config
         return c.offline_ratio if c.offline_ratio is not None else merged_share(n_offline, n_online, c.buffer_size)
 
-    def update(self, s: torch.Tensor, a: torch.Tensor, r: torch.Tensor, s2: torch.Tensor, d: torch.Tensor) -> dict[str, float]:
+    def update(self, s: torch.Tensor, a: torch.Tensor, r: torch.Tensor, s2: torch.Tensor, d: torch.Tensor) -> dict[str, torch.Tensor]:
         """One IQL step (value, critic, actor) on a batch whose actions are in [-1, 1]."""
         batch = Batch(observations=s, actions=self.iql.to_env_action(a.unsqueeze(0))[0], rewards=r,
                       next_observations=s2, terminals=d, timeouts=torch.zeros_like(d), indices=np.zeros(0))
-        return {k: float(v.mean()) for k, v in self.iql.update(batch).items()}
+        return {k: v.detach().mean() for k, v in self.iql.update(batch).items()}
 
     def state_dict(self) -> dict[str, Any]:
         return {"iql": self.iql.state_dict()}

@@ -168,7 +168,7 @@ class SAC(OnDevice):
         a, _ = self.actor(s, self.gen if generator is None else generator, deterministic)
         return a.cpu().numpy().reshape(*np.shape(obs)[:-1], self.action_dim)
 
-    def update(self, s: torch.Tensor, a: torch.Tensor, r: torch.Tensor, s2: torch.Tensor, d: torch.Tensor) -> dict[str, float]:
+    def update(self, s: torch.Tensor, a: torch.Tensor, r: torch.Tensor, s2: torch.Tensor, d: torch.Tensor) -> dict[str, torch.Tensor]:
         c = self.config
         s, s2 = self.features(s), self.features(s2)
         alpha = self.log_alpha.exp().detach()
@@ -191,12 +191,12 @@ class SAC(OnDevice):
             for t, p in zip(self.critic_target.parameters(), self.critic.parameters()):
                 t.lerp_(p, c.tau)
         self.updates += 1
-        out = {"critic_loss": float(critic_loss.detach()) / c.n_critics, "q_mean": float(q.detach().mean())}
+        out = {"critic_loss": critic_loss.detach() / c.n_critics, "q_mean": q.detach().mean()}
         if c.actor_each_update or self.updates % c.utd == 0:
             out.update(self._actor_step(s, alpha))
         return out
 
-    def _actor_step(self, s: torch.Tensor, alpha: torch.Tensor) -> dict[str, float]:
+    def _actor_step(self, s: torch.Tensor, alpha: torch.Tensor) -> dict[str, torch.Tensor]:
         """One actor and one temperature step on the batch's states."""
         c = self.config
         a_pi, logp = self.actor(s, self.gen)
@@ -211,7 +211,7 @@ class SAC(OnDevice):
         self.alpha_opt.zero_grad()
         alpha_loss.backward()
         self.alpha_opt.step()
-        return {"actor_loss": float(actor_loss.detach()), "alpha": float(alpha)}
+        return {"actor_loss": actor_loss.detach(), "alpha": alpha}
 
     def state_dict(self) -> dict[str, Any]:
         return {"name": self.name, "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
