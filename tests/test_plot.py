@@ -103,3 +103,22 @@ def test_results_figures_regenerate_from_the_committed_files(tmp_path):
     assert page.count('!!! example "Reproduce"') == len(RESULTS)
     # the committed page is what the command writes (someone edited results.md or a CSV without rerunning it)
     assert page == (ROOT / "docs" / "results.md").read_text(), "docs/results.md is stale: run python -m orl.plot results"
+
+
+def test_curves_of_two_datasets_are_panels_not_one_pooled_line(tmp_path):
+    """The offline-to-online figure: the same seed on two datasets is two runs. Pooled into one matrix by seed, one
+    dataset's scores overwrote the other's (the figure showed the last dataset only); now that is an error, and
+    ``panel=`` draws one panel per dataset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from orl.plot.results import curves_by
+
+    rows = [{"dataset": d, "method": "m", "seed": str(s), "step": str(x), "score": str(v + s + x / 1000)}
+            for d, v in (("a", 10.0), ("b", 50.0)) for s in (0, 1) for x in (1000, 2000)]
+    with pytest.raises(ValueError, match="two rows with seed=0 at step=1000"):
+        curves_by("step", "score", "method", "steps", "score")(rows, tmp_path / "pooled.png")
+    out = curves_by("step", "score", "method", "steps", "score", panel="dataset")(rows, tmp_path / "panels.png")
+    import matplotlib.image
+
+    assert matplotlib.image.imread(out[0]).shape[1] == 840  # two panels of 4.2 inches at 100 dpi (one: 700)

@@ -211,7 +211,10 @@ def _curves(ax, rows: list[dict[str, str]], x: str, y: str, run: str = "seed", l
     runs = sorted({r[run] for r in rows})
     mat = np.full((len(runs), len(xs)), np.nan)
     for r in rows:
-        mat[runs.index(r[run]), xs.index(float(r[x]))] = _f(r[y])
+        i, j = runs.index(r[run]), xs.index(float(r[x]))
+        if not np.isnan(mat[i, j]):  # two rows of one run at one x: the caller mixed runs (e.g. of two datasets)
+            raise ValueError(f"{label or y}: two rows with {run}={r[run]} at {x}={r[x]}; split them (panel=)")
+        mat[i, j] = _f(r[y])
     _band(ax, np.array(xs), mat, label)
 
 
@@ -286,22 +289,29 @@ def plot_population_speed(rows: list[dict[str, str]], out: Path) -> list[Path]:
 # ----------------------------------------------------------------------------- what each results file is
 
 def curves_by(x: str, y: str, group: str, xlabel: str, ylabel: str, run: str = "seed",
-              ref: str | None = None) -> Callable[[list[dict[str, str]], Path], list[Path]]:
+              ref: str | None = None, panel: str | None = None) -> Callable[[list[dict[str, str]], Path], list[Path]]:
     """A plot function: ``y`` against ``x``, one IQM line with a 95% band over ``run`` per value of ``group``
-    (``ref``: a column drawn once per x as a dashed reference, e.g. an exact optimum)."""
+    (``ref``: a column drawn once per x as a dashed reference, e.g. an exact optimum; ``panel``: one panel per value
+    of that column, e.g. the dataset, whose runs must not be pooled)."""
 
     def plot(rows: list[dict[str, str]], out: Path) -> list[Path]:
         plt = _plt()
-        fig, ax = plt.subplots(figsize=(7, 3.8))
-        for g in dict.fromkeys(r[group] for r in rows):
-            _curves(ax, [r for r in rows if r[group] == g], x, y, run, g)
-        if ref is not None:
-            pts = sorted({(float(r[x]), _f(r[ref])) for r in rows})
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "k--", lw=1, label=ref)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        panels = list(dict.fromkeys(r[panel] for r in rows)) if panel else [None]
+        fig, axes = plt.subplots(1, len(panels), figsize=(7 if len(panels) == 1 else 4.2 * len(panels), 3.8),
+                                 squeeze=False)
+        for ax, value in zip(axes[0], panels):
+            sub = [r for r in rows if panel is None or r[panel] == value]
+            for g in dict.fromkeys(r[group] for r in sub):
+                _curves(ax, [r for r in sub if r[group] == g], x, y, run, g)
+            if ref is not None:
+                pts = sorted({(float(r[x]), _f(r[ref])) for r in sub})
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "k--", lw=1, label=ref)
+            if value is not None:
+                ax.set_title(value, fontsize=9)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            ax.grid(alpha=0.3)
+        axes[0][-1].legend(fontsize=7)
         fig.tight_layout()
         return [_save(fig, out)]
 
@@ -482,7 +492,7 @@ RESULTS: tuple[Result, ...] = (
            "sac_rlpd --pretrain-steps 5000 --steps 10000 --eval-every 1000 --episodes 5",
            "5,000 offline updates per base, 10,000 env steps per online run, 5 evaluation episodes; CPU reductions in "
            "each row's `reduced`; the datasets and seeds in the rows",
-           curves_by("step", "score", "method", "environment steps", "normalised score")),
+           curves_by("step", "score", "method", "environment steps", "normalised score", panel="dataset")),
     Result("o2o_final.csv", "Offline-to-online: final normalised score per run", "diffusion.md",
            "python experiments/o2o_results.py (as above)", "as above, the last evaluation of each run",
            bars_by("dataset", "method", "score", "final normalised score (mean +- std over seeds)")),
