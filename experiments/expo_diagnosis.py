@@ -19,7 +19,7 @@ no longer proposes good candidates. At the end of each finished EXPO run this sc
 the learned critic's choice hurts even among good candidates. Every policy plays the same episodes (resets seeded
 as the grid's evaluation, ``seed + 100``), its sampling from a stream seeded afresh per policy.
 
-    python experiments/expo_diagnosis.py --datasets hopper-medium walker2d-medium --episodes 10
+    python experiments/expo_diagnosis.py --datasets hopper-medium walker2d-medium halfcheetah-medium --episodes 10
 
 Output: ``experiments/results/o2o_expo_diagnosis.csv`` (dataset, seed, policy, return, normalised score with the
 dataset's reference scores, episodes, the run's last step), rows of runs not found under ``--runs`` kept as they are.

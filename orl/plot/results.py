@@ -489,7 +489,8 @@ RESULTS: tuple[Result, ...] = (
     Result("o2o_curves.csv", "Offline-to-online: normalised score over environment steps", "diffusion.md",
            "OMP_NUM_THREADS=1 python experiments/o2o_results.py --datasets hopper-medium walker2d-medium "
            "halfcheetah-medium --seeds 0 1 2 --methods diffusion_bc diffusion_bc_chunk dsrl_na dsrl_sac iql_ft "
-           "sac_rlpd --pretrain-steps 5000 --steps 10000 --eval-every 1000 --episodes 5",
+           "sac_rlpd --pretrain-steps 5000 --steps 10000 --eval-every 1000 --episodes 5 (EXPO: the same with "
+           "--methods expo, one process per seed)",
            "5,000 offline updates per base, 10,000 env steps per online run, 5 evaluation episodes; CPU reductions in "
            "each row's `reduced`; the datasets and seeds in the rows",
            curves_by("step", "score", "method", "environment steps", "normalised score", panel="dataset")),
@@ -504,7 +505,7 @@ RESULTS: tuple[Result, ...] = (
                    error="mean_std")),
     Result("o2o_expo_diagnosis.csv", "Offline-to-online: EXPO's final acting policy taken apart", "diffusion.md",
            "OMP_NUM_THREADS=1 python experiments/expo_diagnosis.py --datasets hopper-medium walker2d-medium "
-           "--episodes 10",
+           "halfcheetah-medium --episodes 10",
            "the finished EXPO runs of the grid above (10,000 env steps), each policy evaluated on 10 episodes",
            bars_by("dataset", "policy", "score", "normalised score at the end of the run (mean +- std over seeds)")),
     Result("multiview_features.csv", "Multi-view recognition: accuracy per view count", "multiview.md",
