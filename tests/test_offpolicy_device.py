@@ -85,19 +85,16 @@ def _equal(a, b, where=""):
         assert torch.equal(a, b), where
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("name", ["sac", "dsrl_na", "dsrl_sac", "expo", "iql_ft"])
-def test_a_gpu_run_resumes_exactly_and_loads_on_the_cpu(name, weak_base, weak_iql, tmp_path,  # noqa: F811
-                                                        monkeypatch):
+def _resume_equals_uninterrupted(name, device, settings, tmp_path, monkeypatch) -> dict:
+    """``name`` trained 300 steps on ``device``, and again killed right after its first checkpoint (step 150) and
+    resumed: the resumed run makes only the remaining steps' updates and ends with the uninterrupted run's eval rows
+    and state. Returns the uninterrupted run's final algorithm state."""
     import orl.train.offpolicy as offpolicy
     from orl.train.common import load_checkpoint
 
-    kw = dict(steps=300, seed=1, eval_every=150, eval_episodes=3, device="cuda",
-              **_settings(name, weak_base, weak_iql))
+    kw = dict(steps=300, seed=1, eval_every=150, eval_episodes=3, device=device, **settings)
     orl.fit(name, ENV, out_dir=tmp_path / "full", **kw)
     state = load_checkpoint(tmp_path / "full", map_location="cpu")["algo"]
-    # trained on the GPU: the stream it saved is the GPU's (IQL's members' streams record their device type)
-    assert (state["iql"]["random"]["device_type"] if name == "iql_ft" else state["gen_device"]) == "cuda"
     saved = offpolicy.save_checkpoint
 
     def save_then_die(out, st):
@@ -105,7 +102,7 @@ def test_a_gpu_run_resumes_exactly_and_loads_on_the_cpu(name, weak_base, weak_iq
         raise KeyboardInterrupt  # killed right after the first checkpoint (step 150)
 
     monkeypatch.setattr(offpolicy, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit, match="130"):  # orl.fit stops as the CLI does on Ctrl-C: exit status 130
         orl.fit(name, ENV, out_dir=tmp_path / "cut", **kw)
     monkeypatch.setattr(offpolicy, "save_checkpoint", saved)
     assert len(_rows(tmp_path / "cut")) == 1
@@ -118,10 +115,27 @@ def test_a_gpu_run_resumes_exactly_and_loads_on_the_cpu(name, weak_base, weak_iq
 
     monkeypatch.setattr(cls, "update", counted)
     orl.resume(tmp_path / "cut")
+    monkeypatch.setattr(cls, "update", update)
     # steps 151..300 only (a restart from zero would make 300 or 200 rounds): utd 2, IQL's 1
     assert calls["update"] == 150 * (1 if name == "iql_ft" else 2), calls
-    assert _rows(tmp_path / "cut") == _rows(tmp_path / "full")  # the GPU's stream continued across the kill
+    assert _rows(tmp_path / "cut") == _rows(tmp_path / "full")  # the stream continued across the kill
     _equal(state, load_checkpoint(tmp_path / "cut", map_location="cpu")["algo"])
+    return state
+
+
+@pytest.mark.parametrize("name", ["dsrl_na", "dsrl_sac", "expo"])  # SAC's and IQL's: test_sac.py, test_iql_ft.py
+def test_a_cpu_run_resumes_exactly(name, weak_base, weak_iql, tmp_path, monkeypatch):  # noqa: F811
+    state = _resume_equals_uninterrupted(name, "cpu", _settings(name, weak_base, weak_iql), tmp_path, monkeypatch)
+    assert state["gen_device"] == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name", ["sac", "dsrl_na", "dsrl_sac", "expo", "iql_ft"])
+def test_a_gpu_run_resumes_exactly_and_loads_on_the_cpu(name, weak_base, weak_iql, tmp_path,  # noqa: F811
+                                                        monkeypatch):
+    state = _resume_equals_uninterrupted(name, "cuda", _settings(name, weak_base, weak_iql), tmp_path, monkeypatch)
+    # trained on the GPU: the stream it saved is the GPU's (IQL's members' streams record their device type)
+    assert (state["iql"]["random"]["device_type"] if name == "iql_ft" else state["gen_device"]) == "cuda"
     gpu = orl.load(tmp_path / "full", device="cuda")
     assert gpu.algorithm.device.type == "cuda"
     with warnings.catch_warnings():
