@@ -123,10 +123,12 @@ def _resume_equals_uninterrupted(name, device, settings, tmp_path, monkeypatch) 
     return state
 
 
-@pytest.mark.parametrize("name", ["dsrl_na", "dsrl_sac", "expo"])  # SAC's and IQL's: test_sac.py, test_iql_ft.py
+@pytest.mark.parametrize("name", ["sac", "dsrl_na", "dsrl_sac", "expo", "iql_ft"])
 def test_a_cpu_run_resumes_exactly(name, weak_base, weak_iql, tmp_path, monkeypatch):  # noqa: F811
+    """Through ``orl.fit``/``orl.resume`` as a user runs them (test_sac.py and test_iql_ft.py also check SAC's and
+    IQL's loop directly); the GPU test below is this one on ``cuda``."""
     state = _resume_equals_uninterrupted(name, "cpu", _settings(name, weak_base, weak_iql), tmp_path, monkeypatch)
-    assert state["gen_device"] == "cpu"
+    assert (state["iql"]["random"]["device_type"] if name == "iql_ft" else state["gen_device"]) == "cpu"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
