@@ -311,8 +311,13 @@ def curves_by(x: str, y: str, group: str, xlabel: str, ylabel: str, run: str = "
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.grid(alpha=0.3)
-        axes[0][-1].legend(fontsize=7)
-        fig.tight_layout()
+        if len(panels) == 1:
+            axes[0][0].legend(fontsize=7)
+            fig.tight_layout()
+        else:  # one legend under the panels, where it covers no curve
+            handles, labels = axes[0][0].get_legend_handles_labels()
+            fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=7)
+            fig.tight_layout(rect=(0, 0.06 * ((len(labels) + 3) // 4), 1, 1))
         return [_save(fig, out)]
 
     return plot
