@@ -7,6 +7,8 @@ The shipped file ``orl/routing/models/<problem><size>.pt`` is a full training ch
 (weights, Adam state, learning-rate schedule, random streams, step and accumulated training
 time), so every run of this script continues the same model where the last one stopped —
 on a CPU or, with ``--device cuda``, on a GPU — and adds its training time to the record.
+A continuation keeps the model's settings (batch, learning rate, expert limit: passing them is refused)
+except the training set, which ``--train-instances N`` may grow (instance ``i`` is the same in every set).
 After training it measures the greedy (and ``--beam``) gap on the seeded test instances
 against the reference solver, and rewrites ``<problem><size>.json`` with the model, the data,
 the accumulated training time, the gaps and the costs of three test instances (which
@@ -25,7 +27,7 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,13 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--problem", choices=["tsp", "cvrp", "op", "kp"], required=True)
     p.add_argument("--size", type=int, default=50)
     p.add_argument("--minutes", type=float, required=True, help="training wall time to add in this run")
-    p.add_argument("--train-instances", type=int, default=2000)
-    p.add_argument("--expert-time-limit", type=float, default=None, help="solver seconds per training instance")
-    p.add_argument("--val-instances", type=int, default=200, help="validation instances (checks every --eval-every steps)")
+    p.add_argument("--train-instances", type=int, default=None,
+                   help="solved training instances (new model: 2000); continuing, a larger number grows the set "
+                        "(the first instances stay the same: each is generated from its index)")
+    p.add_argument("--expert-time-limit", type=float, default=None, help="solver seconds per training instance (new model)")
+    p.add_argument("--val-instances", type=int, default=None, help="validation instances, new model: 200 (checks every --eval-every steps)")
     p.add_argument("--test-instances", type=int, default=200)
     p.add_argument("--beam", type=int, default=4, help="also measure beam search of this width (0: greedy only)")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=2.5e-4)
+    p.add_argument("--batch-size", type=int, default=None, help="new model: 256")
+    p.add_argument("--lr", type=float, default=None, help="new model: 2.5e-4")
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
@@ -72,14 +76,26 @@ def main(argv: list[str] | None = None) -> int:
     if shipped.exists():
         state = load_torch(shipped, required=("step", "config"))
         config = config_from_dict(state["config"])
+        fixed = {"--batch-size": a.batch_size, "--lr": a.lr, "--expert-time-limit": a.expert_time_limit,
+                 "--val-instances": a.val_instances}
+        given = [flag for flag, value in fixed.items() if value is not None]
+        if given:  # the shipped model's settings are part of what it is; a silent override would be ignored
+            p.error(f"{', '.join(given)}: {shipped} continues with its own settings ({config.batch_size=}, {config.lr=}, "
+                    f"{config.expert_time_limit=}, {config.val_instances=}); only --train-instances may grow")
+        if a.train_instances is not None:
+            if a.train_instances < config.train_instances:
+                p.error(f"--train-instances {a.train_instances}: {shipped} was trained on {config.train_instances} "
+                        f"instances; the set can grow, not shrink")
+            config = replace(config, train_instances=a.train_instances)
         elapsed = float(state.get("elapsed_s", 0.0))
         history = json.loads(meta_path.read_text()).get("history", []) if meta_path.exists() else []
         if not (run / "checkpoint.pt").exists() or load_torch(run / "checkpoint.pt", required=("step",))["step"] < state["step"]:
             shutil.copyfile(shipped, run / "checkpoint.pt")  # continue the shipped model
         print(f"continuing {shipped} from step {state['step']} ({elapsed / 60:.1f} min of training so far)")
     else:
-        config = BQConfig(batch_size=a.batch_size, lr=a.lr, train_instances=a.train_instances,
-                          expert_time_limit=a.expert_time_limit, val_instances=a.val_instances)
+        given = {"batch_size": a.batch_size, "lr": a.lr, "train_instances": a.train_instances or 2000,
+                 "expert_time_limit": a.expert_time_limit, "val_instances": a.val_instances or 200}
+        config = BQConfig(**{k: v for k, v in given.items() if v is not None})
     resume = (run / "checkpoint.pt").exists()
     start_elapsed = float(load_torch(run / "checkpoint.pt")["elapsed_s"]) if resume else 0.0
     t0 = time.time()
@@ -113,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     beam_check = solve(check, problem=a.problem, beam=4, model=shipped)
     history.append({"date": datetime.date.today().isoformat(), "added_train_s": round(res["train_time_s"] - start_elapsed, 1),
                     "wall_s": round(wall, 1), "hardware": a.hardware, "device": a.device, "steps_after": res["steps"],
+                    "train_instances": config.train_instances,
                     **gaps})
     meta = {
         "problem": a.problem, "size": a.size,

@@ -183,10 +183,21 @@ def test_training_continues_from_the_shipped_checkpoint(tmp_path, monkeypatch):
             "--models", str(tmp_path / "models")]
     assert bq_ship.main(args) == 0
     first = json.loads((tmp_path / "models" / "tsp10.json").read_text())
-    assert bq_ship.main(args) == 0
+    common = ["--problem", "tsp", "--size", "10", "--minutes", "0.01", "--test-instances", "5", "--beam", "0",
+              "--out", str(tmp_path / "runs"), "--models", str(tmp_path / "models")]
+    # Continuing, the model's own settings hold: a flag that would be silently ignored is refused, and so is a
+    # smaller training set; nothing is trained or rewritten by a refused call.
+    for bad in (["--lr", "1e-3"], ["--batch-size", "8"], ["--val-instances", "4"], ["--train-instances", "11"]):
+        with pytest.raises(SystemExit) as e:
+            bq_ship.main(common + bad)
+        assert e.value.code == 2
+    assert json.loads((tmp_path / "models" / "tsp10.json").read_text()) == first
+    assert bq_ship.main(common + ["--train-instances", "16"]) == 0  # the training set may grow
     second = json.loads((tmp_path / "models" / "tsp10.json").read_text())
     assert second["steps"] > first["steps"] and second["train_time_s"] > first["train_time_s"]
     assert len(second["history"]) == 2 and second["history"][1]["steps_after"] == second["steps"]
+    assert [h["train_instances"] for h in second["history"]] == [12, 16] and second["train_data"]["instances"] == 16
+    assert second["config"]["batch_size"] == 8 and second["config"]["val_instances"] == 4  # kept from the first run
     inst = [generate("tsp", 10, 0, "test", i) for i in range(3)]
     costs = solve(inst, beam=0, model=tmp_path / "models" / "tsp10.pt").costs
     np.testing.assert_allclose(costs, second["check"]["greedy_costs"], rtol=1e-9)
