@@ -16,6 +16,13 @@ the accumulated training time, the gaps and the costs of three test instances (w
 
 Both files are written atomically; the run directory (``runs/bq-ship/<problem><size>``) holds
 the logs and makes an interrupted run resumable.
+
+Every sitting is one point of the model's gap-versus-training-time record: the run rewrites
+``experiments/results/bq_ship_history.csv`` from the records of all shipped models (one row per sitting
+and decoding, plus the simple heuristics' gaps on the same test instances), the file behind the
+curves in docs/routing.md. ``--report`` rewrites it without training:
+
+    python experiments/bq_ship.py --report
 """
 
 from __future__ import annotations
@@ -39,16 +46,70 @@ from orl.data.routing import generate, solved_set  # noqa: E402
 from orl.routing.solver import MODEL_DIR, solve  # noqa: E402
 from orl.train.bq import gap, train_bq  # noqa: E402
 from orl.train.common import load_torch, save_torch  # noqa: E402
-from orl.utils.atomic import write_json  # noqa: E402
+from orl.utils.atomic import write_csv, write_json  # noqa: E402
+from orl_envs.routing import solve as solve_with  # noqa: E402
 
 CHECK_INSTANCES = 3  # test instances whose costs the JSON records (and the test reproduces)
+HISTORY_CSV = Path(__file__).resolve().parent / "results" / "bq_ship_history.csv"
+HISTORY_FIELDS = ["model", "problem", "size", "sitting", "date", "device", "hardware", "train_hours", "steps",
+                  "train_instances", "test_instances", "reference", "method", "gap_pct"]
+#: the simple constructive heuristics measured beside each model (orl_envs.routing.solve methods)
+HEURISTICS = {"tsp": ("nearest_neighbour", "farthest_insertion"), "cvrp": ("nearest_neighbour",),
+              "op": ("greedy",), "kp": ("greedy",)}
+
+
+def heuristic_gaps(problem: str, instances: list, reference: np.ndarray) -> dict[str, float]:
+    """Each heuristic's mean gap (%) to ``reference`` on ``instances``."""
+    return {h: round(gap(np.array([solve_with(i, h).objective for i in instances]), reference, MAXIMISE[problem]), 3)
+            for h in HEURISTICS[problem]}
+
+
+def history_rows(models: Path) -> list[dict]:
+    """The gap-versus-training-time record of every shipped model in ``models``: one row per sitting and
+    decoding (``train_hours`` accumulated up to the end of that sitting), and one row per heuristic
+    (no training time: a horizontal line in the figure)."""
+    rows = []
+    for meta_path in sorted(models.glob("*.json")):
+        meta = json.loads(meta_path.read_text())
+        test = meta["test"]
+        ref = f"{test['reference']}" + (f" {test['reference_time_limit_s']:g} s" if test.get("reference_time_limit_s") else "")
+        base = {"model": meta_path.stem, "problem": meta["problem"], "size": meta["size"],
+                "test_instances": test["instances"], "reference": ref}
+        hours = 0.0
+        for k, h in enumerate(meta.get("history", []), 1):
+            hours += h["added_train_s"] / 3600
+            sitting = {**base, "sitting": k, "date": h["date"], "device": h["device"], "hardware": h["hardware"],
+                       "train_hours": round(hours, 4), "steps": h["steps_after"],
+                       "train_instances": h.get("train_instances", "")}
+            for key in sorted(h):
+                if key.endswith("_gap_pct"):
+                    decoding = key[: -len("_gap_pct")]
+                    method = "bq greedy" if decoding == "greedy" else f"bq beam {decoding[len('beam'):]}"
+                    rows.append({**sitting, "method": method, "gap_pct": h[key]})
+        for name, g in test.get("heuristics", {}).items():
+            rows.append({**base, "method": name, "gap_pct": g})
+    return rows
+
+
+def report(models: Path, out: Path, workers: int = 0) -> Path:
+    """Fill in the heuristics' gaps where a record lacks them, then rewrite the history CSV."""
+    for meta_path in sorted(models.glob("*.json")):
+        meta = json.loads(meta_path.read_text())
+        test = meta["test"]
+        if "heuristics" not in test:
+            ref = solved_set(meta["problem"], meta["size"], test["instances"], seed=test["seed"], split=test["split"],
+                             time_limit=test.get("reference_time_limit_s"), workers=workers)
+            test["heuristics"] = heuristic_gaps(meta["problem"], ref.instances(), ref.objective)
+            write_json(meta_path, meta)
+    write_csv(out, history_rows(models), HISTORY_FIELDS)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--problem", choices=["tsp", "cvrp", "op", "kp"], required=True)
+    p.add_argument("--problem", choices=["tsp", "cvrp", "op", "kp"])
     p.add_argument("--size", type=int, default=50)
-    p.add_argument("--minutes", type=float, required=True, help="training wall time to add in this run")
+    p.add_argument("--minutes", type=float, help="training wall time to add in this run")
     p.add_argument("--train-instances", type=int, default=None,
                    help="solved training instances (new model: 2000); continuing, a larger number grows the set "
                         "(the first instances stay the same: each is generated from its index)")
@@ -65,7 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hardware", default="one CPU core (shared)", help="recorded beside the training time")
     p.add_argument("--out", type=Path, default=Path("runs/bq-ship"))
     p.add_argument("--models", type=Path, default=MODEL_DIR)
+    p.add_argument("--history-csv", type=Path, default=HISTORY_CSV, help="the gap-versus-training-time rows (rewritten)")
+    p.add_argument("--report", action="store_true", help="only rewrite --history-csv from the models' records")
     a = p.parse_args(argv)
+    if a.report:
+        print(f"wrote {report(a.models, a.history_csv, a.workers)}")
+        return 0
+    if a.problem is None or a.minutes is None:
+        p.error("--problem and --minutes are required (or --report)")
     torch.set_num_threads(a.threads)
     name = f"{a.problem}{a.size}"
     shipped, meta_path = a.models / f"{name}.pt", a.models / f"{name}.json"
@@ -89,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             config = replace(config, train_instances=a.train_instances)
         elapsed = float(state.get("elapsed_s", 0.0))
         history = json.loads(meta_path.read_text()).get("history", []) if meta_path.exists() else []
+        for h in history:  # sittings recorded before the set could grow all used the shipped model's set
+            h.setdefault("train_instances", state["config"]["train_instances"])
         if not (run / "checkpoint.pt").exists() or load_torch(run / "checkpoint.pt", required=("step",))["step"] < state["step"]:
             shutil.copyfile(shipped, run / "checkpoint.pt")  # continue the shipped model
         print(f"continuing {shipped} from step {state['step']} ({elapsed / 60:.1f} min of training so far)")
@@ -114,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         b = beam_search(policy, inst, a.beam)
         gaps.update({f"beam{a.beam}_gap_pct": round(gap(b, test.objective, MAXIMISE[a.problem]), 3),
                      f"beam{a.beam}_objective": round(float(b.mean()), 5)})
+    heuristics = heuristic_gaps(a.problem, inst, test.objective)
 
     # Ship the checkpoint (the full training state). Its best validated weights are dropped when
     # they are the latest ones (the usual case when the time budget ends the run at a validation),
@@ -143,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                        "expert_time_limit_s": config.expert_time_limit},
         "best_val_gap_pct": round(float(res["best_val_gap_pct"]), 3),
         "test": {"instances": len(test), "seed": 0, "split": "test", "reference": test.method,
-                 "reference_time_limit_s": test_tl, "reference_objective": round(float(test.objective.mean()), 5), **gaps},
+                 "reference_time_limit_s": test_tl, "reference_objective": round(float(test.objective.mean()), 5), **gaps,
+                 "heuristics": heuristics},
         "check": {"instances": f"orl.data.routing.generate({a.problem!r}, {a.size}, 0, 'test', i) for i < {CHECK_INSTANCES}",
                   "greedy_costs": [float(c) for c in greedy_check.costs], "beam4_costs": [float(c) for c in beam_check.costs],
                   "greedy_objective": [float(c) for c in greedy_check.objective],
@@ -153,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         "history": history,
     }
     write_json(meta_path, meta)
+    write_csv(a.history_csv, history_rows(a.models), HISTORY_FIELDS)
     print(json.dumps({k: meta[k] for k in ("steps", "train_time_s", "best_val_gap_pct", "test")}, indent=1))
     print(f"shipped {shipped} ({shipped.stat().st_size / 1e6:.1f} MB) and {meta_path}")
     return 0

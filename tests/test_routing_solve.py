@@ -3,6 +3,7 @@ BQ models, and the TSPLIB tour / CVRPLIB solution files it reads and writes."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -180,11 +181,12 @@ def test_training_continues_from_the_shipped_checkpoint(tmp_path, monkeypatch):
 
     args = ["--problem", "tsp", "--size", "10", "--minutes", "0.01", "--train-instances", "12", "--val-instances", "4",
             "--test-instances", "5", "--beam", "0", "--batch-size", "8", "--out", str(tmp_path / "runs"),
-            "--models", str(tmp_path / "models")]
+            "--models", str(tmp_path / "models"), "--history-csv", str(tmp_path / "history.csv")]
     assert bq_ship.main(args) == 0
     first = json.loads((tmp_path / "models" / "tsp10.json").read_text())
     common = ["--problem", "tsp", "--size", "10", "--minutes", "0.01", "--test-instances", "5", "--beam", "0",
-              "--out", str(tmp_path / "runs"), "--models", str(tmp_path / "models")]
+              "--out", str(tmp_path / "runs"), "--models", str(tmp_path / "models"),
+              "--history-csv", str(tmp_path / "history.csv")]
     # Continuing, the model's own settings hold: a flag that would be silently ignored is refused, and so is a
     # smaller training set; nothing is trained or rewritten by a refused call.
     for bad in (["--lr", "1e-3"], ["--batch-size", "8"], ["--val-instances", "4"], ["--train-instances", "11"]):
@@ -198,6 +200,17 @@ def test_training_continues_from_the_shipped_checkpoint(tmp_path, monkeypatch):
     assert len(second["history"]) == 2 and second["history"][1]["steps_after"] == second["steps"]
     assert [h["train_instances"] for h in second["history"]] == [12, 16] and second["train_data"]["instances"] == 16
     assert second["config"]["batch_size"] == 8 and second["config"]["val_instances"] == 4  # kept from the first run
+    # The gap-versus-training-time rows: one per sitting (accumulated hours), and the heuristics on the same instances.
+    with open(tmp_path / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    greedy = [r for r in rows if r["method"] == "bq greedy"]
+    assert [float(r["gap_pct"]) for r in greedy] == [h["greedy_gap_pct"] for h in second["history"]]
+    assert [r["steps"] for r in greedy] == [str(first["steps"]), str(second["steps"])]
+    hours = np.cumsum([h["added_train_s"] for h in second["history"]]) / 3600
+    np.testing.assert_allclose([float(r["train_hours"]) for r in greedy], hours, atol=1e-4)
+    heur = {r["method"]: float(r["gap_pct"]) for r in rows if r["train_hours"] == ""}
+    assert heur == second["test"]["heuristics"] and set(heur) == {"nearest_neighbour", "farthest_insertion"}
+    assert heur["nearest_neighbour"] > 0
     inst = [generate("tsp", 10, 0, "test", i) for i in range(3)]
     costs = solve(inst, beam=0, model=tmp_path / "models" / "tsp10.pt").costs
     np.testing.assert_allclose(costs, second["check"]["greedy_costs"], rtol=1e-9)

@@ -428,6 +428,45 @@ def plot_reference_gaps(rows: list[dict[str, str]], out: Path) -> list[Path]:
     return [_save(fig, out)]
 
 
+def plot_bq_training(rows: list[dict[str, str]], out: Path) -> list[Path]:
+    """Issue 24: each shipped BQ model's test gap against its accumulated training time (greedy and beam,
+    one point per training sitting), the simple heuristics on the same instances as dashed lines."""
+    plt = _plt()
+    from matplotlib.ticker import FuncFormatter
+
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    cols = min(2, len(models))
+    nrows = -(-len(models) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(5.2 * cols, 3.4 * nrows), squeeze=False)
+    for ax, model in zip(axes.flat, models):
+        mine = [r for r in rows if r["model"] == model]
+        for method in dict.fromkeys(r["method"] for r in mine):
+            pts = sorted(((_f(r["train_hours"]), _f(r["gap_pct"])) for r in mine if r["method"] == method))
+            if np.isnan(pts[0][0]):  # a heuristic: no training time
+                ax.axhline(pts[0][1], ls="--", lw=1, color="grey")
+                ax.annotate(f"{method} {pts[0][1]:.2f}%", (0.01, pts[0][1]), xycoords=("axes fraction", "data"),
+                            va="bottom", fontsize=7, color="dimgrey")
+                continue
+            x, y = zip(*pts)
+            ax.plot(x, y, marker="o", ms=4, label=method)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")  # 20, not 2 x 10^1
+        ax.xaxis.set_major_formatter(plain)
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)  # a gap range often spans less than a decade
+        ax.tick_params(axis="y", which="minor", labelsize=6)
+        ax.set_xlabel("accumulated training time (h)")
+        ax.set_ylabel(f"gap to {mine[0]['reference']} (%)")
+        ax.set_title(f"{model}, {mine[0]['test_instances']} test instances", fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="best")
+    for ax in list(axes.flat)[len(models):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return [_save(fig, out)]
+
+
 def per_budget(plot: Callable[[list[dict[str, str]], Path], list[Path]], key: str = "env"
                ) -> Callable[[list[dict[str, str]], Path], list[Path]]:
     """``plot`` with ``key`` relabelled ``<key> (<steps> steps)``: runs of different budgets (the ``steps``
@@ -471,8 +510,11 @@ RESULTS: tuple[Result, ...] = (
            "3 h of training on one CPU core (15,310 steps), 10,000 training instances, seed 0; 1000 test instances at 50 nodes, 200 at 100 and 200", plot_bq),
     Result("routing_references.csv", "Routing references: the reference solvers against stronger settings",
            "routing.md", "python experiments/routing_references.py --problem tsp --size 50 --count 1000 "
-           "--strong-runs 100 (CVRP: --problem cvrp --strong-time-limit 10 --workers 16, on otherwise idle cores)",
+           "--strong-runs 100 (CVRP: --problem cvrp --strong-iterations 20000, about 2.5 core-hours, resumable)",
            "the seeded 1000-instance test sets; elkai deterministic (LKH's fixed seed)", plot_reference_gaps),
+    Result("bq_ship_history.csv", "BQ-NCO shipped models: test gap against accumulated training time", "routing.md",
+           "python experiments/bq_ship.py --problem cvrp --size 50 --minutes M (each sitting adds a point; --report redraws the rows)",
+           "each model's sittings, accumulated training time on the hardware each row names; 200 seeded test instances", plot_bq_training),
     Result("bq_code_ab.csv", "BQ-NCO: orl's earlier rules against the official code's (issue 24)", "routing.md",
            "python experiments/bq_code_ab.py --change kp_targets --problem kp --size 100 --steps 300 (and --change op_early_end --problem op --size 50, --change scale_attention / grad_clip --problem cvrp --size 50)",
            "300 steps of batch 128 per arm on one shared CPU core, model dim 64 / 2 layers / 4 heads / FF 128, 2000 training instances, seeds 0 and 1; 200 seeded test instances", plot_bq_ab),
