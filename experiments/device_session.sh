@@ -17,10 +17,13 @@
 #
 # Other stages, for issue 24 when the session has time left (each about 5-7 minutes):
 #
-#     run(command="bash experiments/device_session.sh bq", carry=[".whl"], timeout_s=480)
-#         continues the shipped TSP50 and CVRP50 models on the GPU, side by side, 4 minutes of training each
-#         (their instances solved by 7 processes each); the updated
-#         models and records come back under $OUT/models (copy them to orl/routing/models/ and commit)
+#     bash experiments/device_session.sh bq-data     (here, first: the solved training/validation/test sets of the
+#                                                      shipped models, ~10 MB, into .orl-data/, git-ignored)
+#     run(command="bash experiments/device_session.sh bq", carry=[".whl", ".orl-data"], timeout_s=480)
+#         continues the shipped TSP50 and CVRP50 models on the GPU, side by side, 5 minutes of training each
+#         (BQ_MINUTES=M to change; without .orl-data the instances are solved there first, 7 processes each); the
+#         updated models and records come back under $OUT/models: copy them to orl/routing/models/, run
+#         `python experiments/bq_ship.py --report` (the gap-versus-training-time rows) and commit
 #     run(command="bash experiments/device_session.sh refs", carry=[".whl"], timeout_s=540)
 #         the CVRP50 test set solved by PyVRP at 1 s per instance (orl's default reference) and at 20,000
 #         iterations (the stronger one: the same tours on any machine) on 16 idle cores
@@ -35,6 +38,16 @@ cd "$(dirname "$0")/.."
 stage=${1:-checks}
 OUT=${OUT:-device-out}
 mkdir -p "$OUT"
+
+if [ "$stage" = bq-data ]; then
+    src=${ORL_DATA_DIR:-$HOME/.orl}/routing
+    mkdir -p .orl-data/routing
+    grep -qx '/.orl-data/' .git/info/exclude 2>/dev/null || echo '/.orl-data/' >> .git/info/exclude
+    cp -v "$src"/tsp50-*.npz "$src"/cvrp50-*.npz .orl-data/routing/ 2>&1 | grep -v partial || exit 1
+    rm -f .orl-data/routing/*.partial.npz
+    du -sh .orl-data
+    exit 0
+fi
 
 if [ "$stage" = wheels ]; then
     mkdir -p .whl
@@ -73,10 +86,12 @@ bench)
 bq)
     mkdir -p "$OUT/models"
     cp orl/routing/models/tsp50.* orl/routing/models/cvrp50.* "$OUT/models/"
+    [ -d .orl-data ] && export ORL_DATA_DIR=$PWD/.orl-data  # the solved sets carried from the development machine
+    # (a continuation keeps each model's own settings: bq_ship refuses --expert-time-limit, --lr, --batch-size)
     for problem in tsp cvrp; do
-        timeout 420 python3 experiments/bq_ship.py --problem $problem --size 50 --minutes 4 --device cuda --workers 7 \
-            --hardware "one NVIDIA H200 (lent)" --models "$OUT/models" --out /tmp/bq-ship \
-            $([ $problem = cvrp ] && echo --expert-time-limit 0.1) > "/tmp/bq_$problem.log" 2>&1 &
+        timeout 420 python3 experiments/bq_ship.py --problem $problem --size 50 --minutes "${BQ_MINUTES:-5}" \
+            --device cuda --workers 7 --hardware "one NVIDIA H200 (lent)" --models "$OUT/models" --out /tmp/bq-ship \
+            --history-csv "/tmp/bq_history_$problem.csv" > "/tmp/bq_$problem.log" 2>&1 &
     done
     wait
     cat /tmp/bq_tsp.log /tmp/bq_cvrp.log | grep -v '\r' > "$OUT/bq.txt"
@@ -87,7 +102,7 @@ refs)
         | tail -5 | tee "$OUT/refs.txt"
     ;;
 *)
-    echo "unknown stage $stage: wheels, checks, bench, bq or refs" >&2
+    echo "unknown stage $stage: wheels, bq-data, checks, bench, bq or refs" >&2
     exit 2
     ;;
 esac
