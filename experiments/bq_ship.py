@@ -49,13 +49,12 @@ from orl.train.common import load_torch, save_torch  # noqa: E402
 from orl.utils.atomic import write_csv, write_json  # noqa: E402
 from orl_envs.routing import solve as solve_with  # noqa: E402
 
+from bq_routing import HEURISTICS  # noqa: E402  (the heuristics measured beside each model, as in its tables)
+
 CHECK_INSTANCES = 3  # test instances whose costs the JSON records (and the test reproduces)
 HISTORY_CSV = Path(__file__).resolve().parent / "results" / "bq_ship_history.csv"
 HISTORY_FIELDS = ["model", "problem", "size", "sitting", "date", "device", "hardware", "train_hours", "steps",
                   "train_instances", "test_instances", "reference", "method", "gap_pct"]
-#: the simple constructive heuristics measured beside each model (orl_envs.routing.solve methods)
-HEURISTICS = {"tsp": ("nearest_neighbour", "farthest_insertion"), "cvrp": ("nearest_neighbour",),
-              "op": ("greedy",), "kp": ("greedy",)}
 
 
 def heuristic_gaps(problem: str, instances: list, reference: np.ndarray) -> dict[str, float]:
