@@ -2,12 +2,15 @@
 
     python experiments/bq_ship.py --problem tsp --size 50 --minutes 4
     python experiments/bq_ship.py --problem cvrp --size 50 --minutes 4 --expert-time-limit 0.1
+    python experiments/bq_ship.py --problem tsp --size 100 --minutes 30 --init-from orl/routing/models/tsp50.pt
 
 The shipped file ``orl/routing/models/<problem><size>.pt`` is a full training checkpoint
 (weights, Adam state, learning-rate schedule, random streams, step and accumulated training
 time), so every run of this script continues the same model where the last one stopped —
 on a CPU or, with ``--device cuda``, on a GPU — and adds its training time to the record.
-A continuation keeps the model's settings (batch, learning rate, expert limit: passing them is refused)
+A new model may start from another's weights (``--init-from``: its architecture and optimiser settings, this
+run's data; BQ's network does not depend on the instance size, so a 50-node model is a head start for 100
+nodes, where the paper trains on 100 from scratch); the record names the source. A continuation keeps the model's settings (batch, learning rate, expert limit: passing them is refused)
 except the training set, which ``--train-instances N`` may grow (instance ``i`` is the same in every set).
 After training it measures the greedy (and ``--beam``) gap on the seeded test instances
 against the reference solver, and rewrites ``<problem><size>.json`` with the model, the data,
@@ -125,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hardware", default="one CPU core (shared)", help="recorded beside the training time")
     p.add_argument("--out", type=Path, default=Path("runs/bq-ship"))
     p.add_argument("--models", type=Path, default=MODEL_DIR)
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="a new model starts from this model's weights and architecture (e.g. tsp50.pt for tsp100)")
     p.add_argument("--history-csv", type=Path, default=HISTORY_CSV, help="the gap-versus-training-time rows (rewritten)")
     p.add_argument("--report", action="store_true", help="only rewrite --history-csv from the models' records")
     a = p.parse_args(argv)
@@ -140,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     run.mkdir(parents=True, exist_ok=True)
     history: list[dict] = []
     elapsed = 0.0
+    init_policy, init_from = None, None
     if shipped.exists():
+        if a.init_from is not None:
+            p.error(f"--init-from: {shipped} exists and continues from its own weights")
         state = load_torch(shipped, required=("step", "config"))
         config = config_from_dict(state["config"])
         fixed = {"--batch-size": a.batch_size, "--lr": a.lr, "--expert-time-limit": a.expert_time_limit,
@@ -155,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"instances; the set can grow, not shrink")
             config = replace(config, train_instances=a.train_instances)
         elapsed = float(state.get("elapsed_s", 0.0))
-        history = json.loads(meta_path.read_text()).get("history", []) if meta_path.exists() else []
+        previous = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        history, init_from = previous.get("history", []), previous.get("init_from")
         for h in history:  # sittings recorded before the set could grow all used the shipped model's set
             h.setdefault("train_instances", state["config"]["train_instances"])
         if not (run / "checkpoint.pt").exists() or load_torch(run / "checkpoint.pt", required=("step",))["step"] < state["step"]:
@@ -165,12 +174,20 @@ def main(argv: list[str] | None = None) -> int:
         given = {"batch_size": a.batch_size, "lr": a.lr, "train_instances": a.train_instances or 2000,
                  "expert_time_limit": a.expert_time_limit, "val_instances": a.val_instances or 200}
         config = BQConfig(**{k: v for k, v in given.items() if v is not None})
+        if a.init_from is not None:  # the source's architecture and optimiser settings, this run's data
+            src = load_torch(a.init_from, required=("policy", "problem", "config"))
+            if src["problem"] != a.problem:
+                p.error(f"--init-from {a.init_from}: a {src['problem']!r} model, not {a.problem!r}")
+            config = replace(config_from_dict(src["config"]), **{k: v for k, v in given.items() if v is not None})
+            init_policy = src.get("best_policy") or src["policy"]
+            init_from = {"model": a.init_from.name, "problem": src["problem"], "size": src.get("size"),
+                         "steps": src.get("step"), "train_time_s": round(float(src.get("elapsed_s", 0.0)), 1)}
     resume = (run / "checkpoint.pt").exists()
     start_elapsed = float(load_torch(run / "checkpoint.pt")["elapsed_s"]) if resume else 0.0
     t0 = time.time()
     res = train_bq(a.problem, a.size, run, config, steps=10**9, eval_every=a.eval_every, resume=resume,
                    threads=a.threads, time_budget_s=start_elapsed + a.minutes * 60, device=a.device, test=False,
-                   workers=a.workers)
+                   workers=a.workers, init_policy=init_policy)
     wall = time.time() - t0
     policy = res["policy"].cpu().eval()
     test_tl = a.expert_time_limit if a.problem == "op" else None
@@ -221,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                   "beam4_objective": [float(c) for c in beam_check.objective]},
         "versions": {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
         "continue": f"python experiments/bq_ship.py --problem {a.problem} --size {a.size} --minutes M",
+        **({"init_from": init_from} if init_from else {}),
         "history": history,
     }
     write_json(meta_path, meta)

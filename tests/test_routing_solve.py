@@ -216,6 +216,42 @@ def test_training_continues_from_the_shipped_checkpoint(tmp_path, monkeypatch):
     np.testing.assert_allclose(costs, second["check"]["greedy_costs"], rtol=1e-9)
 
 
+def test_a_larger_model_starts_from_a_smaller_ones_weights(tmp_path, monkeypatch):
+    """bq_ship --init-from: a new 12-node model starts from the 10-node model's weights and architecture (one
+    Adam step away from them, where a random initialisation is far), records where it started, keeps that
+    record when continued, and refuses to overwrite an existing model's weights."""
+    monkeypatch.setenv("ORL_DATA_DIR", str(tmp_path / "data"))
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import bq_ship
+
+    models = tmp_path / "models"
+    common = ["--minutes", "0", "--test-instances", "5", "--beam", "0", "--out", str(tmp_path / "runs"),
+              "--models", str(models), "--history-csv", str(tmp_path / "h.csv")]
+    data = ["--train-instances", "12", "--val-instances", "4"]
+    assert bq_ship.main(["--problem", "tsp", "--size", "10", "--batch-size", "8", "--lr", "1e-3"] + data + common) == 0
+    src = torch.load(models / "tsp10.pt", weights_only=False)
+    assert bq_ship.main(["--problem", "tsp", "--size", "12", "--init-from", str(models / "tsp10.pt")] + data + common) == 0
+    new = torch.load(models / "tsp12.pt", weights_only=False)
+    meta = json.loads((models / "tsp12.json").read_text())
+    assert meta["config"]["lr"] == 1e-3 and meta["config"]["batch_size"] == 8  # the source's settings
+    assert meta["init_from"] == {"model": "tsp10.pt", "problem": "tsp", "size": 10, "steps": src["step"],
+                                 "train_time_s": round(src["elapsed_s"], 1)}
+    assert new["step"] == 1  # --minutes 0: one step, then the validation and the checkpoint
+    start = src.get("best_policy") or src["policy"]
+    moved = max(float((new["policy"][k] - v).abs().max()) for k, v in start.items())
+    assert 0 < moved <= 1.01e-3  # one Adam step of lr 1e-3 from the source's weights
+    fresh = BQPolicy("tsp", BQConfig(**{k: meta["config"][k] for k in ("dim", "layers", "heads", "ff_dim")})).state_dict()
+    assert max(float((fresh[k] - v).abs().max()) for k, v in start.items()) > 0.05
+    assert bq_ship.main(["--problem", "tsp", "--size", "12"] + common) == 0  # a continuation keeps the record
+    assert json.loads((models / "tsp12.json").read_text())["init_from"] == meta["init_from"]
+    with pytest.raises(SystemExit) as e:
+        bq_ship.main(["--problem", "tsp", "--size", "12", "--init-from", str(models / "tsp10.pt")] + common)
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        bq_ship.main(["--problem", "cvrp", "--size", "12", "--init-from", str(models / "tsp10.pt")] + common)
+    assert e.value.code == 2 and not (models / "cvrp12.pt").exists()
+
+
 def test_cli_lists_the_shipped_models_with_their_gaps(capsys):
     from orl.routing.solve import main
 

@@ -77,6 +77,9 @@ def models_table() -> str:
         c, d, t = m["config"], m["train_data"], m["test"]
         hardware = sorted({h["hardware"] for h in m.get("history", [])}) or ["unrecorded hardware"]
         trained = f"{format_duration(float(m['train_time_s']))} on {' + '.join(hardware)}, batch {c['batch_size']}"
+        if m.get("init_from"):  # started from another model's weights (e.g. the 50-node model for 100 nodes)
+            src = m["init_from"]
+            trained += f", started from `{Path(src['model']).stem}` ({src['steps']} steps, {format_duration(float(src['train_time_s']))})"
         expert = REFERENCE_NAMES.get(d["expert"], d["expert"])
         data = f"{d['instances']} instances solved by {expert}" + (
             f", {d['expert_time_limit_s']:g} s each" if d.get("expert_time_limit_s") else "")

@@ -143,7 +143,7 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
              threads: int = 1, progress: bool = True, train_data: SolvedSet | None = None,
              val_data: SolvedSet | None = None, test_data: SolvedSet | None = None,
              time_budget_s: float | None = None, device: str = "cpu", test: bool = True,
-             workers: int = 0) -> dict[str, Any]:
+             workers: int = 0, init_policy: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
     """Train a BQ policy; returns the test result (greedy/beam gaps) and the policy.
 
     ``time_budget_s`` stops training (after a validation and checkpoint) once this much training
@@ -151,7 +151,9 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
     ``device`` ("cpu", "cuda") holds the model; the environments' rules stay in numpy on the CPU.
     ``test=False`` skips the final test evaluation (for callers that evaluate on their own test sets).
     ``workers`` solves the expert sets and builds the minibatches ahead in that many processes
-    (:func:`solved_set`, :class:`ExpertBatches`); the result does not depend on it."""
+    (:func:`solved_set`, :class:`ExpertBatches`); the result does not depend on it.
+    ``init_policy`` (a fresh run only) starts from these weights instead of a random initialisation, e.g. a
+    model trained on smaller instances (the network does not depend on the instance size)."""
     c = config or BQConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -162,6 +164,8 @@ def train_bq(problem: str, size: int, out_dir: str | Path, config: BQConfig | No
     train = train_data or solved_set(problem, size, c.train_instances, seed=data_seed, split="train", **solve_kw)
     val = val_data or solved_set(problem, size, c.val_instances, seed=data_seed, split="val", **solve_kw)
     policy = BQPolicy(problem, c).to(device)
+    if init_policy is not None and not resume:
+        policy.load_state_dict(init_policy)
     opt = torch.optim.Adam(policy.parameters(), lr=c.lr)
     steps_per_epoch = max(1, len(train) // c.batch_size)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=c.decay_epochs * steps_per_epoch, gamma=c.lr_decay)
