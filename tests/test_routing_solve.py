@@ -214,6 +214,11 @@ def test_training_continues_from_the_shipped_checkpoint(tmp_path, monkeypatch):
     inst = [generate("tsp", 10, 0, "test", i) for i in range(3)]
     costs = solve(inst, beam=0, model=tmp_path / "models" / "tsp10.pt").costs
     np.testing.assert_allclose(costs, second["check"]["greedy_costs"], rtol=1e-9)
+    # The record's test gap is the shipped (latest) weights' own, and the file holds one set of weights.
+    assert torch.load(tmp_path / "models" / "tsp10.pt", weights_only=False)["best_policy"] is None
+    test = [generate("tsp", 10, 0, "test", i) for i in range(5)]
+    shipped = solve(test, beam=0, model=tmp_path / "models" / "tsp10.pt").objective
+    assert abs(float(np.mean(shipped)) - second["test"]["greedy_objective"]) < 1e-5
 
 
 def test_a_larger_model_starts_from_a_smaller_ones_weights(tmp_path, monkeypatch):
