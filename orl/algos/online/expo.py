@@ -19,7 +19,10 @@ paper does not have).
   critics, no entropy term; ``a* = OTF(s')`` with the online base.
 - **On-the-fly policy** ``OTF(s)``: ``n_samples`` base actions, the first ``n_edit`` of them also edited, the
   candidate with the highest Q (min over the subsampled target critics) wins. It acts (with the EMA base) and
-  forms the TD target.
+  forms the TD target. Evaluation acts the same way and draws from the agent's one random stream, so it advances
+  the stream training continues with, as the code does (``train_finetuning.py`` keeps the agent that
+  ``evaluate_diffusion`` returns, its key split by every ``eval_actions``): unlike SAC/DSRL here, EXPO's
+  trajectory depends on when and how long it is evaluated.
 
 Per environment step the loop (:mod:`orl.train.offpolicy`) makes ``utd`` (20) critic updates; with the last of
 them, one base step, one edit step and one temperature step (the code's order). Deviations, named: edited
