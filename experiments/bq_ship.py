@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     # older, are dropped, because weights + Adam state of the default model are 9.6 MB and a second set of
     # weights would take the file past the issue's ~10 MB. So the record measures exactly what is shipped,
     # and a continuation starts from it. orl.routing.load_model then uses "policy".
-    ckpt = load_torch(run / "checkpoint.pt")
+    ckpt = load_torch(run / "checkpoint.pt", map_location="cpu")  # a GPU sitting ships CPU tensors: loads anywhere
     ckpt["best_policy"] = None
     policy = BQPolicy(a.problem, config)
     policy.load_state_dict(ckpt["policy"])
